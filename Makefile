@@ -1,0 +1,51 @@
+# rftlib: `make demo` runs the miniature study, `make test` the test suite. Both set up .venv from the lock.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.rftlib-installed
+TORCHATTACKS := torchattacks==3.5.1
+KERNEL := rftlib
+
+# No test or demo touches the network: hub look-ups fail at once instead of retrying for ~47 s.
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export RAY_USAGE_STATS_ENABLED := 0
+export RAY_AUTH_MODE := disabled
+export PYTHONUNBUFFERED := 1
+
+.PHONY: setup demo test test-fast lab bench lock clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps $(TORCHATTACKS)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (rftlib)" >/dev/null
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/rft sweep params/sweeps/demo.yaml --jobs 2
+
+test: setup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q -m "not slow"
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+bench: setup
+	$(BIN)/rft bench
+
+# Re-pin after changing dependencies: resolves pyproject's ranges with the torch pins into requirements.lock.
+lock:
+	rm -rf /tmp/rftlib-lock && $(PYTHON) -m venv /tmp/rftlib-lock
+	/tmp/rftlib-lock/bin/pip install -q torch==2.14.1 torchvision==0.29.1 -e ".[ray,lab,test]"
+	{ head -2 requirements.lock; /tmp/rftlib-lock/bin/pip freeze --all --exclude-editable | grep -v -E "^(pip|torchattacks)=="; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache

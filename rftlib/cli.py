@@ -1,0 +1,52 @@
+"""The `rft` command: `rft strategies`, `rft run`, `rft sweep`, `rft bench`.
+
+Each subcommand lives in the module that owns its logic and exposes two functions:
+``configure_parser(parser)`` adds its arguments, ``command(args) -> int`` runs it. Bad input (an
+RftError) is printed as one line on stderr with exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from .errors import RftError
+
+# subcommand -> (module, one-line help)
+SUBCOMMANDS = {
+    "strategies": ("rftlib.strategies.table", "list the fine-tuning strategies with trainable/total parameters"),
+    "run": ("rftlib.training.command", "fine-tune one run with continuous evaluation from a YAML config"),
+    "sweep": ("rftlib.sweep.command", "run a sweep of parameterised notebooks (local or Ray) and render reports"),
+    "bench": ("rftlib.bench", "benchmark PGD and fine-tuning throughput against torchattacks and the device peak"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rft", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="subcommand", required=True, metavar="{" + ",".join(SUBCOMMANDS) + "}")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        module.configure_parser(sub_parser)
+        sub_parser.set_defaults(_command=module.command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    # A CLI run offline must not hang on hub retries; online users can set HF_HUB_OFFLINE=0.
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._command(args) or 0)
+    except RftError as error:
+        print(f"rft {args.subcommand}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"rft {args.subcommand}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
