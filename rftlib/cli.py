@@ -22,22 +22,25 @@ SUBCOMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    """The parser, with arguments for the chosen subcommand only: importing a subcommand's module
+    (torch, Ray, ...) is paid only by the subcommand that needs it."""
     parser = argparse.ArgumentParser(prog="rft", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="subcommand", required=True, metavar="{" + ",".join(SUBCOMMANDS) + "}")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
-        module = importlib.import_module(module_name)
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
-        module.configure_parser(sub_parser)
-        sub_parser.set_defaults(_command=module.command)
+        if argv[:1] == [name]:
+            module = importlib.import_module(module_name)
+            module.configure_parser(sub_parser)
+            sub_parser.set_defaults(_command=module.command)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     # A CLI run offline must not hang on hub retries; online users can set HF_HUB_OFFLINE=0.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         return int(args._command(args) or 0)
     except RftError as error:

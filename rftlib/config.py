@@ -1,0 +1,220 @@
+"""The configuration of one fine-tuning run: every setting of STUDY.md as a documented, typed field.
+
+A run is fully described by its resolved ``RunConfig``: the run's directory name is derived from it
+(so two configurations never share a directory), and it is written beside the results.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from .errors import RftError
+from .options import build_dataclass, check_keys
+from .schedule import EvalSchedule
+
+PAPER_MODEL = "vit_base_patch16_224.orig_in21k"
+
+# PGD settings of the paper (STUDY.md "Continuous evaluation"); overridable per run.
+PAPER_ATTACK = {"eps": 1 / 255, "alpha": 0.25 / 255, "steps": 15, "random_start": True}
+
+
+@dataclass
+class RunConfig:
+    """One fine-tuning run with continuous evaluation. Defaults are the paper's settings."""
+
+    # --- model ---------------------------------------------------------------------------------
+    model: str = PAPER_MODEL
+    """timm model name; the paper's ViT-B/16 pretrained on ImageNet-21k by default."""
+    model_kwargs: dict = field(default_factory=dict)
+    """Extra keyword arguments for ``timm.create_model``, e.g. ``{img_size: 32, patch_size: 4}``."""
+    pretrained: bool = True
+    """Start from pretrained weights (from the hub, or from ``weights``)."""
+    weights: str | None = None
+    """Local weights file (safetensors or timm checkpoint) instead of the hub."""
+    # --- strategy ------------------------------------------------------------------------------
+    strategy: str = "lora"
+    """One of ``rftlib.STRATEGIES``."""
+    strategy_options: dict = field(default_factory=dict)
+    """Overrides of the strategy's hyperparameters, e.g. ``{r: 4}`` for LoRA."""
+    # --- data ----------------------------------------------------------------------------------
+    dataset: str = "cifar10"
+    """A name registered in ``rftlib.data``."""
+    dataset_options: dict = field(default_factory=dict)
+    """Passed to ``rftlib.data.load_task``: ``path``, ``cache_dir``, synthetic generator options."""
+    domain: str | None = None
+    """Training domain for datasets with domains (DomainNet); the others give OOD accuracy."""
+    image_size: int | None = None
+    """Input resolution; None follows the model (224 for ViT-B/16)."""
+    val_fraction: float = 0.1
+    """Share of the training split held out for validation (seeded)."""
+    seed: int = 0
+    """Seeds the split, the data order, head and adapter initialisation and the attack's start."""
+    # --- optimisation --------------------------------------------------------------------------
+    epochs: float = 3.0
+    """Training length in epochs (ignored when ``max_steps`` is set)."""
+    max_steps: int | None = None
+    """Training length in optimiser steps; overrides ``epochs``."""
+    batch_size: int = 128
+    lr: float | None = None
+    """Peak learning rate; None: the strategy's default (full 2e-5, others 5e-3)."""
+    weight_decay: float | None = None
+    """AdamW weight decay (never on biases and norms); None: the strategy's default (full 0.01, others 0)."""
+    warmup_steps: int | None = None
+    """Linear warm-up steps; None: the strategy's default (full 0, others 800)."""
+    lr_schedule: Literal["auto", "cosine", "linear", "constant"] = "auto"
+    """After warm-up: cosine or linear decay to 0, or constant; auto: the strategy's default."""
+    betas: tuple[float, float] = (0.9, 0.999)
+    adam_eps: float = 1e-8
+    grad_clip: float | None = 1.0
+    """Gradient-norm clipping; None disables it."""
+    precision: Literal["fp32", "bf16"] = "fp32"
+    """bf16 runs forward and backward (training and attack) under autocast."""
+    # --- evaluation ----------------------------------------------------------------------------
+    schedule: str | list = "paper"
+    """Evaluation steps: a preset ("paper", "released") or a list of ``[up_to, every]`` phases."""
+    eval_size: int | str = 1000
+    """Examples of the fixed, seeded evaluation subset of the test split (and OOD split); "all" for all."""
+    eval_batch_size: int = 256
+    attack: dict = field(default_factory=dict)
+    """Overrides of the PGD settings: eps, alpha, steps, random_start (paper: 1/255, 0.25/255, 15, true)."""
+    # --- execution -----------------------------------------------------------------------------
+    device: str = "auto"
+    """"auto" (CUDA when available), "cpu", "cuda", "cuda:1", ..."""
+    num_workers: int = 0
+    """DataLoader worker processes for the training data."""
+    checkpoint: bool = True
+    """Write a resumable checkpoint at every evaluation step."""
+    output_dir: str = "outputs/runs"
+    """Where run directories are created (when no explicit run directory is given)."""
+
+    # Fields that change where and how fast a run goes, never what it computes: left out of the
+    # run's identity so a resumed run on another machine finds its directory.
+    NON_IDENTITY = ("device", "num_workers", "output_dir", "checkpoint", "eval_batch_size")
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    # ------------------------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "RunConfig":
+        """Build from a mapping; unknown keys and wrong types are RftErrors naming the key."""
+        return build_dataclass(cls, values, "run config key").validated()
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: list[str] | dict | None = None) -> "RunConfig":
+        """Load a YAML file and apply overrides (``["lr=1e-3", "attack.steps=5"]`` or a dict)."""
+        path = Path(path)
+        if not path.is_file():
+            raise RftError(f"config file not found: {path}")
+        values = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(values, dict):
+            raise RftError(f"{path}: a run config is a mapping of keys to values")
+        return cls.from_dict(apply_overrides(values, overrides or []))
+
+    @classmethod
+    def coerce(cls, config: "RunConfig | dict | str | Path") -> "RunConfig":
+        if isinstance(config, RunConfig):
+            return config.validated()
+        if isinstance(config, dict):
+            return cls.from_dict(config)
+        if isinstance(config, (str, Path)):
+            return cls.from_yaml(config)
+        raise RftError(f"a run config is a RunConfig, a mapping or a YAML path, got {type(config).__name__}")
+
+    def to_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        values["betas"] = list(self.betas)
+        return values
+
+    def replace(self, **changes) -> "RunConfig":
+        return RunConfig.from_dict({**self.to_dict(), **changes})
+
+    # ------------------------------------------------------------------------------------------
+    def validated(self) -> "RunConfig":
+        """Check every value against its type and the registries; returns self."""
+        from .data import DATASETS
+        from .strategies import strategy_config
+
+        # Types are enforced by build_dataclass; these checks are about values.
+        strategy_config(self.strategy, **self.strategy_options)  # unknown strategy or option
+        DATASETS.get(self.dataset)
+        EvalSchedule.from_spec(self.schedule)
+        check_keys(self.attack, list(PAPER_ATTACK), "attack option")
+        if isinstance(self.eval_size, str) and self.eval_size != "all":
+            raise RftError(f"eval_size must be a positive integer or 'all', got {self.eval_size!r}")
+        if isinstance(self.eval_size, int) and self.eval_size < 1:
+            raise RftError(f"eval_size must be a positive integer or 'all', got {self.eval_size}")
+        for name in ("batch_size", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise RftError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise RftError(f"max_steps must be at least 1, got {self.max_steps}")
+        if self.max_steps is None and not (self.epochs > 0 and math.isfinite(self.epochs)):
+            raise RftError(f"epochs must be a positive number, got {self.epochs}")
+        if not 0 <= self.val_fraction < 1:
+            raise RftError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.weights is not None and not Path(self.weights).expanduser().is_file():
+            raise RftError(f"weights file not found: {self.weights}")
+        return self
+
+    def resolved(self) -> "RunConfig":
+        """A copy with every 'None = default' filled in: the strategy's lr, weight decay, warm-up and
+        schedule, and the PGD settings. Its values are what the run uses and what gets recorded."""
+        from .strategies import training_defaults
+
+        defaults = training_defaults(self.strategy)
+        changes: dict[str, Any] = {}
+        for name in ("lr", "weight_decay", "warmup_steps"):
+            if getattr(self, name) is None:
+                changes[name] = defaults[name]
+        if self.lr_schedule == "auto":
+            changes["lr_schedule"] = defaults["lr_schedule"]
+        changes["attack"] = {**PAPER_ATTACK, **self.attack}
+        return dataclasses.replace(self, **changes)
+
+    def run_name(self) -> str:
+        """A readable, unique directory name: ``<dataset>[-<domain>]_<strategy>_s<seed>_<hash>``,
+        the hash over every identity field of the resolved configuration."""
+        resolved = self.resolved().to_dict()
+        identity = {k: v for k, v in resolved.items() if k not in self.NON_IDENTITY}
+        digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:8]
+        domain = f"-{self.domain}" if self.domain else ""
+        return f"{self.dataset}{domain}_{self.strategy}_s{self.seed}_{digest}"
+
+
+def apply_overrides(values: dict[str, Any], overrides: list[str] | dict[str, Any]) -> dict[str, Any]:
+    """Apply ``key=value`` strings (values parsed as YAML; dotted keys reach into mappings, e.g.
+    ``attack.steps=5``) or a dict of the same to a copy of ``values``."""
+    values = json.loads(json.dumps(values, default=list))  # deep copy of plain data
+    items = overrides.items() if isinstance(overrides, dict) else (_split_override(o) for o in overrides)
+    for key, value in items:
+        target = values
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            target = target.setdefault(parent, {})
+            if not isinstance(target, dict):
+                raise RftError(f"override {key!r}: {parent!r} is not a mapping")
+        target[leaf] = value
+    return values
+
+
+def _split_override(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise RftError(f"an override is key=value, got {text!r}")
+    return key.strip(), yaml.safe_load(raw)
+
+
+def dump_yaml(values: dict[str, Any]) -> str:
+    return yaml.safe_dump(values, sort_keys=False, default_flow_style=None)
+
+
+__all__ = ["RunConfig", "apply_overrides", "PAPER_ATTACK", "PAPER_MODEL"]

@@ -1,0 +1,8 @@
+"""The dataset registry. Each entry is a builder called as
+``builder(name=..., image_size=..., seed=..., val_fraction=..., domain=..., path=..., cache_dir=...,
+options={...})`` that returns a :class:`~rftlib.data.task.Task`."""
+from __future__ import annotations
+
+from ..registry import Registry
+
+DATASETS: Registry = Registry("dataset")

@@ -1,0 +1,257 @@
+"""Load training-run directories into tidy pandas frames for the notebooks and reports.
+
+A run directory holds ``config.yaml`` (the resolved configuration), ``records.jsonl`` (one JSON
+object per evaluation, appended as training goes), and, once the run has finished,
+``summary.json`` and an empty ``done`` marker written last. Unfinished or killed runs still load:
+their summary values are computed from the records.
+"""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from .errors import RftError
+from .pareto import pareto_auc
+
+CONFIG, RECORDS, SUMMARY, DONE = "config.yaml", "records.jsonl", "summary.json", "done"
+
+ID_COLUMNS = ["run", "model", "strategy", "dataset", "domain", "seed", "done"]
+# In the order rftlib.training writes them; train_acc is the running accuracy on the training batches.
+RECORD_FIELDS = ["step", "epoch", "lr", "train_loss", "train_acc", "clean_acc", "adv_acc", "ood_acc",
+                 "eval_seconds", "train_seconds"]
+REQUIRED_RECORD_FIELDS = ("step", "clean_acc", "adv_acc")
+SUMMARY_COLUMNS = ID_COLUMNS + [
+    "n_evals", "final_step", "final_clean_acc", "final_adv_acc", "final_ood_acc", "best_adv_acc",
+    "best_adv_step", "pareto_auc", "trainable_fraction", "path",
+]
+_NAME_COLUMNS = ["run", "model", "strategy", "dataset", "domain"]
+
+
+def is_run_dir(path: Path) -> bool:
+    """Whether ``path`` holds both a config.yaml and a records.jsonl."""
+    return (path / CONFIG).is_file() and (path / RECORDS).is_file()
+
+
+def find_runs(*roots: str | Path) -> list[Path]:
+    """Run directories under the given roots (searched recursively), sorted and without repeats.
+
+    A root that is itself a run directory counts. A root that does not exist raises RftError;
+    one that holds no runs contributes nothing.
+    """
+    if not roots:
+        raise RftError("find_runs needs at least one directory to search")
+    found: set[Path] = set()
+    for root in roots:
+        root = Path(root)
+        if not root.exists():
+            raise RftError(f"no such results directory: {root}")
+        if not root.is_dir():
+            raise RftError(f"results root is not a directory: {root}")
+        candidates = [root] + [p.parent for p in root.rglob(RECORDS)]
+        found.update(p for p in candidates if is_run_dir(p))
+    return sorted(found)
+
+
+def read_config(run: Path) -> dict[str, Any]:
+    """The run's config.yaml as a dict, checked for the keys every table groups by."""
+    path = Path(run) / CONFIG
+    try:
+        config = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise RftError(f"cannot read {path}: {' '.join(str(exc).split())}") from None
+    if not isinstance(config, dict):
+        raise RftError(f"{path} must hold a mapping of settings, got {type(config).__name__}")
+    missing = [k for k in ("model", "strategy", "dataset", "seed") if k not in config]
+    if missing:
+        raise RftError(f"{path} lacks {', '.join(missing)}")
+    return config
+
+
+def read_records(run: Path) -> list[dict[str, Any]]:
+    """The evaluations in the run's records.jsonl, in file order.
+
+    A run killed mid-write can leave a truncated last line: it is skipped with a warning. A
+    corrupt line anywhere else means the file is damaged and raises RftError.
+    """
+    path = Path(run) / RECORDS
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise RftError(f"cannot read {path}: {exc}") from None
+    numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip()]
+    records = []
+    for pos, (lineno, line) in enumerate(numbered):
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            if pos == len(numbered) - 1:
+                warnings.warn(f"{path}:{lineno}: skipping unreadable last line (run interrupted?)", stacklevel=3)
+                break
+            raise RftError(f"{path}:{lineno}: corrupt record ({exc})") from None
+        missing = [k for k in REQUIRED_RECORD_FIELDS if record.get(k) is None]
+        if missing:
+            raise RftError(f"{path}:{lineno}: record lacks {', '.join(missing)}")
+        records.append(record)
+    return records
+
+
+def read_summary(run: Path) -> dict[str, Any] | None:
+    """The run's summary.json, or None when there is none yet.
+
+    An unreadable summary of an unfinished run (no ``done`` marker: killed while writing it) is
+    ignored with a warning; that of a finished run raises RftError.
+    """
+    path = Path(run) / SUMMARY
+    if not path.is_file():
+        return None
+    try:
+        summary = json.loads(path.read_text())
+        if not isinstance(summary, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as exc:
+        if not (Path(run) / DONE).exists():
+            warnings.warn(f"{path}: ignoring unreadable summary of an unfinished run ({exc})", stacklevel=3)
+            return None
+        raise RftError(f"{path}: corrupt summary ({exc})") from None
+    return summary
+
+
+def _identity(run: Path, config: dict[str, Any]) -> dict[str, Any]:
+    return dict(run=run.name, model=config["model"], strategy=config["strategy"], dataset=config["dataset"],
+                domain=config.get("domain"), seed=config["seed"], done=(run / DONE).exists())
+
+
+def load_records(*roots_or_runs: str | Path) -> pd.DataFrame:
+    """One row per evaluation of every run found under the arguments (roots or run directories).
+
+    Columns: run (directory name), model, strategy, dataset, domain, seed, done (bool), then the
+    record fields step, epoch, lr, train_loss, train_acc, clean_acc, adv_acc, ood_acc,
+    eval_seconds, train_seconds, then any further keys the records carry. Names are strings (domain missing
+    outside DomainNet), step and seed integers, the rest floats with NaN where a value is null or
+    absent (train_loss and train_acc at step 0, ood_acc without an OOD split). Rows are ordered by run path,
+    then file order.
+    """
+    rows = []
+    extra: list[str] = []
+    for run in find_runs(*roots_or_runs):
+        ident = _identity(run, read_config(run))
+        for record in read_records(run):
+            extra += [k for k in record if k not in RECORD_FIELDS and k not in ID_COLUMNS and k not in extra]
+            rows.append({**ident, **record})
+    frame = pd.DataFrame(rows, columns=ID_COLUMNS + RECORD_FIELDS + extra)
+    return _typed(frame, ints=["seed", "step"], floats=RECORD_FIELDS[1:])
+
+
+def _summary_row(run: Path) -> dict[str, Any]:
+    config = read_config(run)
+    records = read_records(run)
+    summary = read_summary(run) or {}
+    row = _identity(run, config)
+    row["n_evals"] = len(records)
+    row["path"] = str(run)
+    # summary.json is authoritative when present; every value falls back to the records.
+    final = summary.get("final") or (max(records, key=lambda r: r["step"]) if records else {})
+    row["final_step"] = final.get("step")
+    for key in ("clean_acc", "adv_acc", "ood_acc"):
+        row[f"final_{key}"] = final.get(key)
+    if records:
+        best = max(records, key=lambda r: r["adv_acc"])  # first of equal maxima, in file order
+        points = [(r["clean_acc"], r["adv_acc"]) for r in records]
+        row.update(best_adv_acc=best["adv_acc"], best_adv_step=best["step"], pareto_auc=pareto_auc(points))
+    for key in ("best_adv_acc", "best_adv_step", "pareto_auc", "trainable_fraction"):
+        if summary.get(key) is not None:
+            row[key] = summary[key]
+    return row
+
+
+def load_summaries(*roots_or_runs: str | Path) -> pd.DataFrame:
+    """One row per run found under the arguments (roots or run directories), finished or not.
+
+    Columns: run, model, strategy, dataset, domain, seed, done, n_evals, final_step,
+    final_clean_acc, final_adv_acc, final_ood_acc, best_adv_acc, best_adv_step, pareto_auc,
+    trainable_fraction, path. Values come from summary.json when the run wrote one; otherwise
+    from its records (final = the record of the highest step, best = the first record with the
+    highest adv_acc, pareto_auc = ``rftlib.pareto.pareto_auc`` of its (clean_acc, adv_acc)
+    points), so unfinished runs show too. trainable_fraction exists only in summary.json (NaN
+    without one); a run with no evaluation yet has NaN results.
+    """
+    rows = [_summary_row(run) for run in find_runs(*roots_or_runs)]
+    frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    frame = _typed(frame, ints=["seed", "n_evals"], nullable_ints=["final_step", "best_adv_step"],
+                   floats=["final_clean_acc", "final_adv_acc", "final_ood_acc", "best_adv_acc",
+                           "pareto_auc", "trainable_fraction"])
+    frame["path"] = frame["path"].astype("str")
+    return frame
+
+
+def _typed(frame: pd.DataFrame, ints: list[str], floats: list[str], nullable_ints: Iterable[str] = ()
+           ) -> pd.DataFrame:
+    """Give the frame stable dtypes whatever the rows held (None, ints where floats go, no rows)."""
+    for col in _NAME_COLUMNS:
+        frame[col] = frame[col].astype("str").where(frame[col].notna())
+    frame["done"] = frame["done"].astype(bool)
+    for col in ints:
+        frame[col] = frame[col].astype("int64")
+    for col in nullable_ints:
+        frame[col] = frame[col].astype("Int64")
+    for col in floats:
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+    return frame
+
+
+def _check_columns(summaries: pd.DataFrame, columns: Iterable[str]) -> None:
+    if not isinstance(summaries, pd.DataFrame):
+        raise RftError(f"expected the frame from load_summaries, got {type(summaries).__name__}")
+    missing = [c for c in columns if c not in summaries.columns]
+    if missing:
+        raise RftError(f"summaries lack column(s) {', '.join(missing)}; have: {', '.join(map(str, summaries.columns))}")
+
+
+def auc_stats(summaries: pd.DataFrame, by: Iterable[str] = ("strategy", "dataset"),
+              value: str = "pareto_auc") -> pd.DataFrame:
+    """Mean, standard deviation (ddof 1; NaN for one run) and number of runs of ``value`` per
+    group of ``by``, in long form: one row per group."""
+    by = list(by)
+    _check_columns(summaries, by + [value])
+    grouped = summaries.dropna(subset=[value]).groupby(by, dropna=False, observed=True)[value]
+    return grouped.agg(mean="mean", std="std", n="count").reset_index()
+
+
+def auc_table(summaries: pd.DataFrame, by: Iterable[str] = ("strategy", "dataset"),
+              value: str = "pareto_auc") -> pd.DataFrame:
+    """The paper's AUC table: mean ``value`` over the runs (seeds) of each cell, ``by[0]`` as
+    rows and ``by[1]`` as columns (strategies x datasets by default; use ("strategy", "domain")
+    for DomainNet). Feed it to ``rftlib.pareto.percent_above_average`` for "% above average"."""
+    by = list(by)
+    if len(by) != 2:
+        raise RftError(f"auc_table needs two columns to lay out (rows, columns), got {by}")
+    stats = auc_stats(summaries, by, value)
+    table = stats.pivot(index=by[0], columns=by[1], values="mean")
+    table.columns.name = by[1]
+    return table
+
+
+def auc_table_text(summaries: pd.DataFrame, by: Iterable[str] = ("strategy", "dataset"),
+                   value: str = "pareto_auc", digits: int = 2) -> pd.DataFrame:
+    """``auc_table`` as "mean ± std" strings (the mean alone where a cell has one run)."""
+    by = list(by)
+    if len(by) != 2:
+        raise RftError(f"auc_table_text needs two columns to lay out (rows, columns), got {by}")
+    stats = auc_stats(summaries, by, value)
+
+    def cell(row: pd.Series) -> str:
+        if row["n"] < 2 or not math.isfinite(row["std"]):
+            return f"{row['mean']:.{digits}f}"
+        return f"{row['mean']:.{digits}f} ± {row['std']:.{digits}f}"
+
+    stats["text"] = stats.apply(cell, axis=1) if len(stats) else pd.Series(dtype="str")
+    return stats.pivot(index=by[0], columns=by[1], values="text")

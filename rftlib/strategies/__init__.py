@@ -1,0 +1,103 @@
+"""The seven fine-tuning strategies of the paper, applied in place to a model from ``build_model``.
+
+============  ==================================================================  ====================
+name          what trains (besides the new head)                                  after
+============  ==================================================================  ====================
+full          everything                                                          —
+linear_probe  nothing else                                                        —
+lora          rank-8 updates of q, k, v (separately), fc1, fc2                    Hu et al. 2021
+adapter       Houlsby bottleneck adapters (width 96) after attn.proj and fc2      Houlsby et al. 2019
+compacter     PHM adapters (width 24, n = 4, rank 1, one shared rule)             Karimi Mahabadi et al. 2021
+bitfit        every bias                                                          Ben Zaken et al. 2022
+ia3           vectors scaling the outputs of k, v, fc1, fc2                       Liu et al. 2022
+============  ==================================================================  ====================
+
+Example::
+
+    model = apply_strategy(build_model(), "lora", r=4)
+    trainable, total = trainable_parameters(model)
+    optimiser_settings = training_defaults("lora")
+
+Each strategy lives in its own module and registers itself in :data:`REGISTRY`; its options are a
+dataclass whose defaults are the paper's configuration (``strategy_config(name, **overrides)``).
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from ..errors import RftError
+from ..options import build_dataclass
+from ._base import REGISTRY, Strategy, TrainingDefaults, register
+from ._vit import backbone_of
+
+# Importing the strategy modules fills the registry.
+from . import full, linear_probe, lora, adapter, compacter, bitfit, ia3  # noqa: E402,F401  isort: skip
+
+#: Strategy names in the paper's order.
+STRATEGIES: tuple[str, ...] = ("full", "linear_probe", "lora", "adapter", "compacter", "bitfit", "ia3")
+assert set(STRATEGIES) == set(REGISTRY), "STRATEGIES and the registered strategy modules disagree"
+
+__all__ = [
+    "REGISTRY",
+    "STRATEGIES",
+    "Strategy",
+    "TrainingDefaults",
+    "apply_strategy",
+    "register",
+    "strategy_config",
+    "trainable_parameters",
+    "training_defaults",
+]
+
+
+def strategy_config(name: str, **overrides):
+    """The options dataclass of strategy ``name``: the paper's configuration updated by ``overrides``.
+
+    Validates without a model: an unknown strategy, an option the strategy lacks, a value of the
+    wrong type or out of range raises RftError naming the valid choices.
+    """
+    strategy = REGISTRY.get(name)
+    if overrides and not strategy.options.__dataclass_fields__:
+        raise RftError(f"strategy {name!r} takes no options, got {', '.join(sorted(overrides))}")
+    return build_dataclass(strategy.options, overrides, f"{name} option")
+
+
+def apply_strategy(model: nn.Module, name: str, **overrides) -> nn.Module:
+    """Prepare ``model`` for fine-tuning with strategy ``name``; modifies it in place and returns it.
+
+    Adds the strategy's modules (adapters, LoRA, ...), freezes every parameter, then unfreezes the
+    strategy's parameters and the classification head. Records ``model.rft_strategy = (name,
+    options)``. ``model`` is a PixelSpaceClassifier from :func:`rftlib.models.build_model` or a bare
+    timm model. Apply strategies before moving the model to its device or dtype, or after: new
+    parameters are created on the device and in the dtype of the layers they attach to.
+    """
+    strategy = REGISTRY.get(name)
+    options = strategy_config(name, **overrides)
+    if getattr(model, "rft_strategy", None) is not None:
+        raise RftError(
+            f"model already prepared with strategy {model.rft_strategy[0]!r}; build a fresh model for {name!r}"
+        )
+    backbone = backbone_of(model)
+    trainable = list(strategy.apply(backbone, options))  # checks the model before changing anything
+    model.requires_grad_(False)
+    for parameter in trainable:
+        parameter.requires_grad_(True)
+    backbone.get_classifier().requires_grad_(True)
+    model.rft_strategy = (name, options)
+    return model
+
+
+def trainable_parameters(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts; a Parameter shared by several modules counts once."""
+    trainable = total = 0
+    for parameter in model.parameters():  # nn.Module.parameters() yields each Parameter once
+        total += parameter.numel()
+        if parameter.requires_grad:
+            trainable += parameter.numel()
+    return trainable, total
+
+
+def training_defaults(name: str) -> dict:
+    """The optimiser settings the paper uses with strategy ``name``: lr, weight_decay, warmup_steps,
+    lr_schedule (full: 2e-5, 0.01, 0, "linear"; the others: 5e-3, 0.0, 800, "cosine")."""
+    return REGISTRY.get(name).defaults.as_dict()

@@ -1,0 +1,48 @@
+"""(IA)^3 (Liu et al. 2022) through peft: learned vectors, initialised to 1, scaling activations.
+
+Paper configuration: scale the *outputs* of k and v (not q), of fc1 (before the GELU) and of fc2, in
+every block. peft's IA3Config scales the *input* of the modules it lists as ``feedforward_modules``
+and the output of the others, so none are listed as feedforward here. timm's fused ``attn.qkv`` is
+first split into ``q``, ``k``, ``v`` (:mod:`rftlib.strategies._qkv`) so k and v can be scaled
+without q. At initialisation every vector is 1 and the model is unchanged.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from ._base import PEFT_DEFAULTS, register
+from ._qkv import split_qkv
+from ._vit import check_targets, needs_qkv_split, targets_regex, vit_blocks
+
+
+@dataclass(frozen=True)
+class IA3Options:
+    """(IA)^3 hyperparameters (defaults: the paper's).
+
+    Attributes:
+        targets: linears of every block whose output is scaled, from q, k, v (the split qkv), proj,
+            fc1, fc2.
+    """
+
+    targets: tuple[str, ...] = ("k", "v", "fc1", "fc2")
+
+    def __post_init__(self):
+        check_targets(self.targets, "ia3")
+
+
+@register("ia3", options=IA3Options, defaults=PEFT_DEFAULTS, summary="scaling vectors on k, v, fc1, fc2 outputs")
+def apply(backbone: nn.Module, options: IA3Options) -> list[nn.Parameter]:
+    from peft import IA3Config, inject_adapter_in_model  # imported on use: peft is slow to import
+
+    blocks = vit_blocks(backbone, "ia3")
+    if needs_qkv_split(options.targets):
+        split_qkv(blocks)
+    config = IA3Config(
+        target_modules=targets_regex(options.targets),
+        feedforward_modules=[],  # scale outputs everywhere (see the module docstring)
+        init_ia3_weights=True,
+    )
+    inject_adapter_in_model(config, backbone)
+    return [p for name, p in backbone.named_parameters() if ".ia3_l." in name]

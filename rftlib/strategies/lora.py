@@ -1,0 +1,61 @@
+"""LoRA (Hu et al. 2021) through peft: a low-rank update ``W + (alpha / r) B A`` on chosen linears.
+
+Paper configuration: rank 8, alpha 8 (scale 1), dropout 0, on q, k and v *separately* and on fc1 and
+fc2, in every block; A Kaiming-uniform, B zeros (peft's default initialisation), so the model is
+unchanged at initialisation. timm's fused ``attn.qkv`` is first split into ``q``, ``k``, ``v``
+(:mod:`rftlib.strategies._qkv`) so that each gets its own rank-8 update, as in the paper's HF ViT.
+``peft.inject_adapter_in_model`` replaces the targeted Linears in place: the module tree stays
+timm's, with no PeftModel wrapper.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from ..errors import RftError
+from ._base import PEFT_DEFAULTS, register
+from ._qkv import split_qkv
+from ._vit import check_targets, needs_qkv_split, targets_regex, vit_blocks
+
+
+@dataclass(frozen=True)
+class LoraOptions:
+    """LoRA hyperparameters (defaults: the paper's).
+
+    Attributes:
+        r: rank of each update B A.
+        alpha: the update is scaled by alpha / r (8 / 8 = 1 in the paper).
+        dropout: dropout on the input of the low-rank branch.
+        targets: linears of every block to adapt, from q, k, v (the split qkv), proj, fc1, fc2.
+    """
+
+    r: int = 8
+    alpha: float = 8.0
+    dropout: float = 0.0
+    targets: tuple[str, ...] = ("q", "k", "v", "fc1", "fc2")
+
+    def __post_init__(self):
+        if self.r < 1:
+            raise RftError(f"lora option 'r' must be a positive integer, got {self.r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise RftError(f"lora option 'dropout' must be in [0, 1), got {self.dropout}")
+        check_targets(self.targets, "lora")
+
+
+@register("lora", options=LoraOptions, defaults=PEFT_DEFAULTS, summary="low-rank updates of q, k, v, fc1, fc2")
+def apply(backbone: nn.Module, options: LoraOptions) -> list[nn.Parameter]:
+    from peft import LoraConfig, inject_adapter_in_model  # imported on use: peft is slow to import
+
+    blocks = vit_blocks(backbone, "lora")
+    if needs_qkv_split(options.targets):
+        split_qkv(blocks)
+    config = LoraConfig(
+        r=options.r,
+        lora_alpha=options.alpha,
+        lora_dropout=options.dropout,
+        target_modules=targets_regex(options.targets),
+        bias="none",
+    )
+    inject_adapter_in_model(config, backbone)
+    return [p for name, p in backbone.named_parameters() if ".lora_A." in name or ".lora_B." in name]

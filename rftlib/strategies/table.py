@@ -1,0 +1,68 @@
+"""``rft strategies``: the seven strategies with their trainable and total parameter counts.
+
+The model is built with ``pretrained=False`` on PyTorch's "meta" device, so even ViT-B is counted in
+well under a second without allocating or downloading its weights.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+
+from ..errors import RftError
+from ..models import PAPER_MODEL, build_model
+from . import REGISTRY, STRATEGIES, apply_strategy, trainable_parameters
+
+
+def strategy_table(model_name: str = PAPER_MODEL, num_classes: int = 10, **model_kwargs) -> list[dict]:
+    """One row per strategy, in the paper's order: strategy, trainable, total, fraction (trainable /
+    total, in [0, 1]), summary. ``model_kwargs`` go to :func:`rftlib.models.build_model` (e.g.
+    ``img_size``, ``patch_size``). A strategy the model cannot take (a ViT-only one on a CNN) gets
+    None counts and the reason as its summary."""
+    model_kwargs.setdefault("device", "meta")
+    base = build_model(model_name, num_classes=num_classes, pretrained=False, **model_kwargs)
+    rows = []
+    for name in STRATEGIES:
+        try:
+            model = apply_strategy(copy.deepcopy(base), name)
+        except RftError as error:
+            rows.append({"strategy": name, "trainable": None, "total": None, "fraction": None, "summary": str(error)})
+            continue
+        trainable, total = trainable_parameters(model)
+        rows.append(
+            {"strategy": name, "trainable": trainable, "total": total, "fraction": trainable / total,
+             "summary": REGISTRY.get(name).summary}
+        )
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    """The rows as an aligned text table, the fraction in percent."""
+    header = ("strategy", "trainable", "total", "fraction (%)", "what trains")
+    lines = [
+        (r["strategy"], f"{r['trainable']:,}", f"{r['total']:,}", f"{100 * r['fraction']:.4f}", r["summary"])
+        if r["trainable"] is not None
+        else (r["strategy"], "-", "-", "-", r["summary"])
+        for r in rows
+    ]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *lines)]
+    right = (False, True, True, True, False)  # numbers right-aligned
+
+    def render(cells):
+        return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)).rstrip()
+
+    return "\n".join([render(header), render(["-" * w for w in widths])] + [render(line) for line in lines])
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=PAPER_MODEL, help=f"timm model name (default: {PAPER_MODEL})")
+    parser.add_argument("--num-classes", type=int, default=10, help="size of the new head (default: 10)")
+    parser.add_argument("--img-size", type=int, default=None, help="input size, if not the model's")
+    parser.add_argument("--patch-size", type=int, default=None, help="ViT patch size, if not the model's")
+
+
+def command(args: argparse.Namespace) -> int:
+    kwargs = {k: v for k, v in (("img_size", args.img_size), ("patch_size", args.patch_size)) if v is not None}
+    rows = strategy_table(args.model, args.num_classes, **kwargs)
+    print(f"{args.model}, {args.num_classes} classes")
+    print(format_table(rows))
+    return 0

@@ -1,0 +1,73 @@
+"""Resumable checkpoints: the trainable state, optimiser, scheduler, RNG and step, written atomically
+(temporary file, fsync, rename) so a kill at any moment leaves the previous checkpoint intact."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from ..errors import RftError
+from ..seeding import set_torch_rng_state, torch_rng_state
+
+CHECKPOINT = "checkpoint.pt"
+FINAL_WEIGHTS = "trainable.safetensors"
+
+
+def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The trainable tensors by name (a shared parameter once): adapters and head, or everything
+    for full fine-tuning. Frozen weights are rebuilt from the pretrained source on resume."""
+    return {name: p.detach().cpu().clone() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def load_trainable_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    params = dict(model.named_parameters())
+    expected = {name for name, p in params.items() if p.requires_grad}
+    if set(state) != expected:
+        missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
+        raise RftError(f"checkpoint does not match the model: missing {missing[:3]}, unexpected {extra[:3]}")
+    with torch.no_grad():
+        for name, tensor in state.items():
+            params[name].copy_(tensor)
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save_checkpoint(run_dir: Path, *, model, optimizer, scheduler, step: int, extra: dict) -> None:
+    state = {
+        "step": step,
+        "trainable": trainable_state(model),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": torch_rng_state(),
+        "extra": extra,
+    }
+    _atomic_write(run_dir / CHECKPOINT, lambda tmp: torch.save(state, tmp))
+
+
+def load_checkpoint(run_dir: Path, *, model, optimizer, scheduler) -> dict | None:
+    """Restore the state saved by ``save_checkpoint``; None when there is none. Loaded with
+    ``weights_only=True``: a checkpoint can hold tensors and plain data, never code."""
+    path = run_dir / CHECKPOINT
+    if not path.exists():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    load_trainable_state(model, state["trainable"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    set_torch_rng_state(state["rng"])
+    return {"step": state["step"], **state["extra"]}
+
+
+def save_final_weights(run_dir: Path, model: nn.Module, metadata: dict[str, str]) -> None:
+    """The fine-tuned trainable tensors as safetensors, the run's portable result."""
+    tensors = {k: v.contiguous() for k, v in trainable_state(model).items()}
+    _atomic_write(run_dir / FINAL_WEIGHTS, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))

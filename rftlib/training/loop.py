@@ -1,0 +1,249 @@
+"""One fine-tuning run with continuous evaluation: a plain PyTorch loop, readable top to bottom.
+
+    config -> data, model, strategy -> AdamW + schedule -> for each step: train; at scheduled steps
+    evaluate (clean, PGD, OOD), append a record, checkpoint -> summary.json, done
+
+Everything the run writes lands in its directory as it goes, and a run killed at any moment resumes
+from its last checkpoint with records identical to an uninterrupted run.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+import yaml
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from ..config import RunConfig, dump_yaml
+from ..data import load_task
+from ..errors import RftError
+from ..models import build_model
+from ..pareto import pareto_auc
+from ..schedule import EvalSchedule
+from ..seeding import derived_seed, seed_everything
+from ..strategies import apply_strategy, trainable_parameters
+from .checkpoint import load_checkpoint, save_checkpoint, save_final_weights
+from .evaluation import Evaluator
+from .optim import make_optimizer, make_scheduler
+from .records import TIMING_FIELDS, append_record, keep_records_up_to, read_records
+
+CONFIG, RECORDS, SUMMARY, DONE = "config.yaml", "records.jsonl", "summary.json", "done"
+
+
+class TrainingDiverged(RftError):
+    """The loss became NaN or infinite; the records so far are kept and the run is not marked done."""
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    records: pd.DataFrame
+    summary: dict
+
+
+def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | None = None,
+             progress: bool = True) -> RunResult:
+    """Fine-tune one (model, strategy, dataset, seed) with continuous evaluation.
+
+    ``config``: a RunConfig, a mapping of its fields, or a YAML path. ``run_dir``: where to write;
+    default ``<output_dir>/<config.run_name()>``. A finished run is loaded, not redone; an unfinished
+    one with the same configuration resumes from its last checkpoint.
+    """
+    config = RunConfig.coerce(config).resolved()
+    run_dir = Path(run_dir) if run_dir is not None else Path(config.output_dir) / config.run_name()
+    _claim_run_dir(run_dir, config)
+    if (run_dir / DONE).exists():
+        return load_result(run_dir)
+
+    device = _device(config.device)
+    seed_everything(config.seed)
+
+    # ---- data, model, strategy ----------------------------------------------------------------
+    model_kwargs = dict(config.model_kwargs)
+    task = load_task(config.dataset, image_size=config.image_size or _model_image_size(config, model_kwargs),
+                     seed=config.seed, val_fraction=config.val_fraction, domain=config.domain,
+                     **config.dataset_options)
+    model = build_model(config.model, task.num_classes, pretrained=config.pretrained, weights=config.weights,
+                        **model_kwargs)
+    apply_strategy(model, config.strategy, **config.strategy_options)
+    model.to(device).train()
+    trainable, total = trainable_parameters(model)
+
+    steps_per_epoch = math.ceil(len(task.train) / config.batch_size)
+    total_steps = config.max_steps or max(1, round(config.epochs * steps_per_epoch))
+    eval_steps = set(EvalSchedule.from_spec(config.schedule).steps(total_steps))
+    optimizer = make_optimizer(model, lr=config.lr, weight_decay=config.weight_decay, betas=config.betas,
+                               eps=config.adam_eps)
+    scheduler = make_scheduler(optimizer, kind=config.lr_schedule, warmup_steps=config.warmup_steps,
+                               total_steps=total_steps)
+    evaluate = Evaluator(test=task.test, ood=task.ood, size=config.eval_size, seed=config.seed,
+                         batch_size=config.eval_batch_size, attack=config.attack, device=device,
+                         precision=config.precision, num_workers=config.num_workers)
+    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if config.precision == "bf16"
+                else nullcontext())
+
+    # ---- resume -------------------------------------------------------------------------------
+    resumed = load_checkpoint(run_dir, model=model, optimizer=optimizer, scheduler=scheduler)
+    step = resumed["step"] if resumed else 0
+    train_seconds = resumed["train_seconds"] if resumed else 0.0
+    records = keep_records_up_to(run_dir / RECORDS, step if resumed else -1)
+
+    # ---- the loop -----------------------------------------------------------------------------
+    loss_sum, correct, seen, steps_since_eval = 0.0, 0, 0, 0
+    bar = tqdm(total=total_steps, initial=step, desc=run_dir.name, disable=not progress, dynamic_ncols=True)
+
+    def evaluate_and_record():
+        nonlocal loss_sum, correct, seen, steps_since_eval
+        result = evaluate(model, step)
+        record = {
+            "step": step,
+            "epoch": step / steps_per_epoch,
+            "lr": optimizer.param_groups[0]["lr"],
+            "train_loss": loss_sum / steps_since_eval if steps_since_eval else None,
+            "train_acc": correct / seen if seen else None,
+            "clean_acc": result.clean_acc,
+            "adv_acc": result.adv_acc,
+            "ood_acc": result.ood_acc,
+            "eval_seconds": result.seconds,
+            "train_seconds": train_seconds,
+        }
+        append_record(run_dir / RECORDS, record)
+        records.append(record)
+        loss_sum, correct, seen, steps_since_eval = 0.0, 0, 0, 0
+        if config.checkpoint:
+            save_checkpoint(run_dir, model=model, optimizer=optimizer, scheduler=scheduler, step=step,
+                            extra={"train_seconds": train_seconds})
+        bar.set_postfix(clean=f"{result.clean_acc:.3f}", adv=f"{result.adv_acc:.3f}", refresh=False)
+
+    if step == 0 and 0 in eval_steps and not resumed:
+        evaluate_and_record()
+    while step < total_steps:
+        for images, labels in _epoch_batches(task.train, config, steps_per_epoch, step):
+            tic = time.perf_counter()
+            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            with autocast:
+                logits = model(images)
+                loss = F.cross_entropy(logits.float(), labels)
+            if not torch.isfinite(loss):
+                bar.close()
+                raise TrainingDiverged(f"loss is {loss.item()} at step {step + 1}; records up to step {step} "
+                                       f"are kept in {run_dir}, the run is not marked done")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]],
+                                               config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            loss_sum += loss.item()
+            correct += (logits.argmax(1) == labels).sum().item()
+            seen += len(labels)
+            steps_since_eval += 1
+            train_seconds += time.perf_counter() - tic
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+            if step in eval_steps:
+                evaluate_and_record()
+            if step >= total_steps:
+                break
+    bar.close()
+
+    # ---- finish -------------------------------------------------------------------------------
+    save_final_weights(run_dir, model, {"strategy": config.strategy, "model": config.model})
+    summary = summarise(records, trainable=trainable, total=total, steps=total_steps)
+    _write_json(run_dir / SUMMARY, summary)
+    (run_dir / DONE).touch()
+    return RunResult(run_dir, _frame(records), summary)
+
+
+def _epoch_batches(dataset, config: RunConfig, steps_per_epoch: int, step: int):
+    """The batches from global step ``step`` to the end of its epoch. Each epoch's order is a
+    permutation drawn from (seed, epoch) alone, so a resumed run sees exactly the same batches."""
+    epoch, offset = divmod(step, steps_per_epoch)
+    generator = torch.Generator().manual_seed(derived_seed(config.seed, epoch))
+    order = torch.randperm(len(dataset), generator=generator).tolist()
+    batches = [order[i:i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+    return DataLoader(dataset, batch_sampler=batches[offset:], num_workers=config.num_workers,
+                      pin_memory=torch.cuda.is_available())
+
+
+def summarise(records: list[dict], *, trainable: int, total: int, steps: int) -> dict:
+    """Final metrics, the step of best robustness and the run's Pareto AUC."""
+    summary = {"steps": steps, "trainable_params": trainable, "total_params": total,
+               "trainable_fraction": trainable / total, "n_evals": len(records)}
+    if records:
+        best = max(records, key=lambda r: (r["adv_acc"], -r["step"]))
+        summary.update(final={k: v for k, v in records[-1].items() if k not in TIMING_FIELDS},
+                       best_adv_step=best["step"], best_adv_acc=best["adv_acc"],
+                       pareto_auc=pareto_auc([(r["clean_acc"], r["adv_acc"]) for r in records]))
+    return summary
+
+
+def load_result(run_dir: str | Path) -> RunResult:
+    """The RunResult of a run directory (finished or not)."""
+    run_dir = Path(run_dir)
+    summary = json.loads((run_dir / SUMMARY).read_text()) if (run_dir / SUMMARY).exists() else {}
+    return RunResult(run_dir, _frame(read_records(run_dir / RECORDS)), summary)
+
+
+def _frame(records: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame.from_records(records)
+
+
+def _claim_run_dir(run_dir: Path, config: RunConfig) -> None:
+    """Create the run directory with config.yaml, or check that the one there is this run's."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / CONFIG
+    identity = {k: v for k, v in config.to_dict().items() if k not in RunConfig.NON_IDENTITY}
+    if path.exists():
+        stored = yaml.safe_load(path.read_text()) or {}
+        stored_identity = {k: v for k, v in stored.items() if k not in RunConfig.NON_IDENTITY}
+        if stored_identity != identity:
+            changed = sorted(k for k in set(identity) | set(stored_identity)
+                             if identity.get(k) != stored_identity.get(k))
+            raise RftError(f"{run_dir} holds a run with a different configuration (differs in: "
+                           f"{', '.join(changed)}); choose another run directory")
+        return
+    tmp = path.with_name(CONFIG + ".tmp")
+    tmp.write_text(dump_yaml(config.to_dict()))
+    os.replace(tmp, path)
+
+
+def _write_json(path: Path, values: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(values, indent=2))
+    os.replace(tmp, path)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise RftError(f"unknown device {name!r}: {error}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RftError(f"device {name!r} asked for, but CUDA is not available here; use device=cpu or auto")
+    return device
+
+
+def _model_image_size(config: RunConfig, model_kwargs: dict) -> int:
+    """The resolution the model expects: an explicit img_size, else the timm default config's."""
+    if "img_size" in model_kwargs:
+        return int(model_kwargs["img_size"])
+    import timm
+
+    try:
+        return int(timm.get_pretrained_cfg(config.model).input_size[-1])
+    except Exception:  # a model without a pretrained config: ask the model itself
+        return 224

@@ -1,0 +1,24 @@
+"""A CPU-sized run configuration shared by the training, resume and CLI tests."""
+from __future__ import annotations
+
+from rftlib.training.records import TIMING_FIELDS
+
+
+def tiny_config(**overrides) -> dict:
+    """A 16-px tiny ViT on a 4-class synthetic task: a dozen steps in a few seconds on one core."""
+    config = dict(
+        model="vit_tiny_patch16_224", model_kwargs={"img_size": 16, "patch_size": 4}, pretrained=False,
+        strategy="lora", dataset="synthetic",
+        dataset_options={"num_classes": 4, "train_size": 256, "test_size": 64},
+        max_steps=12, batch_size=32, lr=1e-3, warmup_steps=2, schedule=[[None, 4]],
+        eval_size=32, eval_batch_size=32, attack={"steps": 2, "eps": 4 / 255, "alpha": 2 / 255},
+        device="cpu",
+    )
+    config.update(overrides)
+    return config
+
+
+def without_timing(records) -> list[dict]:
+    """Records minus wall-clock fields, with missing values as None (a frame holds them as NaN)."""
+    rows = records if isinstance(records, list) else records.to_dict("records")
+    return [{k: (None if v != v else v) for k, v in r.items() if k not in TIMING_FIELDS} for r in rows]
