@@ -22,16 +22,19 @@ BACKBONE_FILE = "backbone.safetensors"
 
 @dataclass
 class UpstreamConfig:
-    """The upstream task and its training; the defaults give a usable 32-px ViT in ~1 CPU minute."""
+    """The upstream task and its training. The defaults, a ViT-Tiny cut to 2 blocks of width 96 on
+    16-px inputs (16 tokens), reach ~80% upstream accuracy in under a CPU minute; a 32-px, 12-block
+    ViT-Tiny costs ~2 s a step on a CPU core and, from scratch, learns little in a few hundred."""
 
     model: str = "vit_tiny_patch16_224"
-    model_kwargs: dict = field(default_factory=lambda: {"img_size": 32, "patch_size": 4})
+    model_kwargs: dict = field(default_factory=lambda: {
+        "img_size": 16, "patch_size": 4, "depth": 2, "embed_dim": 96})
     dataset: str = "synthetic"
     dataset_options: dict = field(default_factory=lambda: {
-        "num_classes": 20, "separability": 1.0, "train_size": 6000, "test_size": 500})
-    steps: int = 400
+        "num_classes": 10, "separability": 3.0, "train_size": 6000, "test_size": 500})
+    steps: int = 1000
     batch_size: int = 64
-    lr: float = 1e-3
+    lr: float = 3e-3
     weight_decay: float = 0.05
     seed: int = 1234  # distinct from the downstream runs' seeds: another task drawn from the generator
     output_dir: str = "outputs/upstream"

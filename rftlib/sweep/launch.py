@@ -1,0 +1,173 @@
+"""Where jobs run: local worker processes, N at a time, or Ray tasks on a workstation or a cluster.
+
+Both launchers yield each job's outcome (see ``execute.execute_job``) as the job ends, in the order
+jobs end; a failing job never stops the others.
+"""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Any
+
+from ..errors import RftError, unknown_choice
+from .execute import first_line, marker
+from .jobs import Job
+from .spec import Resources
+
+LAUNCHERS = ("local", "ray")
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def check_launcher(name: str) -> str:
+    if name not in LAUNCHERS:
+        raise unknown_choice("launcher", name, LAUNCHERS)
+    return name
+
+
+def check_launch(launcher: str, jobs: int, address: str | None) -> None:
+    """Everything about where the jobs will run that can fail, checked before anything runs."""
+    check_launcher(launcher)
+    if jobs < 1:
+        raise RftError(f"--jobs must be at least 1, got {jobs}")
+    if launcher == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise RftError("the ray launcher needs ray: pip install 'rftlib[ray]'") from None
+        check_address(ray_address(address))
+
+
+def check_kernel(name: str) -> None:
+    """An RftError saying how to register the kernel when no Jupyter kernel ``name`` exists here."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel:
+        raise RftError(f"no Jupyter kernel named {name!r}; register it with "
+                       f"`python -m ipykernel install --sys-prefix --name {name}` (make setup does)") from None
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """Environment limiting the math libraries of a kernel to ``threads`` threads."""
+    return {var: str(max(1, int(threads))) for var in _THREAD_VARIABLES}
+
+
+def _visible_gpus() -> list[str]:
+    """The GPU ids this process may use: $CUDA_VISIBLE_DEVICES when set, else those torch sees."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [g for g in visible.split(",") if g.strip()]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def local_slots(jobs: int) -> list[dict[str, str]]:
+    """One environment per concurrent job: the cores shared out (2 jobs on 2 cores: 1 thread each,
+    so they do not fight over cores) and, where GPUs exist, one GPU each (round robin)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    gpus = _visible_gpus()
+    slots = []
+    for slot in range(jobs):
+        env = thread_env(cores // jobs)
+        if gpus:
+            env["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
+        slots.append(env)
+    return slots
+
+
+def _failed(job: Job, error: str) -> dict[str, Any]:
+    return {"name": job.name, "status": "failed", "seconds": None, "error": error}
+
+
+def _run_worker(job: Job, env: dict[str, str]) -> dict[str, Any]:
+    """Execute ``job`` in a fresh Python process (papermill changes the working directory, so two
+    jobs cannot share one process) and read its outcome from the marker it wrote."""
+    done = subprocess.run([sys.executable, "-m", "rftlib.sweep.execute", json.dumps(job.spec(env))],
+                          capture_output=True, text=True)
+    for status in ("done", "failed"):
+        path = marker(job.output, status)
+        if path.exists():
+            return json.loads(path.read_text(encoding="utf-8"))
+    lines = done.stderr.strip().splitlines()  # the worker died before writing a marker
+    return _failed(job, lines[-1] if lines else f"worker exited with status {done.returncode}")
+
+
+def run_local(jobs: Sequence[Job], n_jobs: int = 1) -> Iterator[dict[str, Any]]:
+    """Execute ``jobs`` in worker processes, ``n_jobs`` at a time, each with its slot's environment."""
+    slots: queue.Queue[dict[str, str]] = queue.Queue()
+    for env in local_slots(n_jobs):
+        slots.put(env)
+
+    def work(job: Job) -> dict[str, Any]:
+        env = slots.get()
+        try:
+            return _run_worker(job, env)
+        finally:
+            slots.put(env)
+
+    pool = ThreadPoolExecutor(max_workers=n_jobs)
+    try:
+        for future in as_completed([pool.submit(work, job) for job in jobs]):
+            yield future.result()
+    finally:  # on Ctrl-C the workers got the signal too; queued jobs must not start
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def ray_address(address: str | None) -> str:
+    """The Ray cluster to use: ``address``, else $RAY_ADDRESS, else ``local`` (a new instance; plain
+    ray.init() would join whichever cluster this machine started last, possibly a stale one)."""
+    return address or os.environ.get("RAY_ADDRESS") or "local"
+
+
+def check_address(address: str) -> None:
+    """An RftError at once when nothing listens at a ``host:port`` Ray address (ray.init would retry
+    for a long while); ``local``, ``auto`` and addresses without a port are left to Ray."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as error:
+        raise RftError(f"cannot reach the Ray cluster at {address}: {error.strerror or error}") from None
+
+
+def run_ray(jobs: Sequence[Job], resources: Resources, address: str | None = None) -> Iterator[dict[str, Any]]:
+    """Execute each job as a Ray task asking for ``resources``, on the cluster ``ray_address(address)``
+    (``auto``: the cluster this machine belongs to). The output directory, the notebooks and the
+    working directory must be at the same paths on every node (a shared file system)."""
+    import ray
+
+    from .execute import execute_job
+
+    address = ray_address(address)
+    started = not ray.is_initialized()
+    if started:
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+        except Exception as error:  # ConnectionError and friends: one line, not Ray's traceback
+            raise RftError(f"cannot start or join Ray at {address}: "
+                           f"{first_line(error) or type(error).__name__}") from None
+    task = ray.remote(execute_job).options(num_cpus=resources.cpus, num_gpus=resources.gpus, max_retries=0)
+    env = thread_env(int(resources.cpus))  # Ray gives the task its GPUs through CUDA_VISIBLE_DEVICES
+    pending = {task.remote(job.spec(env)): job for job in jobs}
+    try:
+        while pending:
+            (ready,), _ = ray.wait(list(pending), num_returns=1)
+            job = pending.pop(ready)
+            try:
+                yield ray.get(ready)
+            except Exception as error:  # the worker died (out of memory, node lost)
+                yield _failed(job, f"{type(error).__name__}: {first_line(error)}")
+    finally:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        if started:
+            ray.shutdown()

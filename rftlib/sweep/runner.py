@@ -1,0 +1,74 @@
+"""Run a sweep: the runs not yet done, then the aggregate reports, then the index page."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from . import params as run_params
+from .index import write_index
+from .jobs import Job
+from .launch import check_kernel, check_launch, run_local, run_ray
+from .spec import Sweep
+
+
+@dataclass
+class SweepResult:
+    """What one invocation did: the outcomes of the runs and reports it executed, the runs it skipped."""
+
+    skipped: list[Job]
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    reports: list[dict[str, Any]] = field(default_factory=list)
+    index: Path | None = None
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [o for o in self.runs + self.reports if o["status"] != "done"]
+
+
+def _drain(outcomes: Iterator[dict[str, Any]], total: int, desc: str, unit: str, progress: bool
+           ) -> list[dict[str, Any]]:
+    """Collect the outcomes under a progress bar, printing each failure as it happens."""
+    collected = []
+    with tqdm(total=total, desc=desc, unit=unit, disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar:
+        for outcome in outcomes:
+            collected.append(outcome)
+            if outcome["status"] != "done":
+                bar.write(f"failed: {outcome['name']}: {outcome['error']}", file=sys.stderr)
+            bar.update(1)
+    return collected
+
+
+def run_sweep(sweep: Sweep, launcher: str = "local", jobs: int = 1, address: str | None = None,
+              progress: bool = True, log: Callable[[str], None] = print) -> SweepResult:
+    """Execute the runs of ``sweep`` that are not done (``launcher`` local: ``jobs`` at a time; ray: one
+    task each, on the cluster at ``address`` or a new local one), then its reports, locally."""
+    check_launch(launcher, jobs, address)
+    for kernel in {job.kernel for job in [*sweep.runs, *sweep.reports]}:
+        check_kernel(kernel)
+    todo = [job for job in sweep.runs if job.status() != "done"]
+    result = SweepResult(skipped=[job for job in sweep.runs if job not in todo])
+    if result.skipped:
+        log(f"{len(result.skipped)} of {len(sweep.runs)} runs already done: skipped")
+    if todo:
+        # Once here rather than in every run at the same time (they would race on the cache).
+        for upstream in sweep.upstreams:
+            log(f"upstream weights: {run_params.pretrained_weights(upstream)}")
+        launched: Iterator[dict[str, Any]] = (
+            run_ray(todo, sweep.resources, address) if launcher == "ray" else run_local(todo, jobs))
+        result.runs = _drain(launched, len(todo), f"{sweep.name} runs", "run", progress)
+    if sweep.reports:
+        result.reports = _drain(run_local(sweep.reports, jobs), len(sweep.reports), f"{sweep.name} reports", "report",
+                                progress)
+    result.index = write_index(sweep)
+    return result
+
+
+def describe(jobs: Sequence[Job]) -> list[str]:
+    """One line per job: its status, name and readable parameters (``--dry-run``)."""
+    return [f"  {job.status():8} {job.name}  " + " ".join(f"{k}={v}" for k, v in job.summary.items())
+            for job in jobs]

@@ -1,0 +1,208 @@
+"""The sweep machinery without executing notebooks: parameters, grids, names, params/ files, CLI errors."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rftlib.cli import main
+from rftlib.errors import RftError
+from rftlib.strategies import STRATEGIES
+from rftlib.sweep import load_sweep, params, resolve
+from rftlib.sweep.launch import check_address, local_slots
+from rftlib.sweep.parameters import check_parameters, declared_parameters
+from rftlib.sweep.spec import expand_grid
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_RUN = ROOT / "tests" / "notebooks" / "tiny_run.ipynb"
+TINY_REPORT = ROOT / "tests" / "notebooks" / "tiny_report.ipynb"
+RQ1 = ROOT / "notebooks" / "rq1_tradeoff.ipynb"
+
+
+def write_sweep(tmp_path: Path, **keys) -> Path:
+    """A sweep YAML of the tiny test notebooks, writing under tmp_path, with ``keys`` on top."""
+    spec = {"notebook": str(TINY_RUN), "output_dir": str(tmp_path / "out"), "grid": {"x": [1, 2]},
+            "reports": {str(TINY_REPORT): {}}, **keys}
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+# ---- notebook parameters ------------------------------------------------------------------------
+
+def test_declared_parameters_read_annotations_and_defaults():
+    declared = declared_parameters(TINY_RUN)
+    assert list(declared) == ["x", "scale", "run_dir"]
+    assert declared["x"].default == 0 and declared["scale"].default == 1.0 and declared["run_dir"].default is None
+
+
+def test_check_parameters_types_and_names():
+    assert check_parameters(TINY_RUN, {"x": 3, "scale": 2}) == {"x": 3, "scale": 2.0}
+    assert check_parameters(TINY_RUN, {"run_dir": None}) == {"run_dir": None}
+    with pytest.raises(RftError, match=r"unknown parameter of tiny_run.ipynb 'scal' \(did you mean 'scale'\?\)"):
+        check_parameters(TINY_RUN, {"scal": 2.0})
+    with pytest.raises(RftError, match="parameter 'x' of tiny_run.ipynb must be an integer"):
+        check_parameters(TINY_RUN, {"x": "three"})
+
+
+def test_missing_notebook_is_one_line(tmp_path):
+    with pytest.raises(RftError, match="notebook not found"):
+        declared_parameters(tmp_path / "nope.ipynb")
+
+
+# ---- grids and names ----------------------------------------------------------------------------
+
+def test_expand_grid_lists_are_axes_and_scalars_fixed():
+    points = expand_grid({"a": [1, 2], "b": "x", "c": [True, False]})
+    assert points == [{"a": 1, "b": "x", "c": True}, {"a": 1, "b": "x", "c": False},
+                      {"a": 2, "b": "x", "c": True}, {"a": 2, "b": "x", "c": False}]
+    with pytest.raises(RftError, match="empty"):
+        expand_grid({"a": []})
+
+
+def test_runs_get_stable_distinct_names_and_own_directories(tmp_path):
+    path = write_sweep(tmp_path, grid=[{"x": [1, 2]}, {"x": 1, "scale": [0.5]}], parameters={"scale": 1.0})
+    sweep = load_sweep(path)
+    names = [run.name for run in sweep.runs]
+    assert len(names) == len(set(names)) == 3
+    assert names[0].startswith("x1_") and names[1].startswith("x2_")
+    assert names == [run.name for run in load_sweep(path).runs]  # deterministic
+    assert all(run.parameters["run_dir"] == str(sweep.root / run.name) for run in sweep.runs)
+    assert sweep.runs[0].parameters["scale"] == 1.0 and sweep.runs[2].parameters["scale"] == 0.5
+    assert sweep.reports[0].parameters == {"runs_root": str(sweep.root)}
+
+
+def test_identical_points_of_two_grids_are_one_run(tmp_path):
+    sweep = load_sweep(write_sweep(tmp_path, grid=[{"x": [1, 2]}, {"x": [2, 3]}]))
+    assert len(sweep.runs) == 3
+
+
+# ---- bad sweep files: errors before anything runs ------------------------------------------------
+
+@pytest.mark.parametrize("keys, message", [
+    ({"gird": {"x": [1]}}, r"unknown sweep key 'gird' \(did you mean 'grid'\?\)"),
+    ({"grid": {"y": [1]}}, r"unknown sweep parameter 'y'; valid: scale, x"),
+    ({"grid": {"x": [1], "run_dir": "/tmp"}}, "'run_dir' is set by the sweep"),
+    ({"grid": {"x": ["one"]}}, "must be an integer"),
+    ({"notebook": "missing.ipynb"}, "notebook not found: .*missing.ipynb"),
+    ({"reports": {"missing.ipynb": {}}}, "notebook not found"),
+    ({"reports": {str(TINY_REPORT): {"runs_rot": "x"}}}, r"did you mean 'runs_root'"),
+    ({"resources": {"gpu": 1}}, r"unknown resources key 'gpu' \(did you mean 'gpus'\?\)"),
+    ({"name": "a b"}, "sweep name 'a b'"),
+])
+def test_bad_sweep_files(tmp_path, keys, message):
+    with pytest.raises(RftError, match=message):
+        load_sweep(write_sweep(tmp_path, **keys))
+
+
+def test_notebook_without_run_dir_parameter(tmp_path):
+    with pytest.raises(RftError, match="must declare the parameter 'run_dir'"):
+        load_sweep(write_sweep(tmp_path, notebook=str(TINY_REPORT), grid={"runs_root": "x"}))
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    path = write_sweep(tmp_path)
+    assert main(["sweep", str(path), "--launcher", "rey"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "rft sweep: error: unknown launcher 'rey' (did you mean 'ray'?); valid: local, ray"
+    assert main(["sweep", str(tmp_path / "none.yaml")]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"sweep file not found: {tmp_path / 'none.yaml'}")
+    assert main(["sweep", str(path), "--address", "1.2.3.4:1"]) == 2
+    assert "--address is for --launcher ray" in capsys.readouterr().err
+    assert main(["sweep", str(path), "--jobs", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "rft sweep: error: --jobs must be at least 1, got 0"
+    assert main(["sweep", str(path), "--launcher", "ray", "--address", "127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rft sweep: error: cannot reach the Ray cluster at 127.0.0.1:1") and "\n" not in err
+    assert not (tmp_path / "out").exists()  # nothing ran
+
+
+def test_unreachable_ray_address_fails_at_once():
+    start = time.monotonic()
+    with pytest.raises(RftError, match="cannot reach the Ray cluster at 127.0.0.1:1"):
+        check_address("127.0.0.1:1")
+    assert time.monotonic() - start < 6
+
+
+def test_dry_run_lists_runs_and_runs_nothing(tmp_path, capsys):
+    path = write_sweep(tmp_path)
+    assert main(["sweep", str(path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "sweep tiny: 2 runs" in out and "(2 todo)" in out and "estimated cost" in out
+    assert out.count("todo     x") == 2
+    assert not (tmp_path / "out").exists()
+
+
+# ---- local job slots ----------------------------------------------------------------------------
+
+def test_local_slots_share_cores_and_gpus(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    slots = local_slots(2)
+    assert [s["OMP_NUM_THREADS"] for s in slots] == ["2", "2"]
+    assert [s["CUDA_VISIBLE_DEVICES"] for s in slots] == ["3", "5"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert all("CUDA_VISIBLE_DEVICES" not in s and s["OMP_NUM_THREADS"] == "1" for s in local_slots(8))
+
+
+# ---- params/: strategy hyperparameters and profiles ---------------------------------------------
+
+@pytest.mark.parametrize("profile", ["paper", "demo"])
+def test_every_strategy_resolves_under_every_profile(profile):
+    for strategy in STRATEGIES:
+        config = resolve(profile, strategy=strategy, dataset="digits")
+        assert config["strategy"] == strategy and config["lr"] > 0
+
+
+def test_profile_layers_and_errors():
+    paper = resolve("paper", strategy="full", dataset="cifar10")
+    assert (paper["lr"], paper["weight_decay"], paper["warmup_steps"]) == (2e-5, 0.01, 0)
+    lora = resolve("paper", strategy="lora", dataset="cifar10", strategy_options={"r": 4})
+    assert lora["strategy_options"]["r"] == 4 and lora["strategy_options"]["alpha"] == 8  # merged, not replaced
+    demo = resolve("demo", strategy="lora", dataset="digits")
+    assert demo["upstream"] and demo["model_kwargs"] == demo["upstream"]["model_kwargs"]
+    with pytest.raises(RftError, match=r"unknown profile 'dmeo' \(did you mean 'demo'\?\)"):
+        resolve("dmeo")
+    with pytest.raises(RftError, match=r"unknown run config field 'lrr' \(did you mean 'lr'\?\)"):
+        resolve("paper", lrr=1.0)
+    with pytest.raises(RftError, match="unknown strategy"):
+        resolve("paper", strategy="lorra")
+    with pytest.raises(RftError, match="unknown upstream option"):
+        resolve("demo", upstream={"stepz": 3})
+
+
+def test_profiles_are_listed():
+    assert {"paper", "demo"} <= set(params.profiles())
+
+
+def test_paper_sweep_is_the_papers_231_models():
+    sweep = load_sweep(ROOT / "params" / "sweeps" / "paper.yaml")
+    assert len(sweep.runs) == 231
+    assert len({run.name for run in sweep.runs}) == 231
+    domainnet = [run for run in sweep.runs if run.config["dataset"] == "domainnet"]
+    assert len(domainnet) == 7 * 6 * 3
+    assert all(run.config["model"] == "vit_base_patch16_224.orig_in21k" for run in sweep.runs)
+    assert sweep.resources.gpus == 1
+
+
+def test_demo_sweep_is_seven_strategies_on_three_tasks():
+    sweep = load_sweep(ROOT / "params" / "sweeps" / "demo.yaml")
+    assert len(sweep.runs) == 21
+    assert {run.config["strategy"] for run in sweep.runs} == set(STRATEGIES)
+    assert [r.name for r in sweep.reports] == ["rq2_pareto", "rq3_ood", "theory"]
+    assert len(sweep.upstreams) == 1
+
+
+def test_sweep_keys_reach_run_config_fields(tmp_path):
+    path = write_sweep(tmp_path, notebook=str(RQ1), reports={},
+                       parameters={"profile": "demo", "max_steps": 3, "attack.steps": 1},
+                       grid={"strategy": ["lora", "bitfit"], "dataset": "digits", "lr": [0.1]})
+    runs = load_sweep(path).runs
+    assert [run.parameters["strategy"] for run in runs] == ["lora", "bitfit"]
+    assert runs[0].parameters["overrides"] == {"max_steps": 3, "attack": {"steps": 1}, "lr": 0.1}
+    assert runs[0].config["attack"]["steps"] == 1 and runs[0].config["lr"] == 0.1
+    assert runs[0].name.startswith("digits_lora_s0_lr0.1_")
+    with pytest.raises(RftError, match=r"unknown sweep parameter 'lrr' \(did you mean 'lr'\?\)"):
+        load_sweep(write_sweep(tmp_path, notebook=str(RQ1), reports={}, grid={"lrr": [0.1]}))
