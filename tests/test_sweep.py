@@ -206,3 +206,19 @@ def test_sweep_keys_reach_run_config_fields(tmp_path):
     assert runs[0].name.startswith("digits_lora_s0_lr0.1_")
     with pytest.raises(RftError, match=r"unknown sweep parameter 'lrr' \(did you mean 'lr'\?\)"):
         load_sweep(write_sweep(tmp_path, notebook=str(RQ1), reports={}, grid={"lrr": [0.1]}))
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_strategy_yaml_matches_the_library_defaults(strategy):
+    """params/strategies/*.yaml spell out the paper's hyperparameters for sweeps; the library's own
+    defaults are the same numbers, so a run from Python and a run from a sweep are the same run."""
+    import dataclasses
+
+    from rftlib.strategies import strategy_config, training_defaults
+
+    values = yaml.safe_load((Path(__file__).parents[1] / "params" / "strategies" / f"{strategy}.yaml").read_text()) or {}
+    options = values.pop("strategy_options", {}) or {}
+    assert values == training_defaults(strategy)
+    library = dataclasses.asdict(strategy_config(strategy))
+    assert {k: (tuple(v) if isinstance(v, list) else v) for k, v in options.items()} == \
+        {k: library[k] for k in options}

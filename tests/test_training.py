@@ -148,3 +148,9 @@ def test_rft_run_cli_bad_key_is_one_line(tmp_path, capsys):
     assert rft(["run", str(config), "-p", "stratgy=lora"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "did you mean 'strategy'" in err
+
+
+def test_bf16_autocast_run_on_cpu(tmp_path):
+    result = finetune(tiny_config(precision="bf16", max_steps=4), run_dir=tmp_path / "bf16", progress=False)
+    assert list(result.records["step"]) == [0, 4]
+    assert result.records["train_loss"].iloc[-1] > 0 and (result.records["adv_acc"] <= 1).all()
