@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from torch import nn
 
 from ._base import PEFT_DEFAULTS, register
-from ._qkv import split_qkv
-from ._vit import check_targets, needs_qkv_split, targets_regex, vit_blocks
+from ._peft import inject_peft
+from ._vit import check_targets, targets_regex
 
 
 @dataclass(frozen=True)
@@ -34,15 +34,11 @@ class IA3Options:
 
 @register("ia3", options=IA3Options, defaults=PEFT_DEFAULTS, summary="scaling vectors on k, v, fc1, fc2 outputs")
 def apply(backbone: nn.Module, options: IA3Options) -> list[nn.Parameter]:
-    from peft import IA3Config, inject_adapter_in_model  # imported on use: peft is slow to import
+    from peft import IA3Config  # imported on use: peft is slow to import
 
-    blocks = vit_blocks(backbone, "ia3")
-    if needs_qkv_split(options.targets):
-        split_qkv(blocks)
     config = IA3Config(
         target_modules=targets_regex(options.targets),
         feedforward_modules=[],  # scale outputs everywhere (see the module docstring)
         init_ia3_weights=True,
     )
-    inject_adapter_in_model(config, backbone)
-    return [p for name, p in backbone.named_parameters() if ".ia3_l." in name]
+    return inject_peft(backbone, "ia3", options.targets, config, markers=(".ia3_l.",))

@@ -15,8 +15,8 @@ from torch import nn
 
 from ..errors import RftError
 from ._base import PEFT_DEFAULTS, register
-from ._qkv import split_qkv
-from ._vit import check_targets, needs_qkv_split, targets_regex, vit_blocks
+from ._peft import inject_peft
+from ._vit import check_targets, targets_regex
 
 
 @dataclass(frozen=True)
@@ -45,11 +45,8 @@ class LoraOptions:
 
 @register("lora", options=LoraOptions, defaults=PEFT_DEFAULTS, summary="low-rank updates of q, k, v, fc1, fc2")
 def apply(backbone: nn.Module, options: LoraOptions) -> list[nn.Parameter]:
-    from peft import LoraConfig, inject_adapter_in_model  # imported on use: peft is slow to import
+    from peft import LoraConfig  # imported on use: peft is slow to import
 
-    blocks = vit_blocks(backbone, "lora")
-    if needs_qkv_split(options.targets):
-        split_qkv(blocks)
     config = LoraConfig(
         r=options.r,
         lora_alpha=options.alpha,
@@ -57,5 +54,4 @@ def apply(backbone: nn.Module, options: LoraOptions) -> list[nn.Parameter]:
         target_modules=targets_regex(options.targets),
         bias="none",
     )
-    inject_adapter_in_model(config, backbone)
-    return [p for name, p in backbone.named_parameters() if ".lora_A." in name or ".lora_B." in name]
+    return inject_peft(backbone, "lora", options.targets, config, markers=(".lora_A.", ".lora_B."))
