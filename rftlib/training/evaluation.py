@@ -7,7 +7,6 @@ the global RNG stream, and the attack's random start draws from its own generato
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -16,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..attacks import PGD
 from ..data import eval_subset
+from ..devices import autocast_for
 from ..seeding import derived_seed, preserved_rng
 
 
@@ -45,9 +45,7 @@ class Evaluator:
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=False, num_workers=self.num_workers)
 
     def _autocast(self):
-        if not self.bf16:
-            return nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return autocast_for(self.device, "bf16" if self.bf16 else "fp32")
 
     def __call__(self, model: nn.Module, step: int) -> EvalResult:
         start = time.perf_counter()

@@ -12,19 +12,18 @@ import json
 import math
 import os
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 import yaml
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..config import RunConfig, dump_yaml
 from ..data import load_task
+from ..devices import resolve_device
 from ..errors import RftError
 from ..models import build_model
 from ..pareto import pareto_auc
@@ -35,6 +34,7 @@ from .checkpoint import load_checkpoint, save_checkpoint, save_final_weights
 from .evaluation import Evaluator
 from .optim import make_optimizer, make_scheduler
 from .records import TIMING_FIELDS, append_record, keep_records_up_to, read_records
+from .step import training_step
 
 CONFIG, RECORDS, SUMMARY, DONE = "config.yaml", "records.jsonl", "summary.json", "done"
 
@@ -64,7 +64,7 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
     if (run_dir / DONE).exists():
         return load_result(run_dir)
 
-    device = _device(config.device)
+    device = resolve_device(config.device)
     seed_everything(config.seed)
 
     # ---- data, model, strategy ----------------------------------------------------------------
@@ -88,8 +88,6 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
     evaluate = Evaluator(test=task.test, ood=task.ood, size=config.eval_size, seed=config.seed,
                          batch_size=config.eval_batch_size, attack=config.attack, device=device,
                          precision=config.precision, num_workers=config.num_workers)
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if config.precision == "bf16"
-                else nullcontext())
 
     # ---- resume -------------------------------------------------------------------------------
     resumed = load_checkpoint(run_dir, model=model, optimizer=optimizer, scheduler=scheduler)
@@ -130,19 +128,12 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
         for images, labels in _epoch_batches(task.train, config, steps_per_epoch, step):
             tic = time.perf_counter()
             images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            with autocast:
-                logits = model(images)
-                loss = F.cross_entropy(logits.float(), labels)
+            loss, logits = training_step(model, optimizer, images, labels, precision=config.precision,
+                                         grad_clip=config.grad_clip)
             if not torch.isfinite(loss):
                 bar.close()
                 raise TrainingDiverged(f"loss is {loss.item()} at step {step + 1}; records up to step {step} "
                                        f"are kept in {run_dir}, the run is not marked done")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]],
-                                               config.grad_clip)
-            optimizer.step()
             scheduler.step()
             step += 1
             loss_sum += loss.item()
@@ -223,18 +214,6 @@ def _write_json(path: Path, values: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(values, indent=2))
     os.replace(tmp, path)
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as error:
-        raise RftError(f"unknown device {name!r}: {error}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RftError(f"device {name!r} asked for, but CUDA is not available here; use device=cpu or auto")
-    return device
 
 
 def _model_image_size(config: RunConfig, model_kwargs: dict) -> int:

@@ -1,0 +1,162 @@
+"""The benchmark's record: environment, the printed tables and the targets of the issue."""
+from __future__ import annotations
+
+import math
+import os
+import platform
+from importlib import metadata
+
+import torch
+
+# Targets (ISSUE "Targets"): GPU ones are defined for ViT-B/16 at 224 px on one H100/H200.
+GPU_PGD_PEAK_FRACTION = 0.5
+GPU_PGD_SPEEDUP = 5.0
+GPU_ACC_POINTS = 0.01
+GPU_FULL_FT_PEAK_FRACTION = 0.4
+CPU_PGD_SPEEDUP = 1.0
+
+
+def environment(device: torch.device) -> dict:
+    """Versions and machine: what a figure needs beside it to be reproduced."""
+
+    def version(package: str) -> str | None:
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return None
+
+    env = {"python": platform.python_version(), "torch": torch.__version__, "timm": version("timm"),
+           "torchattacks": version("torchattacks"), "platform": platform.platform(),
+           "cpu": _cpu_model(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+           "device": str(device)}
+    if device.type == "cuda":
+        env.update(gpu=torch.cuda.get_device_name(device), cuda=torch.version.cuda,
+                   cudnn=torch.backends.cudnn.version())
+    return env
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def add_peak_fractions(rows: list[dict], peak: float) -> None:
+    for row in rows:
+        if row.get("flops_per_s") is not None:
+            row["peak_fraction"] = row["flops_per_s"] / peak
+
+
+def targets(result: dict) -> list[dict]:
+    """Each target of the issue that applies to this device: value, threshold, met.
+
+    On CUDA the PGD targets are judged on one row: the fastest rftlib row (not a lever row, not
+    early stop) whose robust accuracy is within 1 point of torchattacks', or the fastest if none is.
+    """
+    pgd = {row["name"]: row for row in result["pgd"]}
+    out = []
+    if result["config"]["device"] != "cuda":
+        row = pgd["rftlib fp32"]
+        out.append(_target("CPU: rftlib fp32 PGD / torchattacks fp32 PGD", row.get("speedup"), CPU_PGD_SPEEDUP,
+                           "rftlib fp32"))
+        return out
+    candidates = [r for r in result["pgd"] if r["library"] == "rftlib" and not r["early_stop"]
+                  and r["status"] == "ok" and not r["lever"]]
+    accurate = [r for r in candidates if abs(r.get("robust_acc_delta", math.inf)) <= GPU_ACC_POINTS + 1e-12]
+    best = max(accurate or candidates, key=lambda r: r["images_per_s"], default=None)
+    name = best["name"] if best else None
+    delta = best.get("robust_acc_delta") if best else None
+    out += [
+        _target("GPU: PGD robust accuracy within 1 point of torchattacks fp32 (|delta|)",
+                None if delta is None else abs(delta), GPU_ACC_POINTS, name, at_most=True),
+        _target("GPU: PGD / torchattacks fp32 PGD", best and best.get("speedup"), GPU_PGD_SPEEDUP, name),
+        _target("GPU: PGD fraction of the bf16 peak", best and best.get("peak_fraction"), GPU_PGD_PEAK_FRACTION, name),
+    ]
+    full = [r for r in result["train"] if r["strategy"] == "full" and r["precision"] == "bf16" and r["status"] == "ok"]
+    fastest = max(full, key=lambda r: r["images_per_s"], default=None)
+    out.append(_target("GPU: full fine-tuning fraction of the bf16 peak", fastest and fastest.get("peak_fraction"),
+                       GPU_FULL_FT_PEAK_FRACTION, fastest and fastest["name"]))
+    return out
+
+
+def _target(name: str, value: float | None, threshold: float, row: str | None, at_most: bool = False) -> dict:
+    met = None if value is None else (value <= threshold if at_most else value >= threshold)
+    return {"target": name, "row": row, "value": value, "threshold": threshold,
+            "comparison": "<=" if at_most else ">=", "met": met}
+
+
+# ---- printing ---------------------------------------------------------------------------------
+
+def _rate(flops_per_s: float | None) -> str:
+    if flops_per_s is None:
+        return "-"
+    for unit, scale in (("T", 1e12), ("G", 1e9)):
+        if flops_per_s >= scale:
+            return f"{flops_per_s / scale:.2f} {unit}"
+    return f"{flops_per_s / 1e6:.1f} M"
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
+    lines = [" | ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip() for line in [header, *rows]]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def format_result(result: dict) -> str:
+    """The tables printed by ``rft bench``."""
+    config, peak = result["config"], result["peak"]
+    pgd_rows = [[r["name"], r["status"], _num(r.get("images_per_s"), ".1f"), _num(r.get("speedup"), ".2f"),
+                 _num(r.get("clean_acc"), ".3f"), _num(r.get("robust_acc"), ".3f"),
+                 _num(_points(r.get("robust_acc_delta")), "+.1f"),
+                 _rate(r.get("flops_per_s")), _num(_percent(r.get("peak_fraction")), ".1f"),
+                 _lever(r) or r.get("note", "")] for r in result["pgd"]]
+    train_rows = [[r["name"], r["status"], f"{r['trainable_params']:,}", _num(r.get("images_per_s"), ".1f"),
+                   _num(r["flops_per_image"] / 1e9, ".2f"), _rate(r.get("flops_per_s")),
+                   _num(_percent(r.get("peak_fraction")), ".1f"), r.get("note", "")] for r in result["train"]]
+    model = f"{config['model']} {config['model_kwargs']}"
+    lines = [
+        f"device: {result['environment'].get('gpu') or result['environment']['cpu']} ({config['device']}); "
+        f"torch {result['environment']['torch']}; threads {result['environment']['torch_threads']}",
+        f"peak: {_rate(peak['flops_per_s'])}FLOP/s ({peak['what']}, measured in this run)",
+        "",
+        f"PGD-{config['steps']} on {model}, batch {config['batch']}, eps {config['eps']:.5g}, "
+        f"step {config['alpha']:.5g}, median of {config['repeats']}; labels = the model's clean fp32 predictions",
+        _table(["variant", "status", "img/s", "x ta", "clean", "robust", "d pts", "FLOP/s", "%peak", "lever / note"],
+               pgd_rows),
+        "",
+        f"fine-tuning step (AdamW, clip 1.0), batch {config['train_batch']}, median of {config['repeats']}",
+        _table(["strategy", "status", "trainable", "img/s", "GFLOP/img", "FLOP/s", "%peak", "note"], train_rows),
+        "",
+        "targets:",
+    ]
+    for t in result["targets"]:
+        verdict = {True: "met", False: "NOT met", None: "not measured"}[t["met"]]
+        lines.append(f"  {t['target']}: {_num(t['value'], '.3f')} (target {t['comparison']} {t['threshold']}, "
+                     f"row {t['row']!r}): {verdict}")
+    return "\n".join(lines)
+
+
+def _points(delta: float | None) -> float | None:
+    return None if delta is None else 100 * delta
+
+
+def _percent(fraction: float | None) -> float | None:
+    return None if fraction is None else 100 * fraction
+
+
+def _lever(row: dict) -> str:
+    if not row.get("lever"):
+        return ""
+    effect = f" x{row['vs_peer']:.2f} vs {row['peer']!r}" if row.get("vs_peer") is not None else ""
+    return f"lever: {row['lever']}{effect}"
+
