@@ -98,6 +98,7 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
     # ---- the loop -----------------------------------------------------------------------------
     loss_sum, correct, seen, steps_since_eval = 0.0, 0, 0, 0
     bar = tqdm(total=total_steps, initial=step, desc=run_dir.name, disable=not progress, dynamic_ncols=True)
+    shown = {}  # the bar's postfix: the last loss and the last evaluation's clean / robust accuracy
 
     def evaluate_and_record():
         nonlocal loss_sum, correct, seen, steps_since_eval
@@ -120,7 +121,8 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
         if config.checkpoint:
             save_checkpoint(run_dir, model=model, optimizer=optimizer, scheduler=scheduler, step=step,
                             extra={"train_seconds": train_seconds})
-        bar.set_postfix(clean=f"{result.clean_acc:.3f}", adv=f"{result.adv_acc:.3f}", refresh=False)
+        shown.update(clean=f"{result.clean_acc:.3f}", adv=f"{result.adv_acc:.3f}")
+        bar.set_postfix(shown, refresh=False)
 
     if step == 0 and 0 in eval_steps and not resumed:
         evaluate_and_record()
@@ -136,13 +138,15 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
                                        f"are kept in {run_dir}, the run is not marked done")
             scheduler.step()
             step += 1
-            loss_sum += loss.item()
+            loss_value = loss.item()
+            loss_sum += loss_value
             correct += (logits.argmax(1) == labels).sum().item()
             seen += len(labels)
             steps_since_eval += 1
             train_seconds += time.perf_counter() - tic
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+            shown["loss"] = f"{loss_value:.3f}"
+            bar.set_postfix(shown, refresh=False)
             if step in eval_steps:
                 evaluate_and_record()
             if step >= total_steps:

@@ -7,6 +7,9 @@ import math
 import os
 from pathlib import Path
 
+# train_loss / train_acc: means over the training batches since the previous evaluation (None at step 0);
+# clean_acc / adv_acc / ood_acc: on the fixed evaluation subsets (ood_acc None without domains);
+# eval_seconds: this evaluation's time; train_seconds: training time so far, evaluations excluded.
 RECORD_FIELDS = (
     "step", "epoch", "lr", "train_loss", "train_acc", "clean_acc", "adv_acc", "ood_acc",
     "eval_seconds", "train_seconds",
