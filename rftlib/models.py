@@ -15,7 +15,6 @@ from __future__ import annotations
 import difflib
 import logging
 import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,13 +24,12 @@ import torch
 from torch import nn
 
 from .errors import RftError, unknown_choice
+from .hub import hub_offline, unreachable_host
 
 PAPER_MODEL = "vit_base_patch16_224.orig_in21k"
 
 # timm reports the checkpoint keys it could not fill only through this logger (at INFO level).
 _TIMM_BUILDER_LOGGER = "timm.models._builder"
-# Seconds allowed to open a TCP connection to the hub before calling it unreachable.
-_HUB_CONNECT_TIMEOUT_S = 3.0
 
 
 class PixelSpaceClassifier(nn.Module):
@@ -265,15 +263,11 @@ def _check_hub_weights_reachable(name: str) -> None:
         f"pass a local file with weights=PATH (e.g. the {name!r} weights saved with safetensors) "
         f"or use pretrained=False"
     )
-    if _hub_offline():
+    if hub_offline():
         raise RftError(f"offline (HF_HUB_OFFLINE is set) and the weights of {name!r} are not cached; {how}")
-    url = cfg.url if (cfg.url and not cfg.hf_hub_id) else _hub_endpoint()
-    host = urlparse(url).hostname
-    port = urlparse(url).port or (80 if url.startswith("http:") else 443)
-    try:
-        socket.create_connection((host, port), timeout=_HUB_CONNECT_TIMEOUT_S).close()
-    except OSError:
-        raise RftError(f"cannot reach {host} to download the weights of {name!r}; {how}") from None
+    host = unreachable_host(cfg.url if (cfg.url and not cfg.hf_hub_id) else None)
+    if host is not None:
+        raise RftError(f"cannot reach {host} to download the weights of {name!r}; {how}")
 
 
 def _weights_cached(cfg) -> bool:
@@ -287,16 +281,3 @@ def _weights_cached(cfg) -> bool:
                 return True
         return False
     return (Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(cfg.url).path)).is_file()
-
-
-def _hub_offline() -> bool:
-    from huggingface_hub import constants
-
-    env = os.environ.get("HF_HUB_OFFLINE", "").strip().upper()
-    return bool(constants.HF_HUB_OFFLINE) or env in {"1", "ON", "YES", "TRUE"}
-
-
-def _hub_endpoint() -> str:
-    from huggingface_hub import constants
-
-    return constants.ENDPOINT

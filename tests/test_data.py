@@ -309,3 +309,20 @@ def test_offline_without_path_or_cache_says_pass_path(tmp_path):
         pytest.skip("needs HF_HUB_OFFLINE=1 (set by conftest): this test must not touch the network")
     with pytest.raises(RftError, match="offline .* no cached copy.*pass path="):
         load_task("cifar10", cache_dir=tmp_path)
+
+
+def test_unreachable_hub_dataset_fails_fast_with_advice(monkeypatch):
+    import time
+
+    import datasets
+    from huggingface_hub import constants as hub_constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hub_constants, "ENDPOINT", "http://127.0.0.1:9")  # refused at once, no network
+    start = time.monotonic()
+    with pytest.raises(RftError, match=r"cannot reach 127.0.0.1.*path="):
+        load_task("cifar10", image_size=8)
+    assert time.monotonic() - start < 10

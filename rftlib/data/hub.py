@@ -7,13 +7,13 @@ Column names are tried in order, so a copy whose columns differ slightly still l
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import RftError, unknown_choice
+from ..hub import hub_offline, unreachable_host
 from ..options import build_dataclass
 from .base import HubImageDataset, column_values
 from .catalog import DATASETS
@@ -127,6 +127,10 @@ def load_splits(name: str, hub_id: str, path, cache_dir):
                 return datasets.load_dataset(str(root), cache_dir=cache)
         where = str(root)
     else:
+        if not hub_offline(datasets=True) and (host := unreachable_host()) is not None:
+            raise RftError(f"cannot load {name} ({hub_id}): cannot reach {host}; pass path= to a local copy, "
+                           f"or set HF_HUB_OFFLINE=1 to use a cached one")
+
         def load():
             return datasets.load_dataset(hub_id, cache_dir=cache)
         where = hub_id
@@ -135,7 +139,7 @@ def load_splits(name: str, hub_id: str, path, cache_dir):
     except RftError:
         raise
     except Exception as exc:  # noqa: BLE001 - every loading failure gets the same one-line advice
-        if path is None and is_offline():
+        if path is None and hub_offline(datasets=True):
             raise RftError(f"cannot load {name} ({hub_id}): offline (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE) and no "
                            f"cached copy{' in ' + cache if cache else ''}; pass path= to a local copy") from exc
         detail = (str(exc).strip().splitlines() or [""])[0][:200]
@@ -144,15 +148,6 @@ def load_splits(name: str, hub_id: str, path, cache_dir):
     if not isinstance(splits, datasets.DatasetDict):
         raise RftError(f"{name}: {where} did not load as a set of named splits (train, test)")
     return splits
-
-
-def is_offline() -> bool:
-    """Whether Hugging Face hub access is switched off for this process."""
-    import datasets
-
-    flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("HF_DATASETS_OFFLINE", ""))
-    return bool(getattr(datasets.config, "HF_HUB_OFFLINE", False)) or any(
-        f.upper() in ("1", "ON", "YES", "TRUE") for f in flags)
 
 
 def pick_column(name: str, hf, candidates, what: str) -> str:
