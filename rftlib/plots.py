@@ -218,17 +218,6 @@ def theory_curves(frame: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def threshold_table(ds: Iterable[int], ks: Iterable[int], n: int = 20_000, target: float = 0.99,
-                    seed: int = 0) -> pd.DataFrame:
-    """For each d and k <= d: the smallest eta at which the simulated classifier reaches ``target``
-    accuracy, beside the paper's bound Phi^-1(target) / sqrt(k + d)."""
-    from .theory import accuracy_threshold_eta, eta_bound
-
-    rows = [dict(d=d, k=k, simulated=accuracy_threshold_eta(d, k, target, n=n, seed=seed), bound=eta_bound(d, k, target))
-            for d in ds for k in ks if k <= d]
-    return pd.DataFrame(rows, columns=["d", "k", "simulated", "bound"])
-
-
 def theory_threshold(table: pd.DataFrame) -> plt.Figure:
     """The simulated accuracy threshold on eta (points) against the bound 2.33 / sqrt(k + d) (lines),
     over k for each d: more updated coordinates accept weaker, more attackable features."""

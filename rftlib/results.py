@@ -19,13 +19,10 @@ import yaml
 
 from .errors import RftError
 from .pareto import pareto_auc
-
-CONFIG, RECORDS, SUMMARY, DONE = "config.yaml", "records.jsonl", "summary.json", "done"
+from .records import CONFIG, DONE, RECORD_FIELDS, RECORDS, SUMMARY
+from .records import read_records as _read_records_file
 
 ID_COLUMNS = ["run", "model", "strategy", "dataset", "domain", "seed", "done"]
-# In the order rftlib.training writes them; train_acc is the running accuracy on the training batches.
-RECORD_FIELDS = ["step", "epoch", "lr", "train_loss", "train_acc", "clean_acc", "adv_acc", "ood_acc",
-                 "eval_seconds", "train_seconds"]
 REQUIRED_RECORD_FIELDS = ("step", "clean_acc", "adv_acc")
 SUMMARY_COLUMNS = ID_COLUMNS + [
     "n_evals", "final_step", "final_clean_acc", "final_adv_acc", "final_ood_acc", "best_adv_acc",
@@ -81,26 +78,13 @@ def read_records(run: Path) -> list[dict[str, Any]]:
     corrupt line anywhere else means the file is damaged and raises RftError.
     """
     path = Path(run) / RECORDS
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise RftError(f"cannot read {path}: {exc}") from None
-    numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip()]
-    records = []
-    for pos, (lineno, line) in enumerate(numbered):
-        try:
-            record = json.loads(line)
-            if not isinstance(record, dict):
-                raise ValueError("not a JSON object")
-        except ValueError as exc:
-            if pos == len(numbered) - 1:
-                warnings.warn(f"{path}:{lineno}: skipping unreadable last line (run interrupted?)", stacklevel=3)
-                break
-            raise RftError(f"{path}:{lineno}: corrupt record ({exc})") from None
+    if not path.exists():
+        raise RftError(f"cannot read {path}: no such file")
+    records = _read_records_file(path)
+    for lineno, record in enumerate(records, 1):
         missing = [k for k in REQUIRED_RECORD_FIELDS if record.get(k) is None]
         if missing:
             raise RftError(f"{path}:{lineno}: record lacks {', '.join(missing)}")
-        records.append(record)
     return records
 
 
@@ -147,8 +131,8 @@ def load_records(*roots_or_runs: str | Path) -> pd.DataFrame:
         for record in read_records(run):
             extra += [k for k in record if k not in RECORD_FIELDS and k not in ID_COLUMNS and k not in extra]
             rows.append({**ident, **record})
-    frame = pd.DataFrame(rows, columns=ID_COLUMNS + RECORD_FIELDS + extra)
-    return _typed(frame, ints=["seed", "step"], floats=RECORD_FIELDS[1:])
+    frame = pd.DataFrame(rows, columns=ID_COLUMNS + list(RECORD_FIELDS) + extra)
+    return _typed(frame, ints=["seed", "step"], floats=list(RECORD_FIELDS[1:]))
 
 
 def _summary_row(run: Path) -> dict[str, Any]:

@@ -280,3 +280,12 @@ def sweep(ds: Iterable[int], ks: Iterable[int], etas: Iterable[float] | None = N
     columns = ["d", "k", "eta", "eps", "accuracy", "robust_accuracy", "eta_bound",
                "analytic_accuracy", "analytic_robust_accuracy"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def threshold_table(ds: Iterable[int], ks: Iterable[int], n: int = 20_000, target: float = 0.99,
+                    seed: int = 0) -> pd.DataFrame:
+    """For each d and k <= d: the smallest eta at which the simulated classifier reaches ``target``
+    accuracy, beside the paper's bound Phi^-1(target) / sqrt(k + d)."""
+    rows = [dict(d=d, k=k, simulated=accuracy_threshold_eta(d, k, target, n=n, seed=seed), bound=eta_bound(d, k, target))
+            for d in ds for k in ks if k <= d]
+    return pd.DataFrame(rows, columns=["d", "k", "simulated", "bound"])

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from rftlib import finetune
-from rftlib.training.records import keep_records_up_to, read_records
+from rftlib.records import keep_records_up_to, read_records
 from training_helpers import tiny_config, without_timing
 
 CHILD = "import json, sys; from rftlib import finetune; finetune(json.loads(sys.argv[1]), run_dir=sys.argv[2], progress=False)"

@@ -1,7 +1,7 @@
 """A CPU-sized run configuration shared by the training, resume and CLI tests."""
 from __future__ import annotations
 
-from rftlib.training.records import TIMING_FIELDS
+from rftlib.records import TIMING_FIELDS
 
 
 def tiny_config(**overrides) -> dict:

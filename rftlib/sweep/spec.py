@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import apply_overrides
+from ..records import DONE
 from ..errors import RftError
 from ..options import build_dataclass, check_keys
 from . import params as run_params
@@ -172,7 +173,7 @@ def _expand_runs(spec: SweepFile, notebook: Path, root: Path, kernel: str) -> tu
             jobs.setdefault(name, Job(
                 name=name, notebook=notebook, output=run_dir / "notebook.ipynb",
                 parameters={**parameters, RUN_DIR: str(run_dir)}, kernel=kernel, cwd=Path.cwd(),
-                requires=("done",), config=config,
+                requires=(DONE,), config=config,
             ))
     return list(jobs.values()), list(upstreams.values())
 

@@ -27,16 +27,14 @@ from ..devices import resolve_device
 from ..errors import RftError
 from ..models import build_model
 from ..pareto import pareto_auc
+from ..records import CONFIG, DONE, RECORDS, SUMMARY, TIMING_FIELDS, append_record, keep_records_up_to, read_records
 from ..schedule import EvalSchedule
 from ..seeding import derived_seed, seed_everything
 from ..strategies import apply_strategy, trainable_parameters
 from .checkpoint import load_checkpoint, save_checkpoint, save_final_weights
 from .evaluation import Evaluator
 from .optim import make_optimizer, make_scheduler
-from .records import TIMING_FIELDS, append_record, keep_records_up_to, read_records
 from .step import training_step
-
-CONFIG, RECORDS, SUMMARY, DONE = "config.yaml", "records.jsonl", "summary.json", "done"
 
 
 class TrainingDiverged(RftError):

@@ -1,11 +1,18 @@
-"""records.jsonl: one JSON line per evaluation, flushed and synced as written, so a killed run
-loses nothing it reported."""
+"""A run directory's files, and records.jsonl: one JSON line per evaluation, flushed and synced as
+written, so a killed run loses nothing it reported. Written by the training loop, read by
+``rftlib.results``; light to import (no torch)."""
 from __future__ import annotations
 
 import json
 import math
 import os
+import warnings
 from pathlib import Path
+
+from .errors import RftError
+
+# The files of a run directory; `done` is written last, when the run has finished.
+CONFIG, RECORDS, SUMMARY, DONE = "config.yaml", "records.jsonl", "summary.json", "done"
 
 # train_loss / train_acc: means over the training batches since the previous evaluation (None at step 0);
 # clean_acc / adv_acc / ood_acc: on the fixed evaluation subsets (ood_acc None without domains);
@@ -34,20 +41,31 @@ def append_record(path: Path, record: dict) -> None:
 
 
 def read_records(path: Path) -> list[dict]:
-    """The records of a run; a torn last line (the process died mid-write) is dropped."""
+    """The evaluations in a records.jsonl, in file order.
+
+    A run killed mid-write can leave a truncated last line: it is skipped with a warning. A corrupt
+    line anywhere else means the file is damaged and raises RftError. A missing file has no records.
+    """
+    path = Path(path)
     if not path.exists():
         return []
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise RftError(f"cannot read {path}: {exc}") from None
+    numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip()]
     records = []
-    lines = path.read_text().splitlines()
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
+    for pos, (lineno, line) in enumerate(numbered):
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i == len(lines) - 1:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            if pos == len(numbered) - 1:
+                warnings.warn(f"{path}:{lineno}: skipping unreadable last line (run interrupted?)", stacklevel=2)
                 break
-            raise
+            raise RftError(f"{path}:{lineno}: corrupt record ({exc})") from None
+        records.append(record)
     return records
 
 
