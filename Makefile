@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.rftlib-installed
 TORCHATTACKS := torchattacks==3.5.1
+# Installed with --no-deps: asks for opencv-python (needs libGL); the lock pins opencv-python-headless.
+CORRUPTIONS := imagecorruptions-imaug==1.1.5
 KERNEL := rftlib
 
 # No test or demo touches the network: hub look-ups fail at once instead of retrying for ~47 s.
@@ -20,7 +22,7 @@ setup: $(STAMP)
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
-	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps $(TORCHATTACKS)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps $(TORCHATTACKS) $(CORRUPTIONS)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (rftlib)" >/dev/null
 	touch $(STAMP)
@@ -43,8 +45,8 @@ bench: setup
 # Re-pin after changing dependencies: resolves pyproject's ranges with the torch pins into requirements.lock.
 lock:
 	rm -rf /tmp/rftlib-lock && $(PYTHON) -m venv /tmp/rftlib-lock
-	/tmp/rftlib-lock/bin/pip install -q torch==2.14.1 torchvision==0.29.1 -e ".[ray,lab,test]"
-	{ head -2 requirements.lock; /tmp/rftlib-lock/bin/pip freeze --all --exclude-editable | grep -v -E "^(pip|torchattacks)=="; } > requirements.lock.new
+	/tmp/rftlib-lock/bin/pip install -q torch==2.14.1 torchvision==0.29.1 -e ".[ray,lab,test,autoattack,corruptions]"
+	{ head -2 requirements.lock; /tmp/rftlib-lock/bin/pip freeze --all --exclude-editable | grep -v -E "^(pip|torchattacks|imagecorruptions-imaug)=="; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
 clean:
