@@ -11,7 +11,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 
@@ -97,10 +97,23 @@ class RunConfig:
     # Fields that change where and how fast a run goes, never what it computes: left out of the
     # run's identity so a resumed run on another machine finds its directory.
     NON_IDENTITY = ("device", "num_workers", "output_dir", "checkpoint", "eval_batch_size")
+    # Fields added after the first release: left out of the run's identity while they hold their
+    # default, so configurations that do not use them keep their run names and finished runs still load.
+    ADDED_FIELDS: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def identity(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """The part of a (resolved) configuration mapping that decides what a run computes: every field
+        but NON_IDENTITY, and the ADDED_FIELDS only where they differ from their default (a stored
+        config.yaml written before a field existed counts as holding its default)."""
+        defaults = {f.name: (f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
+                    for f in dataclasses.fields(cls)}
+        return {k: v for k, v in values.items()
+                if k not in cls.NON_IDENTITY and not (k in cls.ADDED_FIELDS and v == defaults[k])}
 
     # ------------------------------------------------------------------------------------------
     @classmethod
@@ -183,8 +196,7 @@ class RunConfig:
     def run_name(self) -> str:
         """A readable, unique directory name: ``<dataset>[-<domain>]_<strategy>_s<seed>_<hash>``,
         the hash over every identity field of the resolved configuration."""
-        resolved = self.resolved().to_dict()
-        identity = {k: v for k, v in resolved.items() if k not in self.NON_IDENTITY}
+        identity = self.identity(self.resolved().to_dict())
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:8]
         domain = f"-{self.domain}" if self.domain else ""
         return f"{self.dataset}{domain}_{self.strategy}_s{self.seed}_{digest}"

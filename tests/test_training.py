@@ -154,3 +154,11 @@ def test_bf16_autocast_run_on_cpu(tmp_path):
     result = finetune(tiny_config(precision="bf16", max_steps=4), run_dir=tmp_path / "bf16", progress=False)
     assert list(result.records["step"]) == [0, 4]
     assert result.records["train_loss"].iloc[-1] > 0 and (result.records["adv_acc"] <= 1).all()
+
+
+def test_run_names_of_existing_configurations_never_change():
+    # Pinned from the first release: a finished run must keep loading under its name, so fields added
+    # later (RunConfig.ADDED_FIELDS) stay out of the identity while they hold their default.
+    assert RunConfig.from_dict({"strategy": "bitfit", "dataset": "digits", "seed": 3}).run_name() == \
+        "digits_bitfit_s3_561c882c"
+    assert RunConfig.from_yaml("params/runs/digits_tiny.yaml").run_name() == "digits_full_s0_c86b0053"

@@ -197,10 +197,10 @@ def _claim_run_dir(run_dir: Path, config: RunConfig) -> None:
     """Create the run directory with config.yaml, or check that the one there is this run's."""
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / CONFIG
-    identity = {k: v for k, v in config.to_dict().items() if k not in RunConfig.NON_IDENTITY}
+    identity = RunConfig.identity(config.to_dict())
     if path.exists():
         stored = yaml.safe_load(path.read_text()) or {}
-        stored_identity = {k: v for k, v in stored.items() if k not in RunConfig.NON_IDENTITY}
+        stored_identity = RunConfig.identity(stored)
         if stored_identity != identity:
             changed = sorted(k for k in set(identity) | set(stored_identity)
                              if identity.get(k) != stored_identity.get(k))
