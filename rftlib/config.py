@@ -83,7 +83,12 @@ class RunConfig:
     """Examples of the fixed, seeded evaluation subset of the test split (and OOD split); "all" for all."""
     eval_batch_size: int = 256
     attack: dict = field(default_factory=dict)
-    """Overrides of the PGD settings: eps, alpha, steps, random_start (paper: 1/255, 0.25/255, 15, true)."""
+    """Overrides of the PGD settings: eps, alpha, steps, random_start (paper: 1/255, 0.25/255, 15, true).
+    They are also the defaults of every ``pgd`` entry of ``attacks``."""
+    attacks: list[dict] | None = None
+    """Attacks for continuous evaluation, each ``{name: <one of rftlib.attacks.ATTACKS>, label: <record
+    column suffix, default the name>, **options}``; records hold ``adv_acc_<label>`` for each and
+    ``adv_acc``, the per-sample worst case over all of them. None: the paper's single PGD (``attack``)."""
     # --- execution -----------------------------------------------------------------------------
     device: str = "auto"
     """"auto" (CUDA when available), "cpu", "cuda", "cuda:1", ..."""
@@ -99,7 +104,7 @@ class RunConfig:
     NON_IDENTITY = ("device", "num_workers", "output_dir", "checkpoint", "eval_batch_size")
     # Fields added after the first release: left out of the run's identity while they hold their
     # default, so configurations that do not use them keep their run names and finished runs still load.
-    ADDED_FIELDS: ClassVar[tuple[str, ...]] = ()
+    ADDED_FIELDS: ClassVar[tuple[str, ...]] = ("attacks",)
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -161,6 +166,7 @@ class RunConfig:
         DATASETS.get(self.dataset)
         EvalSchedule.from_spec(self.schedule)
         check_keys(self.attack, list(PAPER_ATTACK), "attack option")
+        self._check_attacks()
         if isinstance(self.eval_size, str) and self.eval_size != "all":
             raise RftError(f"eval_size must be a positive integer or 'all', got {self.eval_size!r}")
         if isinstance(self.eval_size, int) and self.eval_size < 1:
@@ -177,6 +183,34 @@ class RunConfig:
         if self.weights is not None and not Path(self.weights).expanduser().is_file():
             raise RftError(f"weights file not found: {self.weights}")
         return self
+
+    def _check_attacks(self) -> None:
+        from .attacks import check_attack_spec
+
+        if self.attacks is None:
+            return
+        if not self.attacks:
+            raise RftError("attacks must list at least one attack (or be left out for the paper's PGD)")
+        for spec in self.attacks:
+            check_attack_spec(spec, "attacks entry")
+        labels = [spec.get("label", spec["name"]) for spec in self.attacks]
+        repeated = sorted({label for label in labels if labels.count(label) > 1})
+        if repeated:
+            raise RftError(f"attacks entries need distinct labels; repeated: {', '.join(repeated)} "
+                           f"(add label: <name> to tell them apart)")
+
+    def attack_specs(self) -> list[dict[str, Any]]:
+        """The evaluation attacks as ``{name, label, **options}``, pgd entries completed with ``attack``'s
+        settings (the paper's where not overridden)."""
+        pgd_defaults = {**PAPER_ATTACK, **self.attack}
+        if self.attacks is None:
+            return [{"name": "pgd", "label": "pgd", **pgd_defaults}]
+        specs = []
+        for spec in self.attacks:
+            defaults = pgd_defaults if spec["name"] == "pgd" else {}
+            specs.append({"name": spec["name"], "label": spec.get("label", spec["name"]), **defaults,
+                          **{k: v for k, v in spec.items() if k not in ("name", "label")}})
+        return specs
 
     def resolved(self) -> "RunConfig":
         """A copy with every 'None = default' filled in: the strategy's lr, weight decay, warm-up and

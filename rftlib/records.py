@@ -16,7 +16,9 @@ CONFIG, RECORDS, SUMMARY, DONE = "config.yaml", "records.jsonl", "summary.json",
 
 # train_loss / train_acc: means over the training batches since the previous evaluation (None at step 0);
 # clean_acc / adv_acc / ood_acc: on the fixed evaluation subsets (ood_acc None without domains);
-# eval_seconds: this evaluation's time; train_seconds: training time so far, evaluations excluded.
+# adv_acc: correct under every configured attack (the per-sample worst case; only points correct on clean
+# inputs are attacked); eval_seconds: this evaluation's time; train_seconds: training time so far,
+# evaluations excluded. Records also hold adv_acc_<label> per attack and <name>_acc per extra set.
 RECORD_FIELDS = (
     "step", "epoch", "lr", "train_loss", "train_acc", "clean_acc", "adv_acc", "ood_acc",
     "eval_seconds", "train_seconds",
@@ -33,7 +35,10 @@ def _clean(value):
 
 
 def append_record(path: Path, record: dict) -> None:
-    line = json.dumps({k: _clean(record.get(k)) for k in RECORD_FIELDS})
+    """Append one evaluation: the RECORD_FIELDS first, then any further keys (``adv_acc_<label>`` per
+    attack, ``<name>_acc`` per extra set) in the record's order."""
+    keys = list(RECORD_FIELDS) + [k for k in record if k not in RECORD_FIELDS]
+    line = json.dumps({k: _clean(record.get(k)) for k in keys})
     with open(path, "a") as f:
         f.write(line + "\n")
         f.flush()

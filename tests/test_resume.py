@@ -10,6 +10,7 @@ import time
 import pytest
 
 from rftlib import finetune
+from rftlib.outcomes import read_outcomes
 from rftlib.records import keep_records_up_to, read_records
 from training_helpers import tiny_config, without_timing
 
@@ -51,6 +52,13 @@ def test_sigkill_then_resume_gives_identical_records(tmp_path):
     assert steps == [0, 4, 8, 12, 16, 20, 24]
     assert without_timing(resumed.records) == without_timing(reference.records)
     assert (run_dir / "done").exists()
+    # The per-sample outcomes agree with the records, file for file and point for point.
+    killed_outcomes, reference_outcomes = read_outcomes(run_dir), read_outcomes(tmp_path / "reference")
+    assert list(killed_outcomes) == steps
+    for step in steps:
+        assert killed_outcomes[step].keys() == reference_outcomes[step].keys()
+        for key in reference_outcomes[step]:
+            assert (killed_outcomes[step][key] == reference_outcomes[step][key]).all(), (step, key)
 
 
 def test_records_after_the_checkpoint_are_dropped_and_a_torn_line_ignored(tmp_path):

@@ -1,7 +1,8 @@
 """One fine-tuning run with continuous evaluation: a plain PyTorch loop, readable top to bottom.
 
     config -> data, model, strategy -> AdamW + schedule -> for each step: train; at scheduled steps
-    evaluate (clean, PGD, OOD), append a record, checkpoint -> summary.json, done
+    evaluate (clean, attacks, OOD), write per-sample outcomes, append a record, checkpoint
+    -> summary.json, done
 
 Everything the run writes lands in its directory as it goes, and a run killed at any moment resumes
 from its last checkpoint with records identical to an uninterrupted run.
@@ -26,6 +27,7 @@ from ..data import load_task
 from ..devices import resolve_device
 from ..errors import RftError
 from ..models import build_model
+from ..outcomes import drop_outcomes_after, write_outcomes
 from ..pareto import pareto_auc
 from ..records import CONFIG, DONE, RECORDS, SUMMARY, TIMING_FIELDS, append_record, keep_records_up_to, read_records
 from ..schedule import EvalSchedule
@@ -84,7 +86,7 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
     scheduler = make_scheduler(optimizer, kind=config.lr_schedule, warmup_steps=config.warmup_steps,
                                total_steps=total_steps)
     evaluate = Evaluator(test=task.test, ood=task.ood, size=config.eval_size, seed=config.seed,
-                         batch_size=config.eval_batch_size, attack=config.attack, device=device,
+                         batch_size=config.eval_batch_size, attacks=config.attack_specs(), device=device,
                          precision=config.precision, num_workers=config.num_workers)
 
     # ---- resume -------------------------------------------------------------------------------
@@ -92,6 +94,7 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
     step = resumed["step"] if resumed else 0
     train_seconds = resumed["train_seconds"] if resumed else 0.0
     records = keep_records_up_to(run_dir / RECORDS, step if resumed else -1)
+    drop_outcomes_after(run_dir, step if resumed else -1)
 
     # ---- the loop -----------------------------------------------------------------------------
     loss_sum, correct, seen, steps_since_eval = 0.0, 0, 0, 0
@@ -112,7 +115,11 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
             "ood_acc": result.ood_acc,
             "eval_seconds": result.seconds,
             "train_seconds": train_seconds,
+            **{f"adv_acc_{label}": acc for label, acc in result.attack_acc.items()},
+            **{f"{name}_acc": acc for name, acc in result.extra_acc.items()},
         }
+        # Outcomes first: a record is never appended without its per-sample file.
+        write_outcomes(run_dir, step, result.outcomes)
         append_record(run_dir / RECORDS, record)
         records.append(record)
         loss_sum, correct, seen, steps_since_eval = 0.0, 0, 0, 0
