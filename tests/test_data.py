@@ -38,7 +38,7 @@ def load_hub(hub_root, cache, name, layout="disk", **kwargs):
 
 
 def test_registry_lists_every_dataset():
-    assert DATASETS.names() == HUB + ["digits", "synthetic"]
+    assert DATASETS.names() == HUB + ["digits", "synthetic", "feature_model"]
     assert DOMAINNET_DOMAINS == DOMAINS
 
 

@@ -59,13 +59,21 @@ def load_synthetic_task(*, name: str, image_size: int, seed: int, val_fraction: 
     """The synthetic task (see the module docstring)."""
     opts = build_dataclass(SyntheticOptions, options, f"{name} option")
     check_options(name, opts)
+    return generated_task(name, opts, generate, image_size=image_size, seed=seed, val_fraction=val_fraction,
+                          domain=domain, path=path)
+
+
+def generated_task(name: str, opts: SyntheticOptions, generator, *, image_size: int, seed: int,
+                   val_fraction: float, domain: str | None, path) -> Task:
+    """The Task of a generated dataset, with or without domains: ``generator(opts, data_seed, split,
+    domain_index, n)`` returns one split of one domain as (images, labels)."""
     data_seed = seed if opts.data_seed is None else opts.data_seed
     class_names = [f"c{k}" for k in range(opts.num_classes)]
 
     if opts.domains is None:
         reject_path_and_domain(name, path, domain)
-        train = generate(opts, data_seed, _TRAIN, 0, opts.train_size)
-        test = generate(opts, data_seed, _TEST, 0, opts.test_size)
+        train = generator(opts, data_seed, _TRAIN, 0, opts.train_size)
+        test = generator(opts, data_seed, _TEST, 0, opts.test_size)
         return make_task(name, class_names, TensorImageDataset(*train, image_size),
                          TensorImageDataset(*test, image_size), seed=seed, val_fraction=val_fraction)
 
@@ -76,10 +84,10 @@ def load_synthetic_task(*, name: str, image_size: int, seed: int, val_fraction: 
     if domain not in names:
         raise unknown_choice(f"{name} domain", domain, names)
     index = names.index(domain)
-    train = generate(opts, data_seed, _TRAIN, index, opts.train_size)
-    test = generate(opts, data_seed, _TEST, index, opts.test_size)
+    train = generator(opts, data_seed, _TRAIN, index, opts.train_size)
+    test = generator(opts, data_seed, _TEST, index, opts.test_size)
     # Only the other domains' test splits are generated: their training data is never used.
-    others = [generate(opts, data_seed, _TEST, j, opts.test_size) for j in range(opts.domains) if j != index]
+    others = [generator(opts, data_seed, _TEST, j, opts.test_size) for j in range(opts.domains) if j != index]
     ood_images = torch.cat([images for images, _ in others])
     ood_labels = np.concatenate([labels for _, labels in others])
     return make_task(name, class_names, TensorImageDataset(*train, image_size),
@@ -117,17 +125,30 @@ def generate(opts: SyntheticOptions, data_seed: int, split: int, domain: int, n:
 
     Each (split, domain) has its own random stream, so generating one never shifts another.
     """
-    protos = prototypes(opts, data_seed)
-    k, _, g, _ = protos.shape
     rng = np.random.default_rng([data_seed, 1, split, domain])
-    labels = rng.permutation(np.arange(n) % k)
-    amplitude = opts.separability * math.sqrt(2.0 / protos[0].size)
-    coarse = amplitude * protos[labels] + rng.standard_normal((n, 3, g, g))
-    size = opts.native_size
-    field = F.interpolate(torch.from_numpy(coarse).float(), size=(size, size), mode="bilinear", align_corners=False)
-    field = field + PIXEL_NOISE * torch.from_numpy(rng.standard_normal(field.shape)).float()
+    labels = rng.permutation(np.arange(n) % opts.num_classes)
+    protos = prototypes(opts, data_seed)
+    field = class_fields(opts, protos, labels, rng, pattern_amplitude(opts, protos), 1.0, PIXEL_NOISE)
     field = apply_style(field, data_seed, domain, opts.shift)
     return torch.sigmoid(GAIN * field), labels.astype(np.int64)
+
+
+def pattern_amplitude(opts: SyntheticOptions, protos: np.ndarray) -> float:
+    """The prototypes' scale that puts two class means ``2 * separability`` unit nuisance stds apart."""
+    return opts.separability * math.sqrt(2.0 / protos[0].size)
+
+
+def class_fields(opts: SyntheticOptions, protos: np.ndarray, classes: np.ndarray, rng: np.random.Generator,
+                 amplitude: float, nuisance: float, pixel_noise: float) -> torch.Tensor:
+    """Fields (n, 3, s, s) before the sigmoid: each ``amplitude`` times the prototype of its class,
+    plus a smooth nuisance field of std ``nuisance`` and ``pixel_noise`` per pixel, drawn from ``rng``."""
+    g = protos.shape[-1]
+    coarse = amplitude * protos[classes] + nuisance * rng.standard_normal((len(classes), 3, g, g))
+    size = opts.native_size
+    field = F.interpolate(torch.from_numpy(coarse).float(), size=(size, size), mode="bilinear", align_corners=False)
+    if pixel_noise:
+        field = field + pixel_noise * torch.from_numpy(rng.standard_normal(field.shape)).float()
+    return field
 
 
 def apply_style(field: torch.Tensor, data_seed: int, domain: int, shift: float) -> torch.Tensor:

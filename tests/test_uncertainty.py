@@ -1,0 +1,127 @@
+"""rftlib.uncertainty: trade-off verdicts, per-evaluation intervals, AUC intervals, ranking stability;
+runs with and without per-sample outcomes."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from rftlib import stats, uncertainty
+from rftlib.results import load_records, load_summaries
+
+
+def outcomes_with(accuracies, n=250, seed=0):
+    """{step: {"clean": ..., "robust": ...}} whose robust accuracies are exactly the given ones, the
+    robust points of each step nested in those of the step with more (so outcomes correlate)."""
+    order = np.random.default_rng(seed).permutation(n)
+    result = {}
+    for step, (clean, robust) in accuracies.items():
+        c, r = np.zeros(n, bool), np.zeros(n, bool)
+        c[order[: round(clean * n)]] = True
+        r[order[: round(robust * n)]] = True
+        result[step] = {"clean": c, "robust": r}
+    return result
+
+
+def records_of(accuracies):
+    return [dict(step=s, clean_acc=c, adv_acc=r) for s, (c, r) in accuracies.items()]
+
+
+FALLING = {0: (0.10, 0.08), 50: (0.70, 0.60), 100: (0.85, 0.45), 200: (0.95, 0.30)}
+FLAT = {0: (0.10, 0.08), 50: (0.70, 0.62), 100: (0.72, 0.60), 200: (0.72, 0.61)}
+STEADY = {0: (0.10, 0.08), 50: (0.80, 0.70), 100: (0.82, 0.69), 200: (0.83, 0.70)}  # a higher AUC than FALLING
+
+
+def test_tradeoff_summary_from_paired_outcomes():
+    summary = uncertainty.tradeoff_summary(records_of(FALLING), outcomes_with(FALLING))
+    assert (summary["peak_step"], summary["final_step"]) == (50, 200)
+    assert summary["drop"] == pytest.approx(0.30) and summary["method"] == "paired outcomes" and summary["n"] == 250
+    assert 0 < summary["drop_low_adjusted"] < summary["drop_low"] < 0.30 < summary["drop_high"]
+    assert summary["verdict"] == "trade-off" and summary["clean_change_low"] > 0
+    flat = uncertainty.tradeoff_summary(records_of(FLAT), outcomes_with(FLAT))
+    assert flat["drop"] == pytest.approx(0.01) and flat["drop_low_adjusted"] < 0 and flat["verdict"] == "none"
+    assert "verdict: none" in uncertainty.verdict_text(flat) and "paired per-sample outcomes" in uncertainty.verdict_text(flat)
+
+
+def test_tradeoff_summary_from_counts_is_wider_and_unknown_without_a_size():
+    paired = uncertainty.tradeoff_summary(records_of(FALLING), outcomes_with(FALLING))
+    counts = uncertainty.tradeoff_summary(records_of(FALLING), n=250)
+    assert counts["method"] == "counts" and counts["verdict"] == "trade-off"
+    assert counts["drop_high"] - counts["drop_low"] > paired["drop_high"] - paired["drop_low"]
+    unknown = uncertainty.tradeoff_summary(pd.DataFrame(records_of(FALLING)))
+    assert unknown["verdict"] == "unknown" and np.isnan(unknown["drop_low"])
+    assert "no interval" in uncertainty.verdict_text(unknown)
+    # A run whose last evaluation is its most robust has no drop at all.
+    rising = {0: (0.1, 0.1), 50: (0.5, 0.4), 100: (0.8, 0.6)}
+    assert uncertainty.tradeoff_summary(records_of(rising), n=250)["verdict"] == "none"
+
+
+def write_old_run(directory, strategy, seed, accuracies, eval_size=250, dataset="digits"):
+    """A run directory as written before per-sample outcomes existed: config and records only."""
+    directory.mkdir(parents=True)
+    config = dict(model="vit_tiny_patch16_224", strategy=strategy, dataset=dataset, domain=None, seed=seed,
+                  eval_size=eval_size)
+    (directory / "config.yaml").write_text(yaml.safe_dump(config))
+    lines = [json.dumps(dict(step=s, clean_acc=c, adv_acc=r, ood_acc=None)) for s, (c, r) in accuracies.items()]
+    (directory / "records.jsonl").write_text("".join(line + "\n" for line in lines))
+    (directory / "done").touch()
+
+
+@pytest.fixture
+def old_runs(tmp_path):
+    for seed in (0, 1, 2):
+        shift = 0.01 * seed
+        write_old_run(tmp_path / f"full_s{seed}", "full", seed, {k: (c, r - shift) for k, (c, r) in FALLING.items()})
+        write_old_run(tmp_path / f"lora_s{seed}", "lora", seed, {k: (c, r + shift) for k, (c, r) in STEADY.items()})
+        write_old_run(tmp_path / f"bitfit_s{seed}", "bitfit", seed, {k: (c, r + shift) for k, (c, r) in STEADY.items()})
+    return tmp_path
+
+
+def test_old_runs_without_outcomes_still_load_and_get_intervals_from_counts(old_runs):
+    summaries = load_summaries(old_runs)
+    table = uncertainty.tradeoff_table(summaries)
+    assert len(table) == 9 and set(table["method"]) == {"counts"}
+    assert set(table.loc[table["strategy"] == "full", "verdict"]) == {"trade-off"}
+    assert set(table.loc[table["strategy"] == "lora", "verdict"]) == {"none"}
+    frame = uncertainty.with_intervals(load_records(old_runs), summaries)
+    assert (frame["eval_n"] == 250).all()
+    row = frame.iloc[1]
+    low, high = stats.wilson_interval(round(row["adv_acc"] * 250), 250)
+    assert (row["adv_acc_low"], row["adv_acc_high"]) == pytest.approx((low, high))
+    assert frame["ood_acc_low"].isna().all()  # no OOD split, no interval
+    aucs = uncertainty.auc_intervals(summaries)
+    assert list(aucs["n"]) == [3, 3, 3] and (aucs["low"] < aucs["mean"]).all() and (aucs["mean"] < aucs["high"]).all()
+
+
+def test_bootstrap_ranking_is_deterministic_and_finds_ties(old_runs):
+    summaries = load_summaries(old_runs)
+    boot = uncertainty.bootstrap_aucs(summaries, replicates=200, seed=7)
+    again = uncertainty.bootstrap_aucs(summaries, replicates=200, seed=7)
+    other = uncertainty.bootstrap_aucs(summaries, replicates=200, seed=8)
+    pd.testing.assert_frame_equal(boot, again)
+    assert not boot["auc"].equals(other["auc"])
+    stability = uncertainty.ranking_stability(boot).iloc[0]
+    # lora and bitfit have identical runs: either may be best, and they cannot be told apart.
+    assert stability["best"] in ("lora", "bitfit") and stability["indistinguishable"] == [
+        {"lora": "bitfit", "bitfit": "lora"}[stability["best"]]]
+    assert stability["shares"].get("full", 0.0) == 0.0
+    above = uncertainty.percent_above_average_intervals(boot, summaries).set_index("strategy")
+    assert above.loc["full", "high"] < 0 < above.loc["lora", "low"]
+    assert (above["low"] <= above["percent"]).all() and (above["percent"] <= above["high"]).all()
+    assert "cannot be told apart" in uncertainty.ranking_text(uncertainty.ranking_stability(boot))
+
+
+def test_bootstrap_pairs_points_across_strategies_with_outcomes(old_runs, monkeypatch):
+    """With per-sample outcomes, the same resampled points are used for every strategy of a seed."""
+    by_name = {"full": FALLING, "lora": STEADY, "bitfit": STEADY}
+    monkeypatch.setattr(uncertainty, "read_run_outcomes",
+                        lambda run_dir: outcomes_with(by_name[str(run_dir).rsplit("/", 1)[1].split("_")[0]]))
+    summaries = load_summaries(old_runs)
+    boot = uncertainty.bootstrap_aucs(summaries, replicates=100, seed=0)
+    wide = boot.pivot(index="replicate", columns="strategy", values="auc")
+    # lora and bitfit have identical outcomes, so paired resampling gives identical AUCs every time.
+    assert np.array_equal(wide["lora"].to_numpy(), wide["bitfit"].to_numpy())
+    assert wide["lora"].std() > 0
+    table = uncertainty.tradeoff_table(summaries)
+    assert set(table["method"]) == {"paired outcomes"}
