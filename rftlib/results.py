@@ -239,3 +239,27 @@ def auc_table_text(summaries: pd.DataFrame, by: Iterable[str] = ("strategy", "da
 
     stats["text"] = stats.apply(cell, axis=1) if len(stats) else pd.Series(dtype="str")
     return stats.pivot(index=by[0], columns=by[1], values="text")
+
+
+def distinguish_datasets(frame: pd.DataFrame, summaries: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (records or summaries) with runs of one dataset under different ``dataset_options``
+    told apart: their ``dataset`` becomes ``name[option=value, ...]`` with the options that differ
+    (e.g. ``feature_model[nonrobust_strength=0]``, a control beside the task), so every table and
+    figure grouping by dataset keeps them apart instead of pooling them as seeds. Runs with domains
+    are left alone (the domain tells them apart). ``summaries`` (``load_summaries``) gives each run's
+    directory."""
+    _check_columns(frame, ["run", "dataset"])
+    _check_columns(summaries, ["run", "path", "dataset", "domain"])
+    options = {row["run"]: read_config(Path(row["path"])).get("dataset_options") or {}
+               for _, row in summaries[summaries["domain"].isna()].iterrows()}
+    names = {}
+    for dataset, runs in summaries[summaries["domain"].isna()].groupby("dataset"):
+        per_run = {run: options[run] for run in runs["run"]}
+        keys = sorted({k for o in per_run.values() for k in o})
+        differing = [k for k in keys if len({json.dumps(o.get(k), sort_keys=True) for o in per_run.values()}) > 1]
+        for run, opts in per_run.items():
+            shown = ", ".join(f"{k}={opts.get(k)}" for k in differing if k in opts)
+            names[run] = f"{dataset}[{shown}]" if shown else dataset
+    frame = frame.copy()
+    frame["dataset"] = frame["run"].map(names).fillna(frame["dataset"])
+    return frame

@@ -122,9 +122,9 @@ def verdict_text(summary: Mapping[str, Any]) -> str:
     interval = f"[{pct(summary['drop_low'])}, {pct(summary['drop_high'])}]"
     source = "paired per-sample outcomes" if summary["method"] == "paired outcomes" else "counts only"
     if summary["verdict"] == TRADEOFF:
-        tail = f"significant at {level} (adjusted for picking the peak)"
+        tail = f"significant at {level}, adjusted for picking the peak"
     else:
-        tail = f"not significant at {level} (adjusted for picking the peak)"
+        tail = f"not significant at {level}, adjusted for picking the peak"
     return (f"{head}, {level} interval {interval} from {source} on n = {summary['n']}; "
             f"verdict: {summary['verdict']} ({tail}).")
 
@@ -153,41 +153,62 @@ def tradeoff_table(summaries: pd.DataFrame, confidence: float = stats.CONFIDENCE
     return pd.DataFrame(rows)
 
 
-def with_intervals(records: pd.DataFrame, summaries: pd.DataFrame, confidence: float = stats.CONFIDENCE
-                   ) -> pd.DataFrame:
-    """``records`` (``results.load_records``) with the evaluation size ``eval_n`` and a Wilson
-    interval ``<metric>_low`` / ``<metric>_high`` for clean_acc, adv_acc and ood_acc (NaN where the
-    size is unknown or the metric missing). Sizes come from the runs in ``summaries``."""
-    sizes = {}
-    for _, run in summaries.iterrows():
-        from .results import read_config
-
-        sizes[run["run"]] = evaluation_size(read_config(Path(run["path"])), read_run_outcomes(run["path"]))
-    frame = records.copy()
-    frame["eval_n"] = pd.to_numeric(frame["run"].map(sizes), errors="coerce").astype(float)
-    n = frame["eval_n"].to_numpy()
+def accuracy_intervals(records: Any, n: Any, confidence: float = stats.CONFIDENCE) -> pd.DataFrame:
+    """``records`` as a frame with a Wilson interval ``<metric>_low`` / ``<metric>_high`` for each of
+    clean_acc, adv_acc and ood_acc present, on evaluations of ``n`` points (a number, or one per row;
+    NaN where n is unknown or the metric missing) and ``eval_n`` = n."""
+    frame = pd.DataFrame(records).copy()
+    frame["eval_n"] = pd.to_numeric(pd.Series(n, index=frame.index), errors="coerce").astype(float)
+    size = frame["eval_n"].to_numpy()
     for metric in METRICS:
         if metric not in frame.columns:
             continue
-        acc = frame[metric].to_numpy(dtype=float)
-        known = np.isfinite(acc) & np.isfinite(n)
+        acc = pd.to_numeric(frame[metric], errors="coerce").to_numpy(dtype=float)
+        known = np.isfinite(acc) & np.isfinite(size)
         low, high = np.full(len(frame), np.nan), np.full(len(frame), np.nan)
         if known.any():
-            low[known], high[known] = stats.wilson_interval(np.round(acc[known] * n[known]), n[known], confidence)
+            low[known], high[known] = stats.wilson_interval(np.round(acc[known] * size[known]), size[known], confidence)
         frame[f"{metric}_low"], frame[f"{metric}_high"] = low, high
     return frame
 
 
-def auc_intervals(summaries: pd.DataFrame, by: Iterable[str] = ("strategy", "dataset"), value: str = "pareto_auc",
+def with_intervals(records: pd.DataFrame, summaries: pd.DataFrame, confidence: float = stats.CONFIDENCE
+                   ) -> pd.DataFrame:
+    """``accuracy_intervals`` of many runs' records (``results.load_records``), each run's evaluation
+    size read from its directory (``summaries``: ``results.load_summaries``)."""
+    from .results import read_config
+
+    sizes = {run["run"]: evaluation_size(read_config(Path(run["path"])), read_run_outcomes(run["path"]))
+             for _, run in summaries.iterrows()}
+    return accuracy_intervals(records, records["run"].map(sizes), confidence)
+
+
+def run_tradeoff(run_dir: str | Path, confidence: float = stats.CONFIDENCE) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One run's records with per-evaluation intervals, and its ``tradeoff_summary``."""
+    records, outcomes, n = run_evaluations(run_dir)
+    if not records:
+        raise RftError(f"{run_dir} has no evaluations yet")
+    return accuracy_intervals(records, n, confidence), tradeoff_summary(records, outcomes, n, confidence)
+
+
+def auc_intervals(summaries: pd.DataFrame, boot: pd.DataFrame | None = None,
+                  by: Iterable[str] = ("strategy", "dataset"), value: str = "pareto_auc",
                   confidence: float = stats.CONFIDENCE) -> pd.DataFrame:
-    """Mean of ``value`` over the runs (seeds) of each group with a Student-t interval: columns
-    ``by``..., mean, low, high, n (low and high NaN for a single run)."""
+    """Mean of ``value`` over the runs (seeds) of each group with a Student-t interval over seeds:
+    columns ``by``..., mean, low, high, n (low and high NaN for a single run). With ``boot``
+    (``bootstrap_aucs``), also boot_low and boot_high: the percentile interval of the replicates,
+    which resample evaluation points as well as seeds and so exist for a single seed too."""
     by = list(by)
     rows = []
     for key, group in summaries.dropna(subset=[value]).groupby(by, dropna=False, sort=True):
         mean, low, high, n = stats.mean_interval(group[value], confidence)
         rows.append(dict(zip(by, key if isinstance(key, tuple) else (key,))) | dict(mean=mean, low=low, high=high, n=n))
-    return pd.DataFrame(rows, columns=by + ["mean", "low", "high", "n"])
+    table = pd.DataFrame(rows, columns=by + ["mean", "low", "high", "n"])
+    if boot is not None:
+        spans = [dict(zip(by, key)) | dict(zip(("boot_low", "boot_high"), stats.percentile_interval(g["auc"], confidence)))
+                 for key, g in boot.groupby(by, dropna=False, sort=True)]
+        table = table.merge(pd.DataFrame(spans, columns=by + ["boot_low", "boot_high"]), on=by, how="left")
+    return table
 
 
 # ---- bootstrap over seeds and evaluation points -----------------------------------------------------

@@ -187,12 +187,19 @@ def test_paper_sweep_is_the_papers_231_models():
     assert sweep.resources.gpus == 1
 
 
-def test_demo_sweep_is_seven_strategies_on_three_tasks():
+def test_demo_sweep_is_seven_strategies_on_three_tasks_and_the_controls():
     sweep = load_sweep(ROOT / "params" / "sweeps" / "demo.yaml")
-    assert len(sweep.runs) == 21
+    assert len(sweep.runs) == 21 + 6
     assert {run.config["strategy"] for run in sweep.runs} == set(STRATEGIES)
     assert [r.name for r in sweep.reports] == ["rq2_pareto", "rq3_ood", "theory"]
-    assert len(sweep.upstreams) == 1
+    assert len(sweep.upstreams) == 2  # the synthetic upstream task, and the feature model's robust patterns
+    controls = [run for run in sweep.runs if run.config["dataset"] == "feature_model"]
+    assert sorted(run.config["dataset_options"]["nonrobust_strength"] for run in controls) == [0.0] * 3 + [4.0] * 3
+    # A dotted axis is named in the run directory, so the two controls are told apart at a glance.
+    assert {run.name.split("_s0_")[1].rsplit("_", 1)[0] for run in controls} == {
+        "nonrobust_strength4.0", "nonrobust_strength0.0"}
+    upstream = controls[0].config["upstream"]
+    assert upstream["dataset"] == "feature_model" and upstream["dataset_options"]["nonrobust_strength"] == 0
 
 
 def test_sweep_keys_reach_run_config_fields(tmp_path):

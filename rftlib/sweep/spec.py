@@ -138,6 +138,10 @@ def run_name(values: Mapping[str, Any], axes: list[str], identity: Any) -> str:
     readable part from whichever of those the run has (as ``RunConfig.run_name`` names runs)."""
     def label(key: str) -> str | None:
         value = values.get(key)
+        if value is None and "." in key:  # a dotted axis: the key inside its (resolved) mapping
+            value = values
+            for part in key.split("."):
+                value = value.get(part) if isinstance(value, Mapping) else None
         if value is None or isinstance(value, (Mapping, list)):
             return None
         return f"s{value}" if key == "seed" else str(value) if key in NAME_KEYS else f"{key.split('.')[-1]}{value}"
