@@ -5,7 +5,7 @@ Every accuracy is measured on a fixed evaluation subset of n points. Where a run
 outcomes (``<run_dir>/outcomes/``, read by ``rftlib.outcomes.read_outcomes``), intervals are exact
 and paired; runs written without them (older runs) fall back to their counts, k = accuracy * n with
 n the run's ``eval_size``, and the paired intervals ignore the correlation between steps
-(conservative: wider).
+(conservative: wider). Accuracies other than clean and robust (OOD, extra sets) have their own n.
 """
 from __future__ import annotations
 
@@ -20,32 +20,36 @@ import pandas as pd
 
 from . import stats
 from .errors import RftError
+from .outcomes import read_outcomes
 from .pareto import pareto_auc
-from .records import RECORDS
 
-METRICS = {"clean_acc": "clean", "adv_acc": "robust", "ood_acc": "ood"}  # record field -> outcome key
 TRADEOFF, NONE, UNKNOWN = "trade-off", "none", "unknown"
 
 
 # ---- one run ------------------------------------------------------------------------------------
 
-def read_run_outcomes(run_dir: str | Path) -> dict[int, dict[str, np.ndarray]]:
-    """The run's per-sample outcomes {step: {key: bool array}}, or {} for a run without them."""
-    try:
-        from .outcomes import read_outcomes
-    except ImportError:  # a checkout from before per-sample outcomes existed
-        return {}
-    return read_outcomes(run_dir) or {}
+def outcome_key(metric: str) -> str | None:
+    """The outcomes key behind a record's accuracy field: clean_acc -> clean, adv_acc -> robust,
+    adv_acc_<label> -> robust_<label>, ood_acc -> ood, <name>_acc -> <name>; None for train_acc
+    and fields that are no evaluation accuracy."""
+    if metric == "adv_acc":
+        return "robust"
+    if metric.startswith("adv_acc_"):
+        return "robust_" + metric.removeprefix("adv_acc_")
+    if metric.endswith("_acc") and metric != "train_acc":
+        return metric.removesuffix("_acc")
+    return None
 
 
-def evaluation_size(config: Mapping[str, Any], outcomes: Mapping[int, Mapping[str, np.ndarray]] | None = None
-                    ) -> int | None:
-    """Points in the run's evaluation subset: the outcomes' length where kept, else the configured
-    ``eval_size`` (the subset has that many points when the test split is at least as large); None
-    when neither says ("all" without outcomes)."""
+def evaluation_size(config: Mapping[str, Any], outcomes: Mapping[int, Mapping[str, np.ndarray]] | None = None,
+                    key: str = "clean") -> int | None:
+    """Points behind the accuracy of outcomes ``key`` (clean and every attack share the test subset;
+    OOD and extra sets have their own): the outcomes' length where kept, else the configured
+    ``eval_size`` (the subset has that many points when the split is at least as large); None when
+    neither says ("all" without outcomes)."""
     for per_step in (outcomes or {}).values():
-        for values in per_step.values():
-            return int(len(values))
+        if key in per_step:
+            return int(len(per_step[key]))
     size = config.get("eval_size")
     return int(size) if isinstance(size, (int, np.integer)) and not isinstance(size, bool) else None
 
@@ -136,7 +140,7 @@ def run_evaluations(run_dir: str | Path) -> tuple[list[dict], dict, int | None]:
     from .results import read_config, read_records
 
     config = read_config(Path(run_dir))
-    outcomes = read_run_outcomes(run_dir)
+    outcomes = read_outcomes(run_dir)
     return read_records(Path(run_dir)), outcomes, evaluation_size(config, outcomes)
 
 
@@ -153,16 +157,17 @@ def tradeoff_table(summaries: pd.DataFrame, confidence: float = stats.CONFIDENCE
     return pd.DataFrame(rows)
 
 
-def accuracy_intervals(records: Any, n: Any, confidence: float = stats.CONFIDENCE) -> pd.DataFrame:
-    """``records`` as a frame with a Wilson interval ``<metric>_low`` / ``<metric>_high`` for each of
-    clean_acc, adv_acc and ood_acc present, on evaluations of ``n`` points (a number, or one per row;
-    NaN where n is unknown or the metric missing) and ``eval_n`` = n."""
+def accuracy_intervals(records: Any, sizes: Mapping[str, Any] | Any, confidence: float = stats.CONFIDENCE
+                       ) -> pd.DataFrame:
+    """``records`` as a frame with a Wilson interval ``<metric>_low`` / ``<metric>_high`` for every
+    evaluation accuracy present (clean_acc, adv_acc, adv_acc_<label>, ood_acc, <name>_acc). ``sizes``:
+    the points behind each, {outcomes key: n} (see ``outcome_key``; a value may be one n per row), or
+    one n for all. NaN where n is unknown or the metric missing."""
     frame = pd.DataFrame(records).copy()
-    frame["eval_n"] = pd.to_numeric(pd.Series(n, index=frame.index), errors="coerce").astype(float)
-    size = frame["eval_n"].to_numpy()
-    for metric in METRICS:
-        if metric not in frame.columns:
-            continue
+    for metric in [c for c in frame.columns if outcome_key(c) is not None]:
+        key = outcome_key(metric)
+        n = sizes.get(key, sizes.get("clean")) if isinstance(sizes, Mapping) else sizes
+        size = pd.to_numeric(pd.Series(n, index=frame.index), errors="coerce").to_numpy(dtype=float)
         acc = pd.to_numeric(frame[metric], errors="coerce").to_numpy(dtype=float)
         known = np.isfinite(acc) & np.isfinite(size)
         low, high = np.full(len(frame), np.nan), np.full(len(frame), np.nan)
@@ -172,23 +177,34 @@ def accuracy_intervals(records: Any, n: Any, confidence: float = stats.CONFIDENC
     return frame
 
 
+def run_sizes(config: Mapping[str, Any], outcomes: Mapping[int, Mapping[str, np.ndarray]]) -> dict[str, int | None]:
+    """{outcomes key: points} of a run: every key its outcomes hold, else clean and ood from eval_size."""
+    keys = {k for per_step in outcomes.values() for k in per_step} or {"clean", "ood"}
+    return {k: evaluation_size(config, outcomes, k) for k in keys}
+
+
 def with_intervals(records: pd.DataFrame, summaries: pd.DataFrame, confidence: float = stats.CONFIDENCE
                    ) -> pd.DataFrame:
-    """``accuracy_intervals`` of many runs' records (``results.load_records``), each run's evaluation
-    size read from its directory (``summaries``: ``results.load_summaries``)."""
+    """``accuracy_intervals`` of many runs' records (``results.load_records``), each run's sizes read
+    from its directory (``summaries``: ``results.load_summaries``)."""
     from .results import read_config
 
-    sizes = {run["run"]: evaluation_size(read_config(Path(run["path"])), read_run_outcomes(run["path"]))
-             for _, run in summaries.iterrows()}
-    return accuracy_intervals(records, records["run"].map(sizes), confidence)
+    per_run = {run["run"]: run_sizes(read_config(Path(run["path"])), read_outcomes(run["path"]))
+               for _, run in summaries.iterrows()}
+    keys = {k for sizes in per_run.values() for k in sizes}
+    sizes = {k: records["run"].map(lambda run, k=k: per_run.get(run, {}).get(k)) for k in keys}
+    return accuracy_intervals(records, sizes, confidence)
 
 
 def run_tradeoff(run_dir: str | Path, confidence: float = stats.CONFIDENCE) -> tuple[pd.DataFrame, dict[str, Any]]:
     """One run's records with per-evaluation intervals, and its ``tradeoff_summary``."""
+    from .results import read_config
+
     records, outcomes, n = run_evaluations(run_dir)
     if not records:
         raise RftError(f"{run_dir} has no evaluations yet")
-    return accuracy_intervals(records, n, confidence), tradeoff_summary(records, outcomes, n, confidence)
+    sizes = run_sizes(read_config(Path(run_dir)), outcomes)
+    return accuracy_intervals(records, sizes, confidence), tradeoff_summary(records, outcomes, n, confidence)
 
 
 def auc_intervals(summaries: pd.DataFrame, boot: pd.DataFrame | None = None,

@@ -93,8 +93,8 @@ def test_every_notebook_runs_in_a_tiny_sweep(tmp_path, capsys):
     sweep = load_sweep(path)
     for run in sweep.runs:
         assert run.status() == "done"
-        assert images(run.output.with_suffix(".html")) == 2  # the trade-off curve and the Pareto frontier
+        assert images(run.output.with_suffix(".html")) == 3  # the trade-off curve, the Pareto frontier, the bands
     figures = {report.name: images(report.output.with_suffix(".html")) for report in sweep.reports}
-    assert figures == {"rq2_pareto": 4, "rq3_ood": 3, "theory": 2}
+    assert figures == {"rq2_pareto": 6, "rq3_ood": 3, "theory": 2}  # rq2: + AUC and % above average intervals
     index = (sweep.root / "reports" / "index.html").read_text(encoding="utf-8")
     assert all(f'href="{name}.html"' in index for name in figures)

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from rftlib import stats, uncertainty
+from rftlib.outcomes import write_outcomes
 from rftlib.results import load_records, load_summaries
 
 
@@ -85,7 +86,6 @@ def test_old_runs_without_outcomes_still_load_and_get_intervals_from_counts(old_
     assert set(table.loc[table["strategy"] == "full", "verdict"]) == {"trade-off"}
     assert set(table.loc[table["strategy"] == "lora", "verdict"]) == {"none"}
     frame = uncertainty.with_intervals(load_records(old_runs), summaries)
-    assert (frame["eval_n"] == 250).all()
     row = frame.iloc[1]
     low, high = stats.wilson_interval(round(row["adv_acc"] * 250), 250)
     assert (row["adv_acc_low"], row["adv_acc_high"]) == pytest.approx((low, high))
@@ -112,11 +112,12 @@ def test_bootstrap_ranking_is_deterministic_and_finds_ties(old_runs):
     assert "cannot be told apart" in uncertainty.ranking_text(uncertainty.ranking_stability(boot))
 
 
-def test_bootstrap_pairs_points_across_strategies_with_outcomes(old_runs, monkeypatch):
+def test_bootstrap_pairs_points_across_strategies_with_outcomes(old_runs):
     """With per-sample outcomes, the same resampled points are used for every strategy of a seed."""
     by_name = {"full": FALLING, "lora": STEADY, "bitfit": STEADY}
-    monkeypatch.setattr(uncertainty, "read_run_outcomes",
-                        lambda run_dir: outcomes_with(by_name[str(run_dir).rsplit("/", 1)[1].split("_")[0]]))
+    for run in old_runs.iterdir():
+        for step, flags in outcomes_with(by_name[run.name.split("_")[0]]).items():
+            write_outcomes(run, step, flags)
     summaries = load_summaries(old_runs)
     boot = uncertainty.bootstrap_aucs(summaries, replicates=100, seed=0)
     wide = boot.pivot(index="replicate", columns="strategy", values="auc")
@@ -125,3 +126,6 @@ def test_bootstrap_pairs_points_across_strategies_with_outcomes(old_runs, monkey
     assert wide["lora"].std() > 0
     table = uncertainty.tradeoff_table(summaries)
     assert set(table["method"]) == {"paired outcomes"}
+    bands, verdict = uncertainty.run_tradeoff(old_runs / "full_s0")
+    assert verdict["method"] == "paired outcomes" and verdict["n"] == 250
+    assert bands["adv_acc_low"].notna().all() and bands["ood_acc_low"].isna().all()
