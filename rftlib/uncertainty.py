@@ -324,17 +324,21 @@ def percent_above_average_intervals(boot: pd.DataFrame, summaries: pd.DataFrame,
     return means.drop(columns="pareto_auc").merge(pd.DataFrame(rows, columns=by + ["low", "high"]), on=by, how="left")
 
 
-def ranking_stability(boot: pd.DataFrame, by: Iterable[str] = ("strategy", "dataset"),
-                      confidence: float = stats.CONFIDENCE) -> pd.DataFrame:
-    """Per task: the best strategy (highest mean AUC in the data), how often it stays best over the
-    bootstrap replicates (``best_share``), and the strategies that cannot be told apart from it: the
-    bootstrap interval of (best - other) AUC includes 0. Columns: ``by[1:]``..., best, best_share,
-    indistinguishable (a list), shares (a dict strategy -> share of replicates it is best)."""
+def ranking_stability(boot: pd.DataFrame, summaries: pd.DataFrame | None = None,
+                      by: Iterable[str] = ("strategy", "dataset"), confidence: float = stats.CONFIDENCE) -> pd.DataFrame:
+    """Per task: the best strategy (highest mean AUC over its runs in ``summaries``; without them,
+    over the replicates), how often it stays best over the bootstrap replicates (``best_share``), and
+    the strategies that cannot be told apart from it: the bootstrap interval of (best - other) AUC
+    includes 0. Columns: ``by[1:]``..., best, best_share, indistinguishable (a list), shares (a dict
+    strategy -> share of the replicates in which it is best)."""
     by = list(by)
+    means = (summaries.dropna(subset=["pareto_auc"]).groupby(by, dropna=False)["pareto_auc"].mean()
+             if summaries is not None else None)
     rows = []
     for task, group in boot.groupby(by[1:], dropna=False, sort=True):
+        task = task if isinstance(task, tuple) else (task,)
         wide = group.pivot(index="replicate", columns=by[0], values="auc")
-        observed = wide.mean()  # replicate means centre on the data's means; the argmax of the data is below
+        observed = wide.mean() if means is None else means.xs(task, level=by[1:]).reindex(wide.columns)
         best = str(observed.idxmax())
         winners = wide.idxmax(axis=1).value_counts(normalize=True)
         ties = []
@@ -344,7 +348,6 @@ def ranking_stability(boot: pd.DataFrame, by: Iterable[str] = ("strategy", "data
             low, high = stats.percentile_interval((wide[best] - wide[other]).to_numpy(), confidence)
             if low <= 0:
                 ties.append(str(other))
-        task = task if isinstance(task, tuple) else (task,)
         rows.append(dict(zip(by[1:], task)) | dict(best=best, best_share=float(winners.get(best, 0.0)),
                                                    indistinguishable=ties,
                                                    shares={str(k): float(v) for k, v in winners.items()}))

@@ -101,7 +101,7 @@ def test_bootstrap_ranking_is_deterministic_and_finds_ties(old_runs):
     other = uncertainty.bootstrap_aucs(summaries, replicates=200, seed=8)
     pd.testing.assert_frame_equal(boot, again)
     assert not boot["auc"].equals(other["auc"])
-    stability = uncertainty.ranking_stability(boot).iloc[0]
+    stability = uncertainty.ranking_stability(boot, summaries).iloc[0]
     # lora and bitfit have identical runs: either may be best, and they cannot be told apart.
     assert stability["best"] in ("lora", "bitfit") and stability["indistinguishable"] == [
         {"lora": "bitfit", "bitfit": "lora"}[stability["best"]]]
@@ -129,3 +129,13 @@ def test_bootstrap_pairs_points_across_strategies_with_outcomes(old_runs):
     bands, verdict = uncertainty.run_tradeoff(old_runs / "full_s0")
     assert verdict["method"] == "paired outcomes" and verdict["n"] == 250
     assert bands["adv_acc_low"].notna().all() and bands["ood_acc_low"].isna().all()
+
+
+def test_accuracy_intervals_use_each_accuracys_own_size():
+    row = dict(step=0, train_acc=0.9, clean_acc=0.5, adv_acc=0.2, adv_acc_apgd=0.25, ood_acc=0.4, fog_acc=0.3)
+    frame = uncertainty.accuracy_intervals([row], {"clean": 100, "ood": 400, "fog": 50})
+    expected = {"clean_acc": (50, 100), "adv_acc": (20, 100), "adv_acc_apgd": (25, 100), "ood_acc": (160, 400),
+                "fog_acc": (15, 50)}
+    for metric, (k, n) in expected.items():
+        assert (frame[f"{metric}_low"][0], frame[f"{metric}_high"][0]) == pytest.approx(stats.wilson_interval(k, n))
+    assert "train_acc_low" not in frame
