@@ -73,5 +73,5 @@ def above_average_interval_heatmap(above: pd.DataFrame) -> plt.Figure:
     """% above the strategies' average AUC (``uncertainty.percent_above_average_intervals``) with
     its 95% bootstrap interval."""
     return interval_heatmap(above, "percent", "low", "high", cmap="RdBu", center=0, label="% above average",
-                            fmt="{:+.0f}", interval_fmt="[{:+.0f}, {:+.0f}]",
+                            fmt="{:+.1f}", interval_fmt="[{:+.1f}, {:+.1f}]",
                             title="AUC, % above the strategies' average [95% bootstrap interval]")

@@ -24,6 +24,7 @@ from .outcomes import read_outcomes
 from .pareto import pareto_auc
 
 TRADEOFF, NONE, UNKNOWN = "trade-off", "none", "unknown"
+TIE = 1e-12  # AUCs this close are equal (the same Pareto points)
 
 
 # ---- one run ------------------------------------------------------------------------------------
@@ -329,8 +330,9 @@ def ranking_stability(boot: pd.DataFrame, summaries: pd.DataFrame | None = None,
     """Per task: the best strategy (highest mean AUC over its runs in ``summaries``; without them,
     over the replicates), how often it stays best over the bootstrap replicates (``best_share``), and
     the strategies that cannot be told apart from it: the bootstrap interval of (best - other) AUC
-    includes 0. Columns: ``by[1:]``..., best, best_share, indistinguishable (a list), shares (a dict
-    strategy -> share of the replicates in which it is best)."""
+    includes 0. Columns: ``by[1:]``..., best, leaders (all strategies tied at the top), best_share,
+    indistinguishable (a list), shares (a dict strategy -> share of the replicates in which it is
+    best, a tie of m strategies counting 1/m for each)."""
     by = list(by)
     means = (summaries.dropna(subset=["pareto_auc"]).groupby(by, dropna=False)["pareto_auc"].mean()
              if summaries is not None else None)
@@ -339,8 +341,11 @@ def ranking_stability(boot: pd.DataFrame, summaries: pd.DataFrame | None = None,
         task = task if isinstance(task, tuple) else (task,)
         wide = group.pivot(index="replicate", columns=by[0], values="auc")
         observed = wide.mean() if means is None else means.xs(task, level=by[1:]).reindex(wide.columns)
-        best = str(observed.idxmax())
-        winners = wide.idxmax(axis=1).value_counts(normalize=True)
+        leaders = [str(s) for s in observed.index if observed[s] >= observed.max() - TIE]
+        best = leaders[0]
+        # Strategies tied for the top of a replicate share its credit, so equal AUCs never read as a win.
+        top = wide.ge(wide.max(axis=1) - TIE, axis=0)
+        shares = top.div(top.sum(axis=1), axis=0).mean()
         ties = []
         for other in wide.columns:
             if other == best:
@@ -348,9 +353,9 @@ def ranking_stability(boot: pd.DataFrame, summaries: pd.DataFrame | None = None,
             low, high = stats.percentile_interval((wide[best] - wide[other]).to_numpy(), confidence)
             if low <= 0:
                 ties.append(str(other))
-        rows.append(dict(zip(by[1:], task)) | dict(best=best, best_share=float(winners.get(best, 0.0)),
+        rows.append(dict(zip(by[1:], task)) | dict(best=best, leaders=leaders, best_share=float(shares[best]),
                                                    indistinguishable=ties,
-                                                   shares={str(k): float(v) for k, v in winners.items()}))
+                                                   shares={str(k): float(v) for k, v in shares.items()}))
     return pd.DataFrame(rows)
 
 
@@ -358,8 +363,11 @@ def ranking_text(stability: pd.DataFrame, task_column: str = "dataset") -> str:
     """Sentences for a report: per task, the best strategy, how stable that is, and ties."""
     lines = []
     for _, row in stability.iterrows():
-        line = (f"{row[task_column]}: {row['best']} has the highest AUC and stays best in "
-                f"{100 * row['best_share']:.0f}% of bootstrap resamples of seeds and evaluation points")
+        leaders = row.get("leaders") or [row["best"]]
+        who = (f"{row['best']} has the highest AUC" if len(leaders) == 1
+               else f"{', '.join(leaders)} tie for the highest AUC; {row['best']}")
+        line = (f"{row[task_column]}: {who} stays best in {100 * row['best_share']:.0f}% of bootstrap resamples "
+                f"of seeds and evaluation points (ties share the credit)")
         if row["indistinguishable"]:
             line += f"; it cannot be told apart (95%) from {', '.join(row['indistinguishable'])}."
         else:

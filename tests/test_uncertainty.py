@@ -102,14 +102,15 @@ def test_bootstrap_ranking_is_deterministic_and_finds_ties(old_runs):
     pd.testing.assert_frame_equal(boot, again)
     assert not boot["auc"].equals(other["auc"])
     stability = uncertainty.ranking_stability(boot, summaries).iloc[0]
-    # lora and bitfit have identical runs: either may be best, and they cannot be told apart.
-    assert stability["best"] in ("lora", "bitfit") and stability["indistinguishable"] == [
-        {"lora": "bitfit", "bitfit": "lora"}[stability["best"]]]
-    assert stability["shares"].get("full", 0.0) == 0.0
+    # lora and bitfit have identical runs: they tie, share the wins and cannot be told apart.
+    assert stability["leaders"] == ["bitfit", "lora"] and stability["best"] == "bitfit"
+    assert stability["indistinguishable"] == ["lora"] and stability["shares"].get("full", 0.0) == 0.0
+    assert stability["shares"]["lora"] == pytest.approx(0.5, abs=0.1)  # counts only: drawn independently
     above = uncertainty.percent_above_average_intervals(boot, summaries).set_index("strategy")
     assert above.loc["full", "high"] < 0 < above.loc["lora", "low"]
     assert (above["low"] <= above["percent"]).all() and (above["percent"] <= above["high"]).all()
-    assert "cannot be told apart" in uncertainty.ranking_text(uncertainty.ranking_stability(boot))
+    text = uncertainty.ranking_text(uncertainty.ranking_stability(boot, summaries))
+    assert "bitfit, lora tie for the highest AUC" in text and "cannot be told apart (95%) from lora" in text
 
 
 def test_bootstrap_pairs_points_across_strategies_with_outcomes(old_runs):
@@ -124,6 +125,8 @@ def test_bootstrap_pairs_points_across_strategies_with_outcomes(old_runs):
     # lora and bitfit have identical outcomes, so paired resampling gives identical AUCs every time.
     assert np.array_equal(wide["lora"].to_numpy(), wide["bitfit"].to_numpy())
     assert wide["lora"].std() > 0
+    shares = uncertainty.ranking_stability(boot, summaries).iloc[0]["shares"]
+    assert shares == {"bitfit": 0.5, "lora": 0.5, "full": 0.0}  # exact ties every time: shared credit
     table = uncertainty.tradeoff_table(summaries)
     assert set(table["method"]) == {"paired outcomes"}
     bands, verdict = uncertainty.run_tradeoff(old_runs / "full_s0")
