@@ -9,7 +9,7 @@ import yaml
 
 from rftlib import stats, uncertainty
 from rftlib.outcomes import write_outcomes
-from rftlib.results import load_records, load_summaries
+from rftlib.results import distinguish_datasets, load_records, load_summaries
 
 
 def outcomes_with(accuracies, n=250, seed=0):
@@ -142,3 +142,18 @@ def test_accuracy_intervals_use_each_accuracys_own_size():
     for metric, (k, n) in expected.items():
         assert (frame[f"{metric}_low"][0], frame[f"{metric}_high"][0]) == pytest.approx(stats.wilson_interval(k, n))
     assert "train_acc_low" not in frame
+
+
+def test_runs_of_one_dataset_under_other_options_become_datasets_of_their_own(tmp_path):
+    for strength in (4.0, 0.0):
+        run = tmp_path / f"fm{strength}"
+        write_old_run(run, "full", 0, FALLING, dataset="feature_model")
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        config["dataset_options"] = {"nonrobust_strength": strength, "train_size": 3000}
+        (run / "config.yaml").write_text(yaml.safe_dump(config))
+    write_old_run(tmp_path / "digits", "full", 0, FALLING)
+    summaries = load_summaries(tmp_path)
+    named = distinguish_datasets(summaries, summaries)
+    assert sorted(named["dataset"]) == ["digits", "feature_model[nonrobust_strength=0.0]",
+                                        "feature_model[nonrobust_strength=4.0]"]
+    assert set(distinguish_datasets(load_records(tmp_path), summaries)["dataset"]) == set(named["dataset"])
