@@ -1,4 +1,4 @@
-"""The `rft` command: `rft strategies`, `rft run`, `rft sweep`, `rft bench`.
+"""The `rft` command: `rft strategies`, `rft run`, `rft sweep`, `rft bench`, `rft complexity`.
 
 Each subcommand lives in the module that owns its logic and exposes two functions:
 ``configure_parser(parser)`` adds its arguments, ``command(args) -> int`` runs it. Bad input (an
@@ -19,6 +19,7 @@ SUBCOMMANDS = {
     "run": ("rftlib.training.command", "fine-tune one run with continuous evaluation from a YAML config"),
     "sweep": ("rftlib.sweep.command", "run a sweep of parameterised notebooks (local or Ray) and render reports"),
     "bench": ("rftlib.bench", "benchmark PGD and fine-tuning throughput against torchattacks and the device peak"),
+    "complexity": ("rftlib.complexity.command", "measure a task's complexity under a pretrained backbone (LogME, F1, ...)"),
 }
 
 
