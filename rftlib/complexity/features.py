@@ -45,13 +45,26 @@ def frozen(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def seeded_subset(dataset, size: int, seed: int, what: str):
-    """``size`` examples of ``dataset`` drawn without replacement by ``seed`` (sorted indices), or an
-    RftError when it holds fewer."""
+    """``size`` examples of ``dataset``, drawn by ``seed`` and stratified by class where the dataset has
+    labels (each class in proportion to its share, so a small subset still holds every class), as a
+    subset with sorted indices; an RftError when the dataset holds fewer."""
     if len(dataset) < size:
         raise RftError(f"{what} has {len(dataset)} examples, fewer than the subset of {size} asked for; "
                        f"use a size of at most {len(dataset)}")
-    indices = np.sort(np.random.default_rng(seed).choice(len(dataset), size=size, replace=False))
-    return dataset.subset(indices)
+    order = np.random.default_rng(seed).permutation(len(dataset))
+    labels = getattr(dataset, "labels", None)
+    if labels is not None:
+        # Each example's rank within its class (in the seeded order), as a fraction of the class's size:
+        # taking the smallest fractions first fills every class in proportion.
+        codes = np.unique(np.asarray(labels)[order], return_inverse=True)[1]
+        counts = np.bincount(codes)
+        rank = np.empty(len(order))
+        seen = np.zeros(len(counts), dtype=np.int64)
+        for position, code in enumerate(codes):
+            rank[position] = (seen[code] + 0.5) / counts[code]
+            seen[code] += 1
+        order = order[np.argsort(rank, kind="stable")]
+    return dataset.subset(np.sort(order[:size]))
 
 
 def extract_features(model: nn.Module, dataset, batch_size: int = 256, upstream_head: bool = False) -> Features:
