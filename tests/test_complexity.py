@@ -310,3 +310,16 @@ def test_rank_correlation_and_the_papers_reading():
     # Unfinished runs are left out of the AUC means.
     per_task = auc_by_task(analysis_frame([0.1], [0.2], unfinished={(0, "bitfit")}))
     assert "bitfit" not in set(per_task["strategy"])
+
+
+def test_the_subset_is_seeded_and_holds_every_class_in_proportion():
+    from rftlib.complexity.features import seeded_subset
+    from rftlib.data import TensorImageDataset
+
+    labels = np.r_[np.zeros(50), np.ones(30), np.full(20, 2)].astype(int)
+    data = TensorImageDataset(torch.zeros(100, 3, 2, 2), labels, 2)
+    subset = seeded_subset(data, 10, seed=3, what="data")
+    assert np.bincount(subset.labels).tolist() == [5, 3, 2]
+    assert np.array_equal(subset.labels, seeded_subset(data, 10, seed=3, what="data").labels)
+    with pytest.raises(RftError, match="data has 100 examples, fewer than the subset of 101"):
+        seeded_subset(data, 101, seed=0, what="data")

@@ -95,6 +95,6 @@ def test_every_notebook_runs_in_a_tiny_sweep(tmp_path, capsys):
         assert run.status() == "done"
         assert images(run.output.with_suffix(".html")) == 3  # the trade-off curve, the Pareto frontier, the bands
     figures = {report.name: images(report.output.with_suffix(".html")) for report in sweep.reports}
-    assert figures == {"rq2_pareto": 6, "rq3_ood": 3, "theory": 2}  # rq2: + AUC and % above average intervals
+    assert figures == {"rq2_pareto": 7, "rq3_ood": 3, "theory": 2}  # rq2: + AUC and % above average intervals, AUC against complexity
     index = (sweep.root / "reports" / "index.html").read_text(encoding="utf-8")
     assert all(f'href="{name}.html"' in index for name in figures)

@@ -16,19 +16,26 @@ complexity`` is the command line.
 """
 from __future__ import annotations
 
-from .analysis import auc_by_task, paper_reading, winner_correlation
-from .cache import join_summaries, measure_sweep
-from .features import extract_features
-from .fisher import fisher_ratio
-from .frechet import frechet_distance
-from .leep import leep
-from .logme import logme
-from .measure import MEASURES, ComplexityOptions, format_table, measure_task
-from .plots import auc_against_measures
-from .probe import probe_accuracy
+import importlib
 
-__all__ = [
-    "MEASURES", "ComplexityOptions", "auc_against_measures", "auc_by_task", "extract_features", "fisher_ratio",
-    "format_table", "frechet_distance", "join_summaries", "leep", "logme", "measure_sweep", "measure_task",
-    "paper_reading", "probe_accuracy", "winner_correlation",
-]
+# Imported on first use: the sweep calls into ``cache`` without paying for plotting or scikit-learn.
+_EXPORTS = {
+    "MEASURES": "measure", "ComplexityOptions": "measure", "format_table": "measure", "measure_task": "measure",
+    "join_summaries": "cache", "measure_sweep": "cache", "extract_features": "features",
+    "logme": "logme", "fisher_ratio": "fisher", "probe_accuracy": "probe", "frechet_distance": "frechet",
+    "leep": "leep", "auc_by_task": "analysis", "winner_correlation": "analysis", "paper_reading": "analysis",
+    "auc_against_measures": "plots",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_EXPORTS))

@@ -89,7 +89,7 @@ def measure_sweep(sweep, log: Callable[[str], None] = print, **options) -> dict[
         try:
             result = measure_task(config, **vars(opts))
         except Exception as error:  # noqa: BLE001 - one task's failure must not stop the sweep's reports
-            log(f"complexity of {task_label(config)} failed: {type(error).__name__}: {error}")
+            log(f"complexity of {task_label(config)} not measured: {type(error).__name__}: {error}")
             results[path] = None
             continue
         write_result(path, result)

@@ -61,6 +61,9 @@ def run_sweep(sweep: Sweep, launcher: str = "local", jobs: int = 1, address: str
         launched: Iterator[dict[str, Any]] = (
             run_ray(todo, sweep.resources, address) if launcher == "ray" else run_local(todo, jobs))
         result.runs = _drain(launched, len(todo), f"{sweep.name} runs", "run", progress)
+    from ..complexity.cache import measure_sweep  # torch: only when a sweep runs
+
+    measure_sweep(sweep, log=log)  # task complexity, once per task, cached beside the runs for the reports
     if sweep.reports:
         result.reports = _drain(run_local(sweep.reports, jobs), len(sweep.reports), f"{sweep.name} reports", "report",
                                 progress)
