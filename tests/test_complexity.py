@@ -239,6 +239,7 @@ def test_rft_complexity_prints_a_table_and_writes_json(upstream_weights, tmp_pat
 @pytest.mark.parametrize("args, message", [
     (["--dataset", "digitz"], "unknown dataset 'digitz'"),
     (["--dataset", "digits", "--size", "1"], "at least 2 examples"),
+    (["--dataset", "digits", "--seed", "-1"], "non-negative"),
     (["--dataset", "digits", "--model", "vit_nope"], "unknown timm model"),
     (["--dataset", "digits", "--weights", "/nonexistent.safetensors"], "not found"),
     (["--dataset", "digits", "--upstream-sample", "/nonexistent"], "upstream sample folder not found"),

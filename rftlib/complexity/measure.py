@@ -64,6 +64,8 @@ class ComplexityOptions:
     def validated(self) -> "ComplexityOptions":
         if self.size < 2:
             raise RftError(f"complexity size must be at least 2 examples, got {self.size}")
+        if self.seed < 0:
+            raise RftError(f"complexity seed must be a non-negative integer, got {self.seed}")
         if self.resamples < 0 or self.batch_size < 1:
             raise RftError(f"resamples must be >= 0 and batch_size >= 1, got {self.resamples} and {self.batch_size}")
         return self
@@ -113,7 +115,7 @@ def measure_task(config: Mapping[str, Any], progress: Callable[[str], None] | No
     docstring). ``options``: the fields of :class:`ComplexityOptions`."""
     from ..data import load_task
     from ..devices import resolve_device
-    from ..models import build_model
+    from ..models import _check_hub_weights_reachable, build_model
     from ..training.loop import _model_image_size
 
     opts = complexity_options(**options)
@@ -126,6 +128,8 @@ def measure_task(config: Mapping[str, Any], progress: Callable[[str], None] | No
     upstream_files = image_files(opts.upstream_sample) if opts.upstream_sample and not upstream else None
     device = resolve_device(opts.device or run_config.device)
 
+    if run_config.pretrained and run_config.weights is None:
+        _check_hub_weights_reachable(run_config.model)  # offline without cached weights: fail before the data loads
     image_size = run_config.image_size or _model_image_size(run_config, dict(run_config.model_kwargs))
     say(f"{label}: loading the data")
     task = load_task(run_config.dataset, image_size=image_size, seed=opts.seed, val_fraction=run_config.val_fraction,
