@@ -157,6 +157,7 @@ def test_frechet_edge_cases():
 
 # ---- the backbone -------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_features_are_taken_in_eval_mode_without_gradients_and_change_nothing():
     torch.manual_seed(0)
     model = build_model("vit_tiny_patch16_224", num_classes=3, pretrained=False, drop_rate=0.5, **TINY).train()
@@ -224,6 +225,7 @@ def test_measure_task_refuses_too_small_a_dataset_or_subset(upstream_weights):
 
 # ---- the command, the sweep's cache, the analysis ------------------------------------------------
 
+@pytest.mark.slow
 def test_rft_complexity_prints_a_table_and_writes_json(upstream_weights, tmp_path, capsys):
     weights, images = upstream_weights
     out = tmp_path / "measures.json"
@@ -296,6 +298,7 @@ def analysis_frame(measure_values, gaps, unfinished=()):
     return pd.DataFrame(rows)
 
 
+@pytest.mark.slow
 def test_rank_correlation_and_the_papers_reading():
     simple_favours_bitfit = analysis_frame([0.1, 0.5, 0.2, 0.9, 0.7, 0.3], [-0.2, 0.1, -0.1, 0.3, 0.2, 0.0])
     corr = winner_correlation(simple_favours_bitfit, seed=0, resamples=200)

@@ -18,7 +18,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="a RunConfig field, as in rft run (e.g. -p domain=d0 -p dataset_options.separability=1)")
     parser.add_argument("--size", type=int, default=1000, help="examples of the training split measured (seeded)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the subset, the folds and the half-samples")
-    parser.add_argument("--resamples", type=int, default=100, help="half-samples for the 95%% intervals (0: none)")
+    parser.add_argument("--resamples", type=int, default=50, help="half-samples for the 95%% intervals (0: none)")
     parser.add_argument("--upstream-sample", help="a folder of upstream images (e.g. ImageNet) for the Fréchet "
                                                   "distance, for weights without a synthetic upstream setting")
     parser.add_argument("--device", help="where the backbone runs (default: the configuration's)")

@@ -25,8 +25,8 @@ from ..options import build_dataclass
 from .features import Features, ImageFiles, extract_features, image_files, seeded_subset
 from .fisher import fisher_ratio
 from .frechet import frechet_distance
-from .leep import leep
-from .logme import logme
+from .transfer import leep
+from .evidence import logme
 from .probe import probe_fold_accuracies
 
 # name -> (+1: higher means a simpler task for the backbone, -1: higher means harder; what it is)
@@ -52,7 +52,7 @@ class ComplexityOptions:
     as many from the upstream sample (all of it when smaller)."""
     seed: int = 0
     """Seeds the subset, the task's own generation and split, the probe's folds and the half-samples."""
-    resamples: int = 100
+    resamples: int = 50
     """Half-samples of the subset for the 95% intervals (delete-d jackknife; 0: no intervals)."""
     upstream_sample: str | None = None
     """A folder of upstream images (e.g. ImageNet's) for the Fréchet distance, for backbones without
@@ -183,6 +183,7 @@ def compute_measures(downstream: Features, upstream_features: np.ndarray | None,
                      unavailable: Mapping[str, str | None]) -> dict[str, dict]:
     """Each measure's value and 95% interval: ± 1.96 standard errors from seeded half-samples
     (``_with_interval``; both sets for the Fréchet distance), for the probe over its folds."""
+    import torch
     from threadpoolctl import threadpool_limits
 
     x, y = downstream.features, downstream.labels
@@ -195,7 +196,8 @@ def compute_measures(downstream: Features, upstream_features: np.ndarray | None,
         theta = downstream.upstream_probabilities
         functions["leep"] = lambda idx: leep(theta[idx], y[idx])
     measures: dict[str, dict] = {}
-    with threadpool_limits(1):  # small matrices: BLAS threads only contend (see probe.py)
+    # As many BLAS threads as torch uses (one per job in a sweep or a test), not one per core each.
+    with threadpool_limits(torch.get_num_threads()):
         for name, function in functions.items():
             measures[name] = _with_interval(function, [len(x)], resamples, rng)
         folds = probe_fold_accuracies(x, y, seed=seed)
