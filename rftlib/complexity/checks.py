@@ -41,3 +41,9 @@ def check_labelled(features, labels, num_classes: int | None = None) -> tuple[np
 def class_indices(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(classes, codes): the distinct labels and each sample's position among them (0..K-1)."""
     return np.unique(labels, return_inverse=True)
+
+
+def one_hot(labels: np.ndarray) -> np.ndarray:
+    """(n, K) float indicators of each sample's class, the K distinct labels in sorted order."""
+    _, codes = class_indices(labels)
+    return (codes[:, None] == np.arange(codes.max() + 1)).astype(np.float64)

@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from .checks import check_labelled, class_indices
+from .checks import check_labelled, one_hot
 
 MAX_ITERATIONS = 200
 TOLERANCE = 1e-8  # relative change of alpha / beta at which the fixed point counts as reached
@@ -32,9 +32,7 @@ def logme(features, labels) -> float:
     """LogME of ``features`` (n, d) for integer ``labels`` (n): the mean over classes of the maximum
     evidence per sample (see the module docstring; You et al., ICML 2021, Eq. 2)."""
     x, y = check_labelled(features, labels)
-    _, codes = class_indices(y)
-    targets = (codes[:, None] == np.arange(codes.max() + 1)).astype(np.float64)  # one-hot, (n, K)
-    return float(np.mean(max_evidence(x, targets)))
+    return float(np.mean(max_evidence(x, one_hot(y))))
 
 
 def max_evidence(features: np.ndarray, targets: np.ndarray) -> np.ndarray:

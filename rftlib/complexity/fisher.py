@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import check_labelled, class_indices
+from .checks import check_labelled, one_hot
 
 
 def fisher_ratio(features, labels) -> float:
     """F1: the largest per-feature ratio of between-class to within-class scatter (module docstring)."""
     x, y = check_labelled(features, labels)
-    _, codes = class_indices(y)
-    counts = np.bincount(codes).astype(np.float64)
-    means = np.zeros((len(counts), x.shape[1]))
-    np.add.at(means, codes, x)
-    means /= counts[:, None]
+    members = one_hot(y)
+    codes = members.argmax(axis=1)
+    counts = members.sum(axis=0)
+    means = members.T @ x / counts[:, None]
     between = counts @ (means - x.mean(axis=0)) ** 2
     within = np.sum((x - means[codes]) ** 2, axis=0)
     # Relative to the feature's total scatter, so float round-off never counts as separation.

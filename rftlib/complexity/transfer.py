@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import RftError
-from .checks import check_labelled, class_indices
+from .checks import check_labelled, one_hot
 
 
 def leep(upstream_probabilities, labels) -> float:
@@ -26,9 +26,9 @@ def leep(upstream_probabilities, labels) -> float:
     theta, y = check_labelled(upstream_probabilities, labels)
     if theta.min() < 0 or not np.allclose(theta.sum(axis=1), 1.0, atol=1e-4):
         raise RftError("LEEP needs the upstream head's probabilities: non-negative rows summing to 1 (apply softmax)")
-    _, codes = class_indices(y)
-    joint = np.zeros((codes.max() + 1, theta.shape[1]))
-    np.add.at(joint, codes, theta / len(theta))
+    members = one_hot(y)
+    codes = members.argmax(axis=1)
+    joint = members.T @ theta / len(theta)  # P(y, z)
     marginal = joint.sum(axis=0)
     # An upstream label no sample puts weight on has no conditional; it contributes nothing either.
     conditional = np.divide(joint, marginal, out=np.zeros_like(joint), where=marginal > 0)
