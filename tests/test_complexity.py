@@ -284,6 +284,10 @@ def test_the_sweep_measures_each_task_once_and_results_join_them(upstream_weight
     joined = join_summaries(results.load_summaries(sweep.root)).set_index("run")
     assert joined.loc["a", "logme"] == pytest.approx(first[cache_file(sweep.root, config)]["measures"]["logme"]["value"])
     assert joined.loc["a", "task"] == "digits" and math.isnan(joined.loc["b", "logme"])
+    # The same dataset under other weights is another task: the names say so.
+    write_run(sweep.root, "c", {**config, "weights": "other.safetensors"}, auc=0.5)
+    joined = join_summaries(results.load_summaries(sweep.root)).set_index("run")
+    assert joined.loc["a", "task"].startswith("digits (") and joined.loc["a", "task"] != joined.loc["c", "task"]
 
 
 def analysis_frame(measure_values, gaps, unfinished=()):

@@ -101,21 +101,27 @@ def measure_sweep(sweep, log: Callable[[str], None] = print, **options) -> dict[
 
 
 def join_summaries(summaries: pd.DataFrame) -> pd.DataFrame:
-    """``summaries`` (from ``rftlib.results.load_summaries``) with the task's label and measures added:
-    columns ``task``, then ``<measure>``, ``<measure>_low``, ``<measure>_high`` for each of MEASURES,
-    read from the cache beside each run (NaN where none is cached or a measure is unavailable)."""
-    from ..results import read_config
+    """``summaries`` (from ``rftlib.results.load_summaries``) with the task's name and measures added:
+    columns ``task`` (the dataset as ``results.distinguish_datasets`` names it, ``-domain`` appended),
+    then ``<measure>``, ``<measure>_low``, ``<measure>_high`` for each of MEASURES, read from the cache
+    beside each run (NaN where none is cached or a measure is unavailable)."""
+    from ..results import distinguish_datasets, read_config
 
     if not isinstance(summaries, pd.DataFrame) or "path" not in summaries.columns:
         raise RftError("join_summaries expects the frame of rftlib.results.load_summaries (with its 'path' column)")
-    columns: dict[str, list] = {"task": []}
+    named = distinguish_datasets(summaries, summaries)
+    files = [cache_file(Path(path).parent, read_config(Path(path))) for path in summaries["path"]]
+    tasks = [dataset + (f"-{domain}" if isinstance(domain, str) else "")
+             for dataset, domain in zip(named["dataset"], summaries["domain"])]
+    # One name for two cached tasks (the same data under other weights): the cache's hash tells them apart.
+    ambiguous = {t for t in tasks if len({f for f, u in zip(files, tasks) if u == t}) > 1}
+    tasks = [f"{t} ({f.stem.rsplit('_', 1)[-1]})" if t in ambiguous else t for t, f in zip(tasks, files)]
+    columns: dict[str, list] = {"task": tasks}
     for name in MEASURES:
         for suffix in ("", "_low", "_high"):
             columns[name + suffix] = []
-    for path in summaries["path"]:
-        config = read_config(Path(path))
-        cached = read_result(cache_file(Path(path).parent, config)) or {"measures": {}}
-        columns["task"].append(task_label(config))
+    for path in files:
+        cached = read_result(path) or {"measures": {}}
         for name in MEASURES:
             entry = cached["measures"].get(name) or {}
             for suffix, key in (("", "value"), ("_low", "low"), ("_high", "high")):
