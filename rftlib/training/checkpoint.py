@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 
 import torch
@@ -10,9 +11,9 @@ from safetensors.torch import save_file
 from torch import nn
 
 from ..errors import RftError
+from ..rundir import CHECKPOINT
 from ..seeding import set_torch_rng_state, torch_rng_state
 
-CHECKPOINT = "checkpoint.pt"
 FINAL_WEIGHTS = "trainable.safetensors"
 
 
@@ -59,7 +60,12 @@ def load_checkpoint(run_dir: Path, *, model, optimizer, scheduler) -> dict | Non
     path = run_dir / CHECKPOINT
     if not path.exists():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - truncated, corrupt or not ours: one line, how to start over
+        kind = "not a safe checkpoint" if isinstance(error, pickle.UnpicklingError) else "unreadable"
+        raise RftError(f"{path} is {kind} ({type(error).__name__}); to start this run over from step 0, "
+                       f"delete it (rm {path}) and run again") from None
     load_trainable_state(model, state["trainable"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])

@@ -18,18 +18,19 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-import yaml
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ..config import RunConfig, dump_yaml
+from ..config import RunConfig
 from ..data import load_task
 from ..devices import resolve_device
 from ..errors import RftError
 from ..models import build_model
+from ..numerics import force_resume_default, numerics_environment, pin_numerics
 from ..outcomes import drop_outcomes_after, write_outcomes
 from ..pareto import pareto_auc
-from ..records import CONFIG, DONE, RECORDS, SUMMARY, TIMING_FIELDS, append_record, keep_records_up_to, read_records
+from ..records import DONE, RECORDS, SUMMARY, TIMING_FIELDS, append_record, keep_records_up_to, read_records
+from ..rundir import CHECKPOINT, claim, failure_recorded
 from ..schedule import EvalSchedule
 from ..seeding import derived_seed, seed_everything
 from ..strategies import apply_strategy, trainable_parameters
@@ -51,19 +52,29 @@ class RunResult:
 
 
 def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | None = None,
-             progress: bool = True) -> RunResult:
+             progress: bool = True, force_resume: bool | None = None) -> RunResult:
     """Fine-tune one (model, strategy, dataset, seed) with continuous evaluation.
 
     ``config``: a RunConfig, a mapping of its fields, or a YAML path. ``run_dir``: where to write;
     default ``<output_dir>/<config.run_name()>``. A finished run is loaded, not redone; an unfinished
-    one with the same configuration resumes from its last checkpoint.
+    one with the same configuration resumes from its last checkpoint, in the same numerics
+    environment (``rftlib.numerics``) unless ``force_resume`` (default: $RFT_FORCE_RESUME). The run
+    holds the directory's lock throughout: a second writer is refused (``rftlib.rundir``).
     """
-    config = RunConfig.coerce(config).resolved()
+    config = RunConfig.coerce(config).resolved()  # every value checked before anything is written
     run_dir = Path(run_dir) if run_dir is not None else Path(config.output_dir) / config.run_name()
-    _claim_run_dir(run_dir, config)
-    if (run_dir / DONE).exists():
-        return load_result(run_dir)
+    with claim(run_dir, config):
+        if (run_dir / DONE).exists():
+            return load_result(run_dir)
+        pin_numerics(run_dir, numerics_environment(resolve_device(config.device), config.precision),
+                     resuming=(run_dir / CHECKPOINT).exists(),
+                     force=force_resume_default() if force_resume is None else force_resume)
+        with failure_recorded(run_dir):
+            return _train(config, run_dir, progress)
 
+
+def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
+    """The run itself, in its claimed and locked directory."""
     device = resolve_device(config.device)
     seed_everything(config.seed)
 
@@ -198,25 +209,6 @@ def load_result(run_dir: str | Path) -> RunResult:
 
 def _frame(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
-
-
-def _claim_run_dir(run_dir: Path, config: RunConfig) -> None:
-    """Create the run directory with config.yaml, or check that the one there is this run's."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / CONFIG
-    identity = RunConfig.identity(config.to_dict())
-    if path.exists():
-        stored = yaml.safe_load(path.read_text()) or {}
-        stored_identity = RunConfig.identity(stored)
-        if stored_identity != identity:
-            changed = sorted(k for k in set(identity) | set(stored_identity)
-                             if identity.get(k) != stored_identity.get(k))
-            raise RftError(f"{run_dir} holds a run with a different configuration (differs in: "
-                           f"{', '.join(changed)}); choose another run directory")
-        return
-    tmp = path.with_name(CONFIG + ".tmp")
-    tmp.write_text(dump_yaml(config.to_dict()))
-    os.replace(tmp, path)
 
 
 def _write_json(path: Path, values: dict) -> None:
