@@ -50,7 +50,7 @@ def coerce(value: Any, tp: Any, what: str) -> Any:
         if origin is tuple and args:
             if len(args) != len(value):
                 raise RftError(f"{what} must have {len(args)} items, got {value!r}")
-            return tuple(coerce(v, a, what) for v, a in zip(args, value))
+            return tuple(coerce(v, a, what) for v, a in zip(value, args))
         item = args[0] if args else Any
         return origin(coerce(v, item, what) for v in value)
     if origin is dict or tp is dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import pickle
 from pathlib import Path
 
 import torch
@@ -11,6 +10,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from ..errors import RftError
+from ..models import load_error_summary
 from ..rundir import CHECKPOINT
 from ..seeding import set_torch_rng_state, torch_rng_state
 
@@ -63,8 +63,7 @@ def load_checkpoint(run_dir: Path, *, model, optimizer, scheduler) -> dict | Non
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - truncated, corrupt or not ours: one line, how to start over
-        kind = "not a safe checkpoint" if isinstance(error, pickle.UnpicklingError) else "unreadable"
-        raise RftError(f"{path} is {kind} ({type(error).__name__}); to start this run over from step 0, "
+        raise RftError(f"cannot resume from {path}: {load_error_summary(error)}; to start this run over from step 0, "
                        f"delete it (rm {path}) and run again") from None
     load_trainable_state(model, state["trainable"])
     optimizer.load_state_dict(state["optimizer"])
