@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from .errors import RftError
+
+if TYPE_CHECKING:
+    import torch
 
 NUMERICS = "numerics.json"
 FORCE_VARIABLE = "RFT_FORCE_RESUME"  # "1": resume under another environment (how a sweep forwards --force-resume)
@@ -24,6 +25,8 @@ FORCE_VARIABLE = "RFT_FORCE_RESUME"  # "1": resume under another environment (ho
 
 def numerics_environment(device: torch.device, precision: str) -> dict[str, Any]:
     """The settings that change this process's floating-point results on ``device``."""
+    import torch
+
     env: dict[str, Any] = {
         "device_type": device.type,
         "torch": torch.__version__,

@@ -59,6 +59,15 @@ def thread_env(threads: int) -> dict[str, str]:
     return {var: str(max(1, int(threads))) for var in _THREAD_VARIABLES}
 
 
+def job_env(threads: int) -> dict[str, str]:
+    """A job's environment: ``thread_env(threads)``, plus the driver's $RFT_FORCE_RESUME (set by
+    ``rft sweep --force-resume``), which a Ray task on another node would not inherit."""
+    from ..numerics import FORCE_VARIABLE
+
+    forwarded = {FORCE_VARIABLE: os.environ[FORCE_VARIABLE]} if os.environ.get(FORCE_VARIABLE) else {}
+    return {**thread_env(threads), **forwarded}
+
+
 def _visible_gpus() -> list[str]:
     """The GPU ids this process may use: $CUDA_VISIBLE_DEVICES when set, else those torch sees."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
@@ -69,14 +78,15 @@ def _visible_gpus() -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())]
 
 
-def local_slots(jobs: int) -> list[dict[str, str]]:
-    """One environment per concurrent job: the cores shared out (2 jobs on 2 cores: 1 thread each,
-    so they do not fight over cores) and, where GPUs exist, one GPU each (round robin)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+def local_slots(jobs: int, threads: int = 1) -> list[dict[str, str]]:
+    """One environment per concurrent job: ``threads`` math threads each (the sweep's
+    ``resources.cpus``), whatever ``jobs`` is, since the thread count changes a CPU run's numerics
+    and a run's records must not depend on how many runs share the machine; and, where GPUs exist,
+    one GPU each (round robin)."""
     gpus = _visible_gpus()
     slots = []
     for slot in range(jobs):
-        env = thread_env(cores // jobs)
+        env = job_env(threads)
         if gpus:
             env["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
         slots.append(env)
@@ -100,10 +110,12 @@ def _run_worker(job: Job, env: dict[str, str]) -> dict[str, Any]:
     return _failed(job, lines[-1] if lines else f"worker exited with status {done.returncode}")
 
 
-def run_local(jobs: Sequence[Job], n_jobs: int = 1) -> Iterator[dict[str, Any]]:
-    """Execute ``jobs`` in worker processes, ``n_jobs`` at a time, each with its slot's environment."""
+def run_local(jobs: Sequence[Job], n_jobs: int = 1, threads: int = 1) -> Iterator[dict[str, Any]]:
+    """Execute ``jobs`` in worker processes, ``n_jobs`` at a time, each with its slot's environment
+    (``threads`` math threads). A worker dies with this process (``execute.die_with_parent``): it is
+    started from a pool thread, which lives until every job has ended."""
     slots: queue.Queue[dict[str, str]] = queue.Queue()
-    for env in local_slots(n_jobs):
+    for env in local_slots(n_jobs, threads):
         slots.put(env)
 
     def work(job: Job) -> dict[str, Any]:
@@ -156,7 +168,7 @@ def run_ray(jobs: Sequence[Job], resources: Resources, address: str | None = Non
             raise RftError(f"cannot start or join Ray at {address}: "
                            f"{first_line(error) or type(error).__name__}") from None
     task = ray.remote(execute_job).options(num_cpus=resources.cpus, num_gpus=resources.gpus, max_retries=0)
-    env = thread_env(int(resources.cpus))  # Ray gives the task its GPUs through CUDA_VISIBLE_DEVICES
+    env = job_env(int(resources.cpus))  # Ray gives the task its GPUs through CUDA_VISIBLE_DEVICES
     pending = {task.remote(job.spec(env)): job for job in jobs}
     try:
         while pending:

@@ -61,7 +61,8 @@ def run_sweep(sweep: Sweep, launcher: str = "local", jobs: int = 1, address: str
         for upstream in sweep.upstreams:
             log(f"upstream weights: {run_params.pretrained_weights(upstream)}")
         launched: Iterator[dict[str, Any]] = (
-            run_ray(todo, sweep.resources, address) if launcher == "ray" else run_local(todo, jobs))
+            run_ray(todo, sweep.resources, address) if launcher == "ray"
+            else run_local(todo, jobs, threads=int(sweep.resources.cpus)))
         result.runs = _drain(launched, len(todo), f"{sweep.name} runs", "run", progress)
     if sweep.reports:
         result.reports = _drain(run_local(sweep.reports, jobs), len(sweep.reports), f"{sweep.name} reports", "report",

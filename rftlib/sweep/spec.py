@@ -14,7 +14,7 @@
       dataset_options.separability: [1.0, 0.5]   # a dotted key sets one key of a nested mapping
     reports:                          # aggregate notebooks run after the runs, with their parameters
       notebooks/rq2_pareto.ipynb: {}  # (default: rq2_pareto, rq3_ood, theory)
-    resources: {cpus: 1, gpus: 0}     # per run: what a Ray task asks for
+    resources: {cpus: 1, gpus: 0}     # per run: its math threads (both launchers), what a Ray task asks for
 
 A key in ``parameters`` or a grid is the name of a parameter the notebook declares or, when the
 notebook declares ``overrides``, a RunConfig field (or ``upstream``) passed inside ``overrides``.
@@ -67,7 +67,9 @@ class SweepFile:
 
 @dataclass
 class Resources:
-    """What one run asks of a Ray cluster; ``cpus`` also sets the threads of a Ray run."""
+    """What one run asks of a Ray cluster. ``cpus`` is also every run's number of math threads, with
+    either launcher and whatever ``--jobs`` is: the thread count changes CPU numerics, so a run's
+    records depend on it (``rftlib.numerics``) and not on how many runs share the machine."""
 
     cpus: float = 1
     gpus: float = 0
