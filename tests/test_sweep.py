@@ -228,3 +228,32 @@ def test_strategy_yaml_matches_the_library_defaults(strategy):
     library = dataclasses.asdict(strategy_config(strategy))
     assert {k: (tuple(v) if isinstance(v, list) else v) for k, v in options.items()} == \
         {k: library[k] for k in options}
+
+
+@pytest.mark.parametrize("reply", [b"", b"HTTP/1.1 400 Bad Request\r\n\r\n"])
+def test_an_address_that_is_not_a_ray_cluster_fails_in_seconds(reply):
+    """Something listens (a silent service, a web server) but it is not Ray: ray.init would retry
+    "Failed to get cluster ID from GCS server" for minutes."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def serve():
+        connection, _ = server.accept()
+        accepted.append(connection)
+        if reply:
+            connection.sendall(reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+    address = f"127.0.0.1:{server.getsockname()[1]}"
+    start = time.monotonic()
+    try:
+        with pytest.raises(RftError, match=f"{address} accepts connections but does not answer as a Ray cluster"):
+            check_address(address)
+    finally:
+        server.close()
+        for connection in accepted:
+            connection.close()
+    assert time.monotonic() - start < 5

@@ -139,16 +139,34 @@ def ray_address(address: str | None) -> str:
     return address or os.environ.get("RAY_ADDRESS") or "local"
 
 
+# An HTTP/2 client's first bytes: the connection preface and an empty SETTINGS frame. Every gRPC
+# server (Ray's GCS and its client server are) answers with a SETTINGS frame (type 4) at once.
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+_CONNECT_SECONDS, _PROBE_SECONDS = 5, 3
+
+
 def check_address(address: str) -> None:
-    """An RftError at once when nothing listens at a ``host:port`` Ray address (ray.init would retry
-    for a long while); ``local``, ``auto`` and addresses without a port are left to Ray."""
+    """An RftError within seconds when a ``host:port`` Ray address does not answer as a Ray cluster
+    (ray.init would retry for minutes): nothing listens there, or what listens does not speak gRPC
+    (a web server, a closed-off port). ``local``, ``auto`` and addresses without a port are left to Ray."""
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         return
     try:
-        socket.create_connection((host, int(port)), timeout=5).close()
+        connection = socket.create_connection((host, int(port)), timeout=_CONNECT_SECONDS)
+        connection.settimeout(_PROBE_SECONDS)
     except OSError as error:
         raise RftError(f"cannot reach the Ray cluster at {address}: {error.strerror or error}") from None
+    with connection:
+        try:
+            connection.sendall(_HTTP2_PREFACE)
+            reply = connection.recv(9)
+        except OSError:
+            reply = b""
+    if len(reply) < 4 or reply[3] != 4:
+        raise RftError(f"{address} accepts connections but does not answer as a Ray cluster (no gRPC reply in "
+                       f"{_PROBE_SECONDS} s); give the head's GCS address (host:6379) or its client address "
+                       f"(ray://host:10001)")
 
 
 def run_ray(jobs: Sequence[Job], resources: Resources, address: str | None = None) -> Iterator[dict[str, Any]]:
