@@ -86,7 +86,7 @@ def check_keys(given: Mapping[str, Any], valid: list[str], where: str) -> None:
         if key not in valid:
             hint = closest(key, valid)
             did_you_mean = f" (did you mean {hint!r}?)" if hint else ""
-            raise RftError(f"unknown {where} {key!r}{did_you_mean}; valid: {', '.join(sorted(valid))}")
+            raise RftError(f"unknown {where} {key!r}{did_you_mean}; valid: {', '.join(sorted(set(valid)))}")
 
 
 def build_dataclass(cls: type[D], overrides: Mapping[str, Any], where: str) -> D:

@@ -74,9 +74,17 @@ def test_runs_get_stable_distinct_names_and_own_directories(tmp_path):
     assert sweep.reports[0].parameters == {"runs_root": str(sweep.root)}
 
 
-def test_identical_points_of_two_grids_are_one_run(tmp_path):
-    sweep = load_sweep(write_sweep(tmp_path, grid=[{"x": [1, 2]}, {"x": [2, 3]}]))
+def test_identical_points_of_two_grids_are_one_run_with_a_warning(tmp_path):
+    with pytest.warns(UserWarning, match=r"grid point \{'x': 2\} repeats run x2_[0-9a-f]{8}: it runs once"):
+        sweep = load_sweep(write_sweep(tmp_path, grid=[{"x": [1, 2]}, {"x": [2, 3]}]))
     assert len(sweep.runs) == 3
+
+
+def test_valid_keys_are_listed_once(tmp_path):
+    with pytest.raises(RftError) as error:
+        load_sweep(write_sweep(tmp_path, notebook=str(RQ1), reports={}, grid={"lrr": [0.1]}))
+    valid = str(error.value).split("valid: ")[1].split(", ")
+    assert "strategy" in valid and "lr" in valid and len(valid) == len(set(valid))
 
 
 # ---- bad sweep files: errors before anything runs ------------------------------------------------

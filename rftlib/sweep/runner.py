@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
+from ..progress import progress_bar
 from ..rundir import make_run_dir
 from . import params as run_params
 from .index import write_index
@@ -35,7 +34,7 @@ def _drain(outcomes: Iterator[dict[str, Any]], total: int, desc: str, unit: str,
            ) -> list[dict[str, Any]]:
     """Collect the outcomes under a progress bar, printing each failure as it happens."""
     collected = []
-    with tqdm(total=total, desc=desc, unit=unit, disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar:
+    with progress_bar(total=total, desc=desc, unit=unit, disable=not progress, file=sys.stderr) as bar:
         for outcome in outcomes:
             collected.append(outcome)
             if outcome["status"] != "done":

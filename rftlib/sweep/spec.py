@@ -32,6 +32,7 @@ import hashlib
 import itertools
 import json
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,6 +177,8 @@ def _expand_runs(spec: SweepFile, notebook: Path, root: Path, kernel: str) -> tu
             shown = {**(config or {}), **parameters}
             name = run_name(shown, axes, {"notebook": notebook.name, "parameters": parameters, "config": config})
             run_dir = root / name
+            if name in jobs:
+                warnings.warn(f"grid point {point} repeats run {name}: it runs once", stacklevel=2)
             jobs.setdefault(name, Job(
                 name=name, notebook=notebook, output=run_dir / "notebook.ipynb",
                 parameters={**parameters, RUN_DIR: str(run_dir)}, kernel=kernel, cwd=Path.cwd(),

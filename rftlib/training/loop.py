@@ -19,7 +19,6 @@ from pathlib import Path
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from ..config import RunConfig
 from ..data import load_task
@@ -29,6 +28,7 @@ from ..models import build_model
 from ..numerics import force_resume_default, numerics_environment, pin_numerics
 from ..outcomes import drop_outcomes_after, write_outcomes
 from ..pareto import pareto_auc
+from ..progress import progress_bar
 from ..records import DONE, RECORDS, SUMMARY, TIMING_FIELDS, append_record, keep_records_up_to, read_records
 from ..rundir import CHECKPOINT, claim, failure_recorded
 from ..schedule import EvalSchedule
@@ -109,7 +109,7 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
 
     # ---- the loop -----------------------------------------------------------------------------
     loss_sum, correct, seen, steps_since_eval = 0.0, 0, 0, 0
-    bar = tqdm(total=total_steps, initial=step, desc=run_dir.name, disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=total_steps, initial=step, desc=run_dir.name, unit="step", disable=not progress)
     shown = {}  # the bar's postfix: the last loss and the last evaluation's clean / robust accuracy
 
     def evaluate_and_record():
