@@ -265,3 +265,12 @@ def test_an_address_that_is_not_a_ray_cluster_fails_in_seconds(reply):
         for connection in accepted:
             connection.close()
     assert time.monotonic() - start < 5
+
+
+def test_strategy_yaml_says_where_the_peft_lr_comes_from():
+    """The released command line defaults to lr 2e-5 / wd 0.01 for every strategy; 5e-3 / 0 are only in
+    its code comments, and a file saying "released code" beside 5e-3 must say so."""
+    for path in sorted((ROOT / "params" / "strategies").glob("*.yaml")):
+        header = " ".join(line for line in path.read_text().splitlines() if line.startswith("#"))
+        if "5e-3" in header and "released" in header.lower():
+            assert "comments" in header and "2e-5" in header, path.name
