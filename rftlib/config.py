@@ -90,6 +90,10 @@ class RunConfig:
     """Attacks for continuous evaluation, each ``{name: <one of rftlib.attacks.ATTACKS>, label: <record
     column suffix, default the name>, **options}``; records hold ``adv_acc_<label>`` for each and
     ``adv_acc``, the per-sample worst case over all of them. None: the paper's single PGD (``attack``)."""
+    final_model: Literal["last", "best_val"] = "last"
+    """The run's result (summary ``final``, ``trainable.safetensors``): the model after the last step, or,
+    as the released code does, the evaluated model of highest validation accuracy (``val_acc``,
+    measured at every evaluation on the seeded validation hold-out, ``eval_size`` examples)."""
     # --- execution -----------------------------------------------------------------------------
     device: str = "auto"
     """"auto" (CUDA when available), "cpu", "cuda", "cuda:1", ..."""
@@ -105,7 +109,7 @@ class RunConfig:
     NON_IDENTITY = ("device", "num_workers", "output_dir", "checkpoint", "eval_batch_size")
     # Fields added after the first release: left out of the run's identity while they hold their
     # default, so configurations that do not use them keep their run names and finished runs still load.
-    ADDED_FIELDS: ClassVar[tuple[str, ...]] = ("attacks",)
+    ADDED_FIELDS: ClassVar[tuple[str, ...]] = ("attacks", "final_model")
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -192,6 +196,8 @@ class RunConfig:
         integer("image_size", self.image_size, low=1, optional=True)
         integer("num_workers", self.num_workers, low=0)
         integer("seed", self.seed, low=0)
+        if self.final_model == "best_val" and self.val_fraction == 0:
+            raise RftError("final_model 'best_val' needs a validation hold-out: val_fraction > 0")
         if self.weights is not None and not Path(self.weights).expanduser().is_file():
             raise RftError(f"weights file not found: {self.weights}")
         return self

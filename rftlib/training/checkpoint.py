@@ -73,12 +73,12 @@ def load_checkpoint(run_dir: Path, *, model, optimizer, scheduler) -> dict | Non
     return {"step": state["step"], **state["extra"]}
 
 
-def save_final_weights(run_dir: Path, model: nn.Module, metadata: dict[str, str]) -> None:
+def save_final_weights(run_dir: Path, model: nn.Module, metadata: dict[str, str], name: str = FINAL_WEIGHTS) -> None:
     """The fine-tuned trainable tensors as safetensors, the run's portable result: byte-identical
     for identical runs, with the permissions of every other file the run writes."""
     tensors = {k: v.contiguous() for k, v in trainable_state(model).items()}
     data = canonical_safetensors(save(tensors, metadata=metadata))
-    _atomic_write(run_dir / FINAL_WEIGHTS, lambda tmp: tmp.write_bytes(data))
+    _atomic_write(run_dir / name, lambda tmp: tmp.write_bytes(data))
 
 
 def canonical_safetensors(data: bytes) -> bytes:

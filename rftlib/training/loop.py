@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..config import RunConfig
-from ..data import load_task
+from ..data import eval_subset, load_task
 from ..devices import resolve_device
 from ..errors import RftError
 from ..models import build_model
@@ -34,6 +34,7 @@ from ..rundir import CHECKPOINT, claim, failure_recorded
 from ..schedule import EvalSchedule
 from ..seeding import derived_seed, seed_everything
 from ..strategies import apply_strategy, trainable_parameters
+from .best import VAL_SET, BestValidation
 from .checkpoint import load_checkpoint, save_checkpoint, save_final_weights
 from .evaluation import Evaluator
 from .optim import make_optimizer, make_scheduler
@@ -96,9 +97,12 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
                                eps=config.adam_eps)
     scheduler = make_scheduler(optimizer, kind=config.lr_schedule, warmup_steps=config.warmup_steps,
                                total_steps=total_steps)
+    best_val = config.final_model == "best_val"
     evaluate = Evaluator(test=task.test, ood=task.ood, size=config.eval_size, seed=config.seed,
                          batch_size=config.eval_batch_size, attacks=config.attack_specs(), device=device,
-                         precision=config.precision, num_workers=config.num_workers)
+                         precision=config.precision, num_workers=config.num_workers,
+                         extra_sets={**({VAL_SET: eval_subset(task.val, config.eval_size, config.seed)}
+                                        if best_val else {})})
 
     # ---- resume -------------------------------------------------------------------------------
     resumed = load_checkpoint(run_dir, model=model, optimizer=optimizer, scheduler=scheduler)
@@ -106,6 +110,7 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
     train_seconds = resumed["train_seconds"] if resumed else 0.0
     records = keep_records_up_to(run_dir / RECORDS, step if resumed else -1)
     drop_outcomes_after(run_dir, step if resumed else -1)
+    best = BestValidation(run_dir, records, model, step if resumed else None) if best_val else None
 
     # ---- the loop -----------------------------------------------------------------------------
     loss_sum, correct, seen, steps_since_eval = 0.0, 0, 0, 0
@@ -137,6 +142,8 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
         if config.checkpoint:
             save_checkpoint(run_dir, model=model, optimizer=optimizer, scheduler=scheduler, step=step,
                             extra={"train_seconds": train_seconds})
+        if best is not None:
+            best.update(model, record)
         shown.update(clean=f"{result.clean_acc:.3f}", adv=f"{result.adv_acc:.3f}")
         bar.set_postfix(shown, refresh=False)
 
@@ -170,8 +177,9 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
     bar.close()
 
     # ---- finish -------------------------------------------------------------------------------
+    final = best.restore(model) if best is not None else None  # final_model: best_val
     save_final_weights(run_dir, model, {"strategy": config.strategy, "model": config.model})
-    summary = summarise(records, trainable=trainable, total=total, steps=total_steps)
+    summary = summarise(records, trainable=trainable, total=total, steps=total_steps, final=final)
     _write_json(run_dir / SUMMARY, summary)
     (run_dir / DONE).touch()
     return RunResult(run_dir, _frame(records), summary)
@@ -188,13 +196,14 @@ def _epoch_batches(dataset, config: RunConfig, steps_per_epoch: int, step: int):
                       pin_memory=torch.cuda.is_available())
 
 
-def summarise(records: list[dict], *, trainable: int, total: int, steps: int) -> dict:
-    """Final metrics, the step of best robustness and the run's Pareto AUC."""
+def summarise(records: list[dict], *, trainable: int, total: int, steps: int, final: dict | None = None) -> dict:
+    """Final metrics (of the ``final`` record, default the last), the step of best robustness and the
+    run's Pareto AUC."""
     summary = {"steps": steps, "trainable_params": trainable, "total_params": total,
                "trainable_fraction": trainable / total, "n_evals": len(records)}
     if records:
         best = max(records, key=lambda r: (r["adv_acc"], -r["step"]))
-        summary.update(final={k: v for k, v in records[-1].items() if k not in TIMING_FIELDS},
+        summary.update(final={k: v for k, v in (final or records[-1]).items() if k not in TIMING_FIELDS},
                        best_adv_step=best["step"], best_adv_acc=best["adv_acc"],
                        pareto_auc=pareto_auc([(r["clean_acc"], r["adv_acc"]) for r in records]))
     return summary
