@@ -185,7 +185,10 @@ def run_ray(jobs: Sequence[Job], resources: Resources, address: str | None = Non
         except Exception as error:  # ConnectionError and friends: one line, not Ray's traceback
             raise RftError(f"cannot start or join Ray at {address}: "
                            f"{first_line(error) or type(error).__name__}") from None
-    task = ray.remote(execute_job).options(num_cpus=resources.cpus, num_gpus=resources.gpus, max_retries=0)
+    # A task whose worker or node dies is run again (elsewhere, the node being gone) and its run
+    # resumes from its checkpoint; execute_job never raises, so a failing notebook is not retried.
+    task = ray.remote(execute_job).options(num_cpus=resources.cpus, num_gpus=resources.gpus,
+                                           max_retries=resources.retries)
     env = job_env(int(resources.cpus))  # Ray gives the task its GPUs through CUDA_VISIBLE_DEVICES
     pending = {task.remote(job.spec(env)): job for job in jobs}
     try:
