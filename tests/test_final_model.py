@@ -46,8 +46,9 @@ def test_best_val_is_the_earliest_maximum_and_survives_a_kill_before_it_was_kept
 
 
 def test_final_model_is_checked_and_left_out_of_old_run_names():
-    assert RunConfig.from_dict(tiny_config()).run_name() == RunConfig.from_dict(tiny_config(final_model="last")).run_name()
-    assert RunConfig.from_dict(tiny_config()).run_name() != RunConfig.from_dict(tiny_config(final_model="best_val")).run_name()
+    name = RunConfig.from_dict(tiny_config()).run_name()
+    assert name == RunConfig.from_dict(tiny_config(final_model="last")).run_name()
+    assert name != RunConfig.from_dict(tiny_config(final_model="best_val")).run_name()
     with pytest.raises(RftError, match="final_model' must be one of 'last', 'best_val'"):
         RunConfig.from_dict(tiny_config(final_model="best"))
     with pytest.raises(RftError, match="best_val' needs a validation hold-out"):

@@ -139,8 +139,8 @@ def test_unreadable_summary(tmp_path):
     run = write_run(tmp_path / "r", records=FINISHED)
     (run / "summary.json").write_text('{"final": ')
     with pytest.warns(UserWarning, match="unfinished"):
-        assert load_summaries(run, include_unfinished=True)["pareto_auc"].iloc[0] == pytest.approx(pareto_auc([(r["clean_acc"], r["adv_acc"])
-                                                                                         for r in FINISHED]))
+        auc = load_summaries(run, include_unfinished=True)["pareto_auc"].iloc[0]
+        assert auc == pytest.approx(pareto_auc([(r["clean_acc"], r["adv_acc"]) for r in FINISHED]))
     (run / "done").touch()
     with pytest.raises(RftError, match="corrupt summary"):
         load_summaries(run)

@@ -18,7 +18,8 @@ from rftlib.errors import RftError
 from rftlib.rundir import RunInUse, RunLock, claim, run_status
 from training_helpers import tiny_config
 
-HOLD = "import sys, time; from rftlib.rundir import RunLock; RunLock(sys.argv[1]).acquire(); print('locked', flush=True); time.sleep(60)"
+HOLD = ("import sys, time; from rftlib.rundir import RunLock; RunLock(sys.argv[1]).acquire(); "
+        "print('locked', flush=True); time.sleep(60)")
 
 
 def _hold_lock(run_dir: Path) -> subprocess.Popen:

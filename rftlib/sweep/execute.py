@@ -95,9 +95,9 @@ def execute_job(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def die_with_parent(parent_pid: int) -> None:
-    """Have the kernel deliver SIGKILL to this process when its parent (the sweep) dies, however it
-    dies (Linux's PR_SET_PDEATHSIG; elsewhere nothing). The notebook's kernel follows this worker:
-    ipykernel exits when the process that started it is gone. So killing a sweep stops its runs."""
+    """Ask Linux to SIGKILL this worker when its parent (the sweep) dies, however it dies
+    (PR_SET_PDEATHSIG; elsewhere nothing). The notebook's Jupyter kernel follows the worker: ipykernel
+    exits when the process that started it is gone. So killing a sweep stops its runs."""
     try:
         import ctypes
 

@@ -100,8 +100,8 @@ def _failed(job: Job, error: str) -> dict[str, Any]:
 def _run_worker(job: Job, env: dict[str, str]) -> dict[str, Any]:
     """Execute ``job`` in a fresh Python process (papermill changes the working directory, so two
     jobs cannot share one process) and read its outcome from the marker it wrote."""
-    done = subprocess.run([sys.executable, "-m", "rftlib.sweep.execute", json.dumps(job.spec(env)), str(os.getpid())],
-                          capture_output=True, text=True)
+    argv = [sys.executable, "-m", "rftlib.sweep.execute", json.dumps(job.spec(env)), str(os.getpid())]
+    done = subprocess.run(argv, capture_output=True, text=True)
     for status in ("done", "failed"):
         path = marker(job.output, status)
         if path.exists():

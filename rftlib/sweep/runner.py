@@ -50,7 +50,7 @@ def run_sweep(sweep: Sweep, launcher: str = "local", jobs: int = 1, address: str
     check_launch(launcher, jobs, address)
     for kernel in {job.kernel for job in [*sweep.runs, *sweep.reports]}:
         check_kernel(kernel)
-    make_run_dir(sweep.root, "sweep output directory")  # an output directory that cannot be made: one line, before any run
+    make_run_dir(sweep.root, "sweep output directory")  # one line, before any run, when it cannot be made
     todo = [job for job in sweep.runs if job.status() != "done"]
     result = SweepResult(skipped=[job for job in sweep.runs if job not in todo])
     if result.skipped:
