@@ -80,7 +80,8 @@ def test_a_run_on_a_lost_node_is_retried_elsewhere_and_resumes(ray_cluster, tmp_
     from rftlib.records import read_records
     from training_helpers import tiny_config, without_timing
 
-    config = tiny_config(max_steps=24, schedule=[[None, 4]], upstream=None)
+    # Long enough (25 evaluations) that the node is lost well before the run could finish.
+    config = tiny_config(max_steps=96, schedule=[[None, 4]], upstream=None)
     path = tmp_path / "lost.yaml"
     path.write_text(yaml.safe_dump({
         "notebook": str(ROOT / "notebooks" / "rq1_tradeoff.ipynb"), "output_dir": str(tmp_path / "out"),
@@ -97,16 +98,18 @@ def test_a_run_on_a_lost_node_is_retried_elsewhere_and_resumes(ray_cluster, tmp_
         while not (records.exists() and len(records.read_text().splitlines()) >= 3):
             assert driver.poll() is None and time.monotonic() < deadline, "the run never got going"
             time.sleep(0.2)
-        lost = next(iter(ray_cluster.worker_nodes))
-        ray_cluster.add_node(num_cpus=2, temp_dir=ray_cluster.temp_dir)
-        ray_cluster.remove_node(lost)  # kills its raylet and workers; the kernel follows its worker
+        first_writer = (run.directory / "lock").read_text().split()[0]
+        ray_cluster.remove_node(next(iter(ray_cluster.worker_nodes)))  # its raylet and workers die
+        assert not (run.directory / "done").exists()
+        ray_cluster.add_node(num_cpus=2, temp_dir=ray_cluster.temp_dir)  # where the retry can go
         out, _ = driver.communicate(timeout=300)
     finally:
         if driver.poll() is None:
             driver.kill()
     assert driver.returncode == 0 and "1 done now" in out, out
+    assert (run.directory / "lock").read_text().split()[0] != first_writer  # another process finished it
     steps = [r["step"] for r in read_records(records)]
-    assert steps == [0, 4, 8, 12, 16, 20, 24], steps  # resumed: no step missing or repeated
+    assert steps == list(range(0, 97, 4)), steps  # resumed: no step missing or repeated
     reference = finetune({k: v for k, v in run.config.items() if k != "upstream"}, run_dir=tmp_path / "ref",
                          progress=False)
     assert without_timing(read_records(records)) == without_timing(reference.records.to_dict("records"))
