@@ -25,6 +25,12 @@ _EXPORTS = {
     "RftError": "rftlib.errors",
 }
 
+# Subpackages and modules reachable as attributes after a plain `import rftlib` (`rftlib.attacks.PGD`),
+# imported on first use like the names above.
+_SUBMODULES = ("attacks", "bench", "config", "data", "devices", "errors", "models", "numerics", "pareto",
+               "plots", "records", "results", "rundir", "schedule", "strategies", "sweep", "theory",
+               "training", "upstream")
+
 __all__ = sorted(_EXPORTS)
 
 
@@ -33,8 +39,10 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
         globals()[name] = value
         return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"rftlib.{name}")  # the import sets the attribute too
     raise AttributeError(f"module 'rftlib' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_EXPORTS))
+    return sorted(list(globals()) + list(_EXPORTS) + list(_SUBMODULES))

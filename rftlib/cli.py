@@ -10,6 +10,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 
 from .errors import RftError
 
@@ -42,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
+    # Warnings (a duplicate grid point, runs left out of a table) as one line each, like errors.
+    saved_format = warnings.formatwarning
+    warnings.formatwarning = lambda message, *_, **__: f"rft {args.subcommand}: warning: {message}\n"
     try:
         return int(args._command(args) or 0)
     except RftError as error:
@@ -50,6 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"rft {args.subcommand}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `rft sweep --dry-run | head`: the reader has gone. Point stdout at /dev/null so the
+        # interpreter's final flush does not fail again (the recipe of Python's signal docs).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader left
+    finally:
+        warnings.formatwarning = saved_format
 
 
 if __name__ == "__main__":

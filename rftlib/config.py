@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -18,6 +17,8 @@ import yaml
 from .errors import RftError
 from .options import build_dataclass, check_keys
 from .schedule import EvalSchedule
+from .validation import integer, number
+from .yamlio import load_yaml, parse_yaml
 
 PAPER_MODEL = "vit_base_patch16_224.orig_in21k"
 
@@ -89,6 +90,10 @@ class RunConfig:
     """Attacks for continuous evaluation, each ``{name: <one of rftlib.attacks.ATTACKS>, label: <record
     column suffix, default the name>, **options}``; records hold ``adv_acc_<label>`` for each and
     ``adv_acc``, the per-sample worst case over all of them. None: the paper's single PGD (``attack``)."""
+    final_model: Literal["last", "best_val"] = "last"
+    """The run's result (summary ``final``, ``trainable.safetensors``): the model after the last step, or,
+    as the released code does, the evaluated model of highest validation accuracy (``val_acc``,
+    measured at every evaluation on the seeded validation hold-out, ``eval_size`` examples)."""
     # --- execution -----------------------------------------------------------------------------
     device: str = "auto"
     """"auto" (CUDA when available), "cpu", "cuda", "cuda:1", ..."""
@@ -104,7 +109,7 @@ class RunConfig:
     NON_IDENTITY = ("device", "num_workers", "output_dir", "checkpoint", "eval_batch_size")
     # Fields added after the first release: left out of the run's identity while they hold their
     # default, so configurations that do not use them keep their run names and finished runs still load.
-    ADDED_FIELDS: ClassVar[tuple[str, ...]] = ("attacks",)
+    ADDED_FIELDS: ClassVar[tuple[str, ...]] = ("attacks", "final_model")
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -129,12 +134,7 @@ class RunConfig:
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: list[str] | dict | None = None) -> "RunConfig":
         """Load a YAML file and apply overrides (``["lr=1e-3", "attack.steps=5"]`` or a dict)."""
-        path = Path(path)
-        if not path.is_file():
-            raise RftError(f"config file not found: {path}")
-        values = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(values, dict):
-            raise RftError(f"{path}: a run config is a mapping of keys to values")
+        values = load_yaml(path, "config file")
         return cls.from_dict(apply_overrides(values, overrides or []))
 
     @classmethod
@@ -157,29 +157,47 @@ class RunConfig:
 
     # ------------------------------------------------------------------------------------------
     def validated(self) -> "RunConfig":
-        """Check every value against its type and the registries; returns self."""
+        """Check every value against the registries and its range; returns self.
+
+        The one check of a run's values (``rft run``, ``rft sweep`` and ``--dry-run`` all come
+        here), made before anything is loaded or written. Types are enforced by build_dataclass;
+        ranges use ``rftlib.validation``: a new field adds its line here."""
+        from torch import nn
+
+        from .attacks import make_attack
         from .data import DATASETS
         from .strategies import strategy_config
 
-        # Types are enforced by build_dataclass; these checks are about values.
         strategy_config(self.strategy, **self.strategy_options)  # unknown strategy or option
         DATASETS.get(self.dataset)
         EvalSchedule.from_spec(self.schedule)
         check_keys(self.attack, list(PAPER_ATTACK), "attack option")
         self._check_attacks()
+        for spec in self.attack_specs():  # each attack's own value checks, on a stand-in model
+            options = {k: v for k, v in spec.items() if k not in ("name", "label")}
+            make_attack(spec["name"], nn.Identity(), **options)
         if isinstance(self.eval_size, str) and self.eval_size != "all":
             raise RftError(f"eval_size must be a positive integer or 'all', got {self.eval_size!r}")
         if isinstance(self.eval_size, int) and self.eval_size < 1:
             raise RftError(f"eval_size must be a positive integer or 'all', got {self.eval_size}")
         for name in ("batch_size", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise RftError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise RftError(f"max_steps must be at least 1, got {self.max_steps}")
-        if self.max_steps is None and not (self.epochs > 0 and math.isfinite(self.epochs)):
-            raise RftError(f"epochs must be a positive number, got {self.epochs}")
-        if not 0 <= self.val_fraction < 1:
-            raise RftError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+            integer(name, getattr(self, name), low=1)
+        integer("max_steps", self.max_steps, low=1, optional=True)
+        if self.max_steps is None:
+            number("epochs", self.epochs, low=0, low_open=True)
+        number("val_fraction", self.val_fraction, low=0, high=1, high_open=True)
+        number("lr", self.lr, low=0, low_open=True, optional=True)  # lr 0 would "train" to the end
+        number("weight_decay", self.weight_decay, low=0, optional=True)
+        integer("warmup_steps", self.warmup_steps, low=0, optional=True)
+        for i, beta in enumerate(self.betas):
+            number(f"betas[{i}]", beta, low=0, high=1, high_open=True)
+        number("adam_eps", self.adam_eps, low=0, low_open=True)
+        number("grad_clip", self.grad_clip, low=0, low_open=True, optional=True)
+        integer("image_size", self.image_size, low=1, optional=True)
+        integer("num_workers", self.num_workers, low=0)
+        integer("seed", self.seed, low=0)
+        if self.final_model == "best_val" and self.val_fraction == 0:
+            raise RftError("final_model 'best_val' needs a validation hold-out: val_fraction > 0")
         if self.weights is not None and not Path(self.weights).expanduser().is_file():
             raise RftError(f"weights file not found: {self.weights}")
         return self
@@ -256,7 +274,7 @@ def _split_override(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key:
         raise RftError(f"an override is key=value, got {text!r}")
-    return key.strip(), yaml.safe_load(raw)
+    return key.strip(), parse_yaml(raw, f"override {text!r}")
 
 
 def dump_yaml(values: dict[str, Any]) -> str:

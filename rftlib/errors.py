@@ -22,7 +22,7 @@ def closest(value: str, choices: Iterable[str]) -> str | None:
 def unknown_choice(kind: str, value: object, choices: Iterable[str]) -> RftError:
     """An error for ``value`` not being one of ``choices``: "unknown strategy 'lorra' (did you mean
     'lora'?); valid: adapter, bitfit, ..."."""
-    choices = sorted(str(c) for c in choices)
+    choices = sorted({str(c) for c in choices})
     hint = closest(str(value), choices)
     did_you_mean = f" (did you mean {hint!r}?)" if hint else ""
     return RftError(f"unknown {kind} {value!r}{did_you_mean}; valid: {', '.join(choices)}")

@@ -15,6 +15,8 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+import pickle
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -137,11 +139,11 @@ def _create(name, num_classes, pretrained, overlay, kwargs, path) -> nn.Module:
             )
     except TypeError as error:  # a timm_kwargs key the model's constructor does not take
         raise RftError(f"timm model {name!r} rejected its arguments: {error}") from None
-    except (RuntimeError, OSError, ValueError, KeyError) as error:
+    except (RuntimeError, OSError, ValueError, KeyError, pickle.UnpicklingError) as error:
         if not pretrained:
             raise
         source = f"weights file {str(path)!r}" if path else "pretrained weights"
-        raise RftError(f"could not load {source} into {name!r}: {_summary(error)}") from None
+        raise RftError(f"could not load {source} into {name!r}: {load_error_summary(error)}") from None
     if pretrained:
         head = backbone.pretrained_cfg.get("classifier") or "head"
         missing = [k for k in report.missing if not k.startswith(f"{head}.")]
@@ -156,8 +158,17 @@ def _create(name, num_classes, pretrained, overlay, kwargs, path) -> nn.Module:
     return backbone
 
 
-def _summary(error: Exception, limit: int = 240) -> str:
-    """One line from a (possibly many-line) exception: torch lists every mismatched tensor."""
+SAFE_WEIGHT_FORMATS = "a .safetensors file, or a torch checkpoint of tensors and plain data (weights-only)"
+
+
+def load_error_summary(error: Exception, limit: int = 240) -> str:
+    """One line from a (possibly many-line) exception: torch lists every mismatched tensor. A file
+    that needs code to load is named as such; torch's advice to load it with weights_only=False
+    (running whatever code it holds) is never repeated."""
+    if isinstance(error, pickle.UnpicklingError):
+        culprit = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
+        what = f" (it asks to run {culprit.group(1)})" if culprit else ""
+        return f"not a safe checkpoint{what}; rftlib loads {SAFE_WEIGHT_FORMATS}"
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     text = " ".join(lines[:2]) or type(error).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -231,7 +242,7 @@ def _checkpoint_head_size(path: Path, classifier: str) -> int:
         except RuntimeError:
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unreadable file gets one clear line
-        raise RftError(f"cannot read weights file {str(path)!r}: {_summary(error)}") from None
+        raise RftError(f"cannot read weights file {str(path)!r}: {load_error_summary(error)}") from None
     if isinstance(checkpoint, dict):
         for wrapper in ("state_dict_ema", "model_ema", "state_dict", "model"):  # timm's preference order
             if isinstance(checkpoint.get(wrapper), dict):

@@ -50,7 +50,7 @@ def coerce(value: Any, tp: Any, what: str) -> Any:
         if origin is tuple and args:
             if len(args) != len(value):
                 raise RftError(f"{what} must have {len(args)} items, got {value!r}")
-            return tuple(coerce(v, a, what) for v, a in zip(args, value))
+            return tuple(coerce(v, a, what) for v, a in zip(value, args))
         item = args[0] if args else Any
         return origin(coerce(v, item, what) for v in value)
     if origin is dict or tp is dict:
@@ -86,7 +86,7 @@ def check_keys(given: Mapping[str, Any], valid: list[str], where: str) -> None:
         if key not in valid:
             hint = closest(key, valid)
             did_you_mean = f" (did you mean {hint!r}?)" if hint else ""
-            raise RftError(f"unknown {where} {key!r}{did_you_mean}; valid: {', '.join(sorted(valid))}")
+            raise RftError(f"unknown {where} {key!r}{did_you_mean}; valid: {', '.join(sorted(set(valid)))}")
 
 
 def build_dataclass(cls: type[D], overrides: Mapping[str, Any], where: str) -> D:

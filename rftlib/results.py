@@ -2,14 +2,19 @@
 
 A run directory holds ``config.yaml`` (the resolved configuration), ``records.jsonl`` (one JSON
 object per evaluation, appended as training goes), and, once the run has finished,
-``summary.json`` and an empty ``done`` marker written last. Unfinished or killed runs still load:
-their summary values are computed from the records.
+``summary.json`` and an empty ``done`` marker written last.
+
+Tables use finished runs only: a failed, killed or still running run is not a result. The readers
+say (a ``RunsLeftOut`` warning, and ``frame.attrs["left_out"]``) how many runs they left out and
+why; ``include_unfinished=True`` includes them on purpose, their summary values then computed from
+the records.
 """
 from __future__ import annotations
 
 import json
 import math
 import warnings
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -21,11 +26,12 @@ from .errors import RftError
 from .pareto import pareto_auc
 from .records import CONFIG, DONE, RECORD_FIELDS, RECORDS, SUMMARY
 from .records import read_records as _read_records_file
+from .rundir import run_status
 
 ID_COLUMNS = ["run", "model", "strategy", "dataset", "domain", "seed", "done"]
 REQUIRED_RECORD_FIELDS = ("step", "clean_acc", "adv_acc")
 SUMMARY_COLUMNS = ID_COLUMNS + [
-    "n_evals", "final_step", "final_clean_acc", "final_adv_acc", "final_ood_acc", "best_adv_acc",
+    "status", "n_evals", "final_step", "final_clean_acc", "final_adv_acc", "final_ood_acc", "best_adv_acc",
     "best_adv_step", "pareto_auc", "trainable_fraction", "path",
 ]
 _NAME_COLUMNS = ["run", "model", "strategy", "dataset", "domain"]
@@ -54,6 +60,30 @@ def find_runs(*roots: str | Path) -> list[Path]:
         candidates = [root] + [p.parent for p in root.rglob(RECORDS)]
         found.update(p for p in candidates if is_run_dir(p))
     return sorted(found)
+
+
+class RunsLeftOut(UserWarning):
+    """A reader left out runs that are not results (failed, running, unfinished)."""
+
+
+def select_runs(*roots_or_runs: str | Path, include_unfinished: bool = False) -> tuple[list[Path], dict]:
+    """``find_runs``, finished runs only unless ``include_unfinished``; the runs and those left out
+    by status (``{"failed": [names], ...}``), with a RunsLeftOut warning saying how many and why."""
+    runs = find_runs(*roots_or_runs)
+    if include_unfinished:
+        return runs, {}
+    statuses = {run: run_status(run) for run in runs}
+    left_out: dict[str, list[str]] = {}
+    for run, status in statuses.items():
+        if status != "done":
+            left_out.setdefault(status, []).append(run.name)
+    if left_out:
+        counts = Counter({status: len(names) for status, names in left_out.items()})
+        n = sum(counts.values())
+        why = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+        warnings.warn(f"left out {n} of {len(runs)} runs that did not finish ({why}); "
+                      f"include_unfinished=True includes them", RunsLeftOut, stacklevel=3)
+    return [run for run in runs if statuses[run] == "done"], left_out
 
 
 def read_config(run: Path) -> dict[str, Any]:
@@ -114,8 +144,9 @@ def _identity(run: Path, config: dict[str, Any]) -> dict[str, Any]:
                 domain=config.get("domain"), seed=config["seed"], done=(run / DONE).exists())
 
 
-def load_records(*roots_or_runs: str | Path) -> pd.DataFrame:
-    """One row per evaluation of every run found under the arguments (roots or run directories).
+def load_records(*roots_or_runs: str | Path, include_unfinished: bool = False) -> pd.DataFrame:
+    """One row per evaluation of every finished run found under the arguments (roots or run
+    directories); of every run with ``include_unfinished`` (see ``select_runs``).
 
     Columns: run (directory name), model, strategy, dataset, domain, seed, done (bool), then the
     record fields step, epoch, lr, train_loss, train_acc, clean_acc, adv_acc, ood_acc,
@@ -126,13 +157,16 @@ def load_records(*roots_or_runs: str | Path) -> pd.DataFrame:
     """
     rows = []
     extra: list[str] = []
-    for run in find_runs(*roots_or_runs):
+    runs, left_out = select_runs(*roots_or_runs, include_unfinished=include_unfinished)
+    for run in runs:
         ident = _identity(run, read_config(run))
         for record in read_records(run):
             extra += [k for k in record if k not in RECORD_FIELDS and k not in ID_COLUMNS and k not in extra]
             rows.append({**ident, **record})
     frame = pd.DataFrame(rows, columns=ID_COLUMNS + list(RECORD_FIELDS) + extra)
-    return _typed(frame, ints=["seed", "step"], floats=list(RECORD_FIELDS[1:]))
+    frame = _typed(frame, ints=["seed", "step"], floats=list(RECORD_FIELDS[1:]))
+    frame.attrs["left_out"] = left_out
+    return frame
 
 
 def _summary_row(run: Path) -> dict[str, Any]:
@@ -140,6 +174,7 @@ def _summary_row(run: Path) -> dict[str, Any]:
     records = read_records(run)
     summary = read_summary(run) or {}
     row = _identity(run, config)
+    row["status"] = run_status(run)
     row["n_evals"] = len(records)
     row["path"] = str(run)
     # summary.json is authoritative when present; every value falls back to the records.
@@ -157,23 +192,28 @@ def _summary_row(run: Path) -> dict[str, Any]:
     return row
 
 
-def load_summaries(*roots_or_runs: str | Path) -> pd.DataFrame:
-    """One row per run found under the arguments (roots or run directories), finished or not.
+def load_summaries(*roots_or_runs: str | Path, include_unfinished: bool = False) -> pd.DataFrame:
+    """One row per finished run found under the arguments (roots or run directories); per run,
+    finished or not, with ``include_unfinished`` (see ``select_runs``).
 
-    Columns: run, model, strategy, dataset, domain, seed, done, n_evals, final_step,
+    Columns: run, model, strategy, dataset, domain, seed, done, status (done, failed, running,
+    unfinished: ``rftlib.rundir.run_status``), n_evals, final_step,
     final_clean_acc, final_adv_acc, final_ood_acc, best_adv_acc, best_adv_step, pareto_auc,
     trainable_fraction, path. Values come from summary.json when the run wrote one; otherwise
     from its records (final = the record of the highest step, best = the first record with the
     highest adv_acc, pareto_auc = ``rftlib.pareto.pareto_auc`` of its (clean_acc, adv_acc)
-    points), so unfinished runs show too. trainable_fraction exists only in summary.json (NaN
+    points), which is what unfinished runs have. trainable_fraction exists only in summary.json (NaN
     without one); a run with no evaluation yet has NaN results.
     """
-    rows = [_summary_row(run) for run in find_runs(*roots_or_runs)]
+    runs, left_out = select_runs(*roots_or_runs, include_unfinished=include_unfinished)
+    rows = [_summary_row(run) for run in runs]
     frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     frame = _typed(frame, ints=["seed", "n_evals"], nullable_ints=["final_step", "best_adv_step"],
                    floats=["final_clean_acc", "final_adv_acc", "final_ood_acc", "best_adv_acc",
                            "pareto_auc", "trainable_fraction"])
     frame["path"] = frame["path"].astype("str")
+    frame["status"] = frame["status"].astype("str")
+    frame.attrs["left_out"] = left_out
     return frame
 
 

@@ -9,7 +9,7 @@ import yaml
 from rftlib.errors import RftError
 from rftlib.pareto import pareto_auc, percent_above_average
 from rftlib.results import (
-    auc_stats, auc_table, auc_table_text, find_runs, load_records, load_summaries,
+    RunsLeftOut, auc_stats, auc_table, auc_table_text, find_runs, load_records, load_summaries,
 )
 
 
@@ -69,7 +69,7 @@ def test_find_runs(results, tmp_path):
 
 def test_load_records(results):
     with pytest.warns(UserWarning, match="unreadable last line"):
-        frame = load_records(results)
+        frame = load_records(results, include_unfinished=True)
     assert list(frame.columns) == ["run", "model", "strategy", "dataset", "domain", "seed", "done", "step", "epoch",
                                    "lr", "train_loss", "train_acc", "clean_acc", "adv_acc", "ood_acc", "eval_seconds",
                                    "train_seconds"]
@@ -90,33 +90,33 @@ def test_load_records(results):
 
 def test_load_records_of_one_run_and_extra_fields(tmp_path):
     run = write_run(tmp_path / "r", records=[{**record(0, 0.1, 0.1), "train_acc": 0.1, "grad_norm": 2.0}])
-    frame = load_records(run)
+    frame = load_records(run, include_unfinished=True)
     assert frame["train_acc"].tolist() == [0.1]
     assert frame.columns[-1] == "grad_norm" and frame["grad_norm"].tolist() == [2.0]
-    nothing = load_records(write_run(tmp_path / "none"))  # started, no evaluation yet
+    nothing = load_records(write_run(tmp_path / "none"), include_unfinished=True)  # started, no evaluation yet
     assert len(nothing) == 0 and "adv_acc" in nothing.columns
-    summary = load_summaries(tmp_path / "none").iloc[0]
+    summary = load_summaries(tmp_path / "none", include_unfinished=True).iloc[0]
     assert summary["n_evals"] == 0 and np.isnan(summary["pareto_auc"]) and not summary["done"]
-    assert len(load_records(tmp_path)) == 1
+    assert len(load_records(tmp_path, include_unfinished=True)) == 1
 
 
 def test_corrupt_records(tmp_path):
     run = write_run(tmp_path / "bad", records=[record(0, 0.1, 0.1)], tail='garbage\n{"step": 50}\n')
     with pytest.raises(RftError, match=r"records.jsonl:2: corrupt record"):
-        load_records(run)
-    run = write_run(tmp_path / "missing-field", records=[{"step": 0, "clean_acc": 0.5}])
+        load_records(run, include_unfinished=True)
+    run = write_run(tmp_path / "missing-field", records=[{"step": 0, "clean_acc": 0.5}], done=True)
     with pytest.raises(RftError, match="lacks adv_acc"):
         load_records(run)
     run = tmp_path / "no-seed"
     write_run(run, records=[record(0, 0.1, 0.1)])
     (run / "config.yaml").write_text(yaml.safe_dump(dict(model="m", strategy="s", dataset="d")))
     with pytest.raises(RftError, match="lacks seed"):
-        load_records(run)
+        load_records(run, include_unfinished=True)
 
 
 def test_load_summaries(results):
     with pytest.warns(UserWarning):
-        frame = load_summaries(results)
+        frame = load_summaries(results, include_unfinished=True)
     assert list(frame.columns[:7]) == ["run", "model", "strategy", "dataset", "domain", "seed", "done"]
     frame = frame.set_index("run")
     lora = frame.loc["lora-cifar10-s0"]
@@ -139,8 +139,8 @@ def test_unreadable_summary(tmp_path):
     run = write_run(tmp_path / "r", records=FINISHED)
     (run / "summary.json").write_text('{"final": ')
     with pytest.warns(UserWarning, match="unfinished"):
-        assert load_summaries(run)["pareto_auc"].iloc[0] == pytest.approx(pareto_auc([(r["clean_acc"], r["adv_acc"])
-                                                                                         for r in FINISHED]))
+        auc = load_summaries(run, include_unfinished=True)["pareto_auc"].iloc[0]
+        assert auc == pytest.approx(pareto_auc([(r["clean_acc"], r["adv_acc"]) for r in FINISHED]))
     (run / "done").touch()
     with pytest.raises(RftError, match="corrupt summary"):
         load_summaries(run)
@@ -153,7 +153,7 @@ def _summaries(tmp_path):
     for (strategy, dataset), pts in points.items():
         for seed, (clean, adv) in enumerate(pts):
             write_run(tmp_path / f"{strategy}-{dataset}-{seed}", strategy=strategy, dataset=dataset, seed=seed,
-                      records=[record(0, clean, adv)])
+                      records=[record(0, clean, adv)], done=True)
     return load_summaries(tmp_path)
 
 
@@ -174,3 +174,21 @@ def test_auc_table(tmp_path):
         auc_table(summaries, by=("strategy", "datset"))
     with pytest.raises(RftError):
         auc_table(summaries, by=("strategy",))
+
+
+def test_tables_use_finished_runs_only_and_say_what_they_left_out(tmp_path):
+    """A diverged (failed) run at AUC 0 and a crashed (unfinished) one must not count as results."""
+    write_run(tmp_path / "good", records=[record(0, 0.8, 0.3)], done=True)
+    diverged = write_run(tmp_path / "diverged", records=[record(0, 0.0, 0.0)])
+    (diverged / "failed").write_text("TrainingDiverged: loss is nan at step 5\n")
+    write_run(tmp_path / "crashed", records=[record(0, 0.3, 0.3)])
+    with pytest.warns(RunsLeftOut, match=r"left out 2 of 3 runs that did not finish \(1 failed, 1 unfinished\); "
+                                         r"include_unfinished=True includes them"):
+        summaries = load_summaries(tmp_path)
+    assert summaries["run"].tolist() == ["good"] and summaries["status"].tolist() == ["done"]
+    assert summaries.attrs["left_out"] == {"failed": ["diverged"], "unfinished": ["crashed"]}
+    assert auc_table(summaries).loc["lora", "cifar10"] == pytest.approx(0.8 * 0.3)
+    with pytest.warns(RunsLeftOut, match="left out 2 of 3"):
+        assert load_records(tmp_path)["run"].tolist() == ["good"]
+    everything = load_summaries(tmp_path, include_unfinished=True).set_index("run")
+    assert everything["status"].to_dict() == {"crashed": "unfinished", "diverged": "failed", "good": "done"}

@@ -12,6 +12,7 @@ import pytest
 from rftlib import finetune
 from rftlib.outcomes import read_outcomes
 from rftlib.records import keep_records_up_to, read_records
+from rftlib.rundir import RunInUse
 from training_helpers import tiny_config, without_timing
 
 CHILD = "import json, sys; from rftlib import finetune; finetune(json.loads(sys.argv[1]), run_dir=sys.argv[2], progress=False)"
@@ -41,6 +42,8 @@ def test_sigkill_then_resume_gives_identical_records(tmp_path):
     run_dir = tmp_path / "killed"
     process = _start(config, run_dir)
     _wait_for_records(run_dir / "records.jsonl", 3, process)
+    with pytest.raises(RunInUse, match=f"in use by process {process.pid} "):  # one writer at a time
+        finetune(config, run_dir=run_dir, progress=False)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (run_dir / "done").exists()

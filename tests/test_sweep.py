@@ -74,9 +74,17 @@ def test_runs_get_stable_distinct_names_and_own_directories(tmp_path):
     assert sweep.reports[0].parameters == {"runs_root": str(sweep.root)}
 
 
-def test_identical_points_of_two_grids_are_one_run(tmp_path):
-    sweep = load_sweep(write_sweep(tmp_path, grid=[{"x": [1, 2]}, {"x": [2, 3]}]))
+def test_identical_points_of_two_grids_are_one_run_with_a_warning(tmp_path):
+    with pytest.warns(UserWarning, match=r"grid point \{'x': 2\} repeats run x2_[0-9a-f]{8}: it runs once"):
+        sweep = load_sweep(write_sweep(tmp_path, grid=[{"x": [1, 2]}, {"x": [2, 3]}]))
     assert len(sweep.runs) == 3
+
+
+def test_valid_keys_are_listed_once(tmp_path):
+    with pytest.raises(RftError) as error:
+        load_sweep(write_sweep(tmp_path, notebook=str(RQ1), reports={}, grid={"lrr": [0.1]}))
+    valid = str(error.value).split("valid: ")[1].split(", ")
+    assert "strategy" in valid and "lr" in valid and len(valid) == len(set(valid))
 
 
 # ---- bad sweep files: errors before anything runs ------------------------------------------------
@@ -137,10 +145,9 @@ def test_dry_run_lists_runs_and_runs_nothing(tmp_path, capsys):
 
 # ---- local job slots ----------------------------------------------------------------------------
 
-def test_local_slots_share_cores_and_gpus(monkeypatch):
-    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3})
+def test_local_slots_share_gpus(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
-    slots = local_slots(2)
+    slots = local_slots(2, threads=2)
     assert [s["OMP_NUM_THREADS"] for s in slots] == ["2", "2"]
     assert [s["CUDA_VISIBLE_DEVICES"] for s in slots] == ["3", "5"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
@@ -229,3 +236,41 @@ def test_strategy_yaml_matches_the_library_defaults(strategy):
     library = dataclasses.asdict(strategy_config(strategy))
     assert {k: (tuple(v) if isinstance(v, list) else v) for k, v in options.items()} == \
         {k: library[k] for k in options}
+
+
+@pytest.mark.parametrize("reply", [b"", b"HTTP/1.1 400 Bad Request\r\n\r\n"])
+def test_an_address_that_is_not_a_ray_cluster_fails_in_seconds(reply):
+    """Something listens (a silent service, a web server) but it is not Ray: ray.init would retry
+    "Failed to get cluster ID from GCS server" for minutes."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def serve():
+        connection, _ = server.accept()
+        accepted.append(connection)
+        if reply:
+            connection.sendall(reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+    address = f"127.0.0.1:{server.getsockname()[1]}"
+    start = time.monotonic()
+    try:
+        with pytest.raises(RftError, match=f"{address} accepts connections but does not answer as a Ray cluster"):
+            check_address(address)
+    finally:
+        server.close()
+        for connection in accepted:
+            connection.close()
+    assert time.monotonic() - start < 5
+
+
+def test_strategy_yaml_says_where_the_peft_lr_comes_from():
+    """The released command line defaults to lr 2e-5 / wd 0.01 for every strategy; 5e-3 / 0 are only in
+    its code comments, and a file saying "released code" beside 5e-3 must say so."""
+    for path in sorted((ROOT / "params" / "strategies").glob("*.yaml")):
+        header = " ".join(line for line in path.read_text().splitlines() if line.startswith("#"))
+        if "5e-3" in header and "released" in header.lower():
+            assert "comments" in header and "2e-5" in header, path.name

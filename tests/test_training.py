@@ -77,6 +77,8 @@ def test_nan_loss_stops_with_the_step_and_keeps_records(tmp_path):
     steps = [json.loads(line)["step"] for line in (run_dir / "records.jsonl").read_text().splitlines()]
     assert steps == [0, 4]
     assert not (run_dir / "done").exists()
+    # Marked failed, with the reason: no table reads it as a result (rftlib.results).
+    assert (run_dir / "failed").read_text().startswith("TrainingDiverged: loss is nan at step 5")
 
 
 def _run_with_nan_at(run_dir, step):

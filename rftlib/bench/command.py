@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 import torch
-import yaml
 
 from ..devices import resolve_device
 from ..errors import RftError
 from ..models import PAPER_MODEL, build_model
+from ..yamlio import parse_yaml
 from .estimate import DEFAULT_JSON
 from .pgd import bench_pgd
 from .report import add_peak_fractions, environment, format_result, targets
@@ -178,7 +178,7 @@ def _key_values(items: list[str]) -> dict:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise RftError(f"--model-option takes KEY=VALUE, got {item!r}")
-        values[key.strip()] = yaml.safe_load(raw)
+        values[key.strip()] = parse_yaml(raw, f"--model-option {item!r}")
     return values
 
 

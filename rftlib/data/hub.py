@@ -179,6 +179,13 @@ def label_space(name: str, train, test, column: str, name_column: str | None):
 
     feature = train.features[column]
     if isinstance(feature, datasets.ClassLabel):
+        for split, hf in (("train", train), ("test", test)):
+            values = column_values(hf, column)
+            bad = values[(values < 0) | (values >= feature.num_classes)]
+            if len(bad):  # -1 is the hub's "no label" (unlabelled test sets); anything else is damage
+                raise RftError(f"{name}: {len(bad)} {split} label(s) outside the label space "
+                               f"0..{feature.num_classes - 1} of column {column!r} (e.g. {int(bad[0])}); "
+                               f"use a labelled split (train_split=, test_split=)")
         return list(feature.names), None
     dtype = getattr(feature, "dtype", None)
     values = np.concatenate([column_values(train, column), column_values(test, column)])

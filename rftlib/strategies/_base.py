@@ -20,7 +20,9 @@ ApplyFn = Callable[[nn.Module, object], Iterable[nn.Parameter]]
 
 @dataclass(frozen=True)
 class TrainingDefaults:
-    """Optimiser settings the released code uses with a strategy (STUDY.md, "Training").
+    """A strategy's default optimiser settings, after the released code (STUDY.md, "Training"): its
+    schedules and warm-up; for the PEFT strategies, lr 5e-3 and weight decay 0 from its code comments
+    (its command line defaults to lr 2e-5 and weight decay 0.01 for every strategy).
 
     Attributes:
         lr: peak learning rate of AdamW.

@@ -5,6 +5,7 @@ import argparse
 import os
 
 from ..errors import RftError
+from ..numerics import FORCE_VARIABLE
 from .cost import describe_cost
 from .launch import check_launcher
 from .runner import describe, run_sweep
@@ -18,12 +19,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="local: worker processes on this machine; ray: one Ray task per run (default: local)")
     parser.add_argument("--jobs", "-j", type=int, default=1,
                         help="local launcher: runs at a time, one GPU each where GPUs exist (default: 1); "
-                             "also the reports at a time")
+                             "also the reports at a time. Each run has resources.cpus threads whatever --jobs is, "
+                             "so its records do not depend on it")
     parser.add_argument("--address", default=None,
                         help="ray launcher: the cluster to join, e.g. 10.0.0.1:6379, or auto "
                              "(default: $RAY_ADDRESS, else a new local Ray instance)")
     parser.add_argument("--dry-run", action="store_true", help="list the runs and what is already done; run nothing")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--force-resume", action="store_true",
+                        help="resume runs started under another numerics environment (threads, device, torch "
+                             "version, ...); their records then differ from uninterrupted runs")
 
 
 def _relative(path: os.PathLike) -> str:
@@ -46,6 +51,8 @@ def command(args: argparse.Namespace) -> int:
         print(f"reports: {', '.join(r.name for r in sweep.reports) or 'none'} -> {_relative(sweep.root / 'reports')}")
         print(describe_cost([run for run in sweep.runs if run.status() != "done"], args.jobs))
         return 0
+    if args.force_resume:
+        os.environ[FORCE_VARIABLE] = "1"  # read by every run's finetune; forwarded to Ray tasks
     result = run_sweep(sweep, launcher=args.launcher, jobs=args.jobs, address=args.address,
                        progress=not args.no_progress)
     ran = len(result.runs)

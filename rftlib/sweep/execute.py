@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -93,9 +94,27 @@ def execute_job(spec: dict[str, Any]) -> dict[str, Any]:
     return outcome
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to SIGKILL this worker when its parent (the sweep) dies, however it dies
+    (PR_SET_PDEATHSIG; elsewhere nothing). The notebook's Jupyter kernel follows the worker: ipykernel
+    exits when the process that started it is gone. So killing a sweep stops its runs."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # not Linux
+        return
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os._exit(1)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Worker entry point of the local launcher: the job spec as one JSON argument."""
+    """Worker entry point of the local launcher: the job spec as one JSON argument, then the
+    launcher's PID (the worker dies with it)."""
     argv = sys.argv[1:] if argv is None else argv
+    if len(argv) > 1:
+        die_with_parent(int(argv[1]))
     outcome = execute_job(json.loads(argv[0]))
     return 0 if outcome["status"] == "done" else 1
 

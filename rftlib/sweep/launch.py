@@ -59,6 +59,15 @@ def thread_env(threads: int) -> dict[str, str]:
     return {var: str(max(1, int(threads))) for var in _THREAD_VARIABLES}
 
 
+def job_env(threads: int) -> dict[str, str]:
+    """A job's environment: ``thread_env(threads)``, plus the driver's $RFT_FORCE_RESUME (set by
+    ``rft sweep --force-resume``), which a Ray task on another node would not inherit."""
+    from ..numerics import FORCE_VARIABLE
+
+    forwarded = {FORCE_VARIABLE: os.environ[FORCE_VARIABLE]} if os.environ.get(FORCE_VARIABLE) else {}
+    return {**thread_env(threads), **forwarded}
+
+
 def _visible_gpus() -> list[str]:
     """The GPU ids this process may use: $CUDA_VISIBLE_DEVICES when set, else those torch sees."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
@@ -69,14 +78,15 @@ def _visible_gpus() -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())]
 
 
-def local_slots(jobs: int) -> list[dict[str, str]]:
-    """One environment per concurrent job: the cores shared out (2 jobs on 2 cores: 1 thread each,
-    so they do not fight over cores) and, where GPUs exist, one GPU each (round robin)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+def local_slots(jobs: int, threads: int = 1) -> list[dict[str, str]]:
+    """One environment per concurrent job: ``threads`` math threads each (the sweep's
+    ``resources.cpus``), whatever ``jobs`` is, since the thread count changes a CPU run's numerics
+    and a run's records must not depend on how many runs share the machine; and, where GPUs exist,
+    one GPU each (round robin)."""
     gpus = _visible_gpus()
     slots = []
     for slot in range(jobs):
-        env = thread_env(cores // jobs)
+        env = job_env(threads)
         if gpus:
             env["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
         slots.append(env)
@@ -90,8 +100,8 @@ def _failed(job: Job, error: str) -> dict[str, Any]:
 def _run_worker(job: Job, env: dict[str, str]) -> dict[str, Any]:
     """Execute ``job`` in a fresh Python process (papermill changes the working directory, so two
     jobs cannot share one process) and read its outcome from the marker it wrote."""
-    done = subprocess.run([sys.executable, "-m", "rftlib.sweep.execute", json.dumps(job.spec(env))],
-                          capture_output=True, text=True)
+    argv = [sys.executable, "-m", "rftlib.sweep.execute", json.dumps(job.spec(env)), str(os.getpid())]
+    done = subprocess.run(argv, capture_output=True, text=True)
     for status in ("done", "failed"):
         path = marker(job.output, status)
         if path.exists():
@@ -100,10 +110,12 @@ def _run_worker(job: Job, env: dict[str, str]) -> dict[str, Any]:
     return _failed(job, lines[-1] if lines else f"worker exited with status {done.returncode}")
 
 
-def run_local(jobs: Sequence[Job], n_jobs: int = 1) -> Iterator[dict[str, Any]]:
-    """Execute ``jobs`` in worker processes, ``n_jobs`` at a time, each with its slot's environment."""
+def run_local(jobs: Sequence[Job], n_jobs: int = 1, threads: int = 1) -> Iterator[dict[str, Any]]:
+    """Execute ``jobs`` in worker processes, ``n_jobs`` at a time, each with its slot's environment
+    (``threads`` math threads). A worker dies with this process (``execute.die_with_parent``): it is
+    started from a pool thread, which lives until every job has ended."""
     slots: queue.Queue[dict[str, str]] = queue.Queue()
-    for env in local_slots(n_jobs):
+    for env in local_slots(n_jobs, threads):
         slots.put(env)
 
     def work(job: Job) -> dict[str, Any]:
@@ -127,16 +139,34 @@ def ray_address(address: str | None) -> str:
     return address or os.environ.get("RAY_ADDRESS") or "local"
 
 
+# An HTTP/2 client's first bytes: the connection preface and an empty SETTINGS frame. Every gRPC
+# server (Ray's GCS and its client server are) answers with a SETTINGS frame (type 4) at once.
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+_CONNECT_SECONDS, _PROBE_SECONDS = 5, 3
+
+
 def check_address(address: str) -> None:
-    """An RftError at once when nothing listens at a ``host:port`` Ray address (ray.init would retry
-    for a long while); ``local``, ``auto`` and addresses without a port are left to Ray."""
+    """An RftError within seconds when a ``host:port`` Ray address does not answer as a Ray cluster
+    (ray.init would retry for minutes): nothing listens there, or what listens does not speak gRPC
+    (a web server, a closed-off port). ``local``, ``auto`` and addresses without a port are left to Ray."""
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         return
     try:
-        socket.create_connection((host, int(port)), timeout=5).close()
+        connection = socket.create_connection((host, int(port)), timeout=_CONNECT_SECONDS)
+        connection.settimeout(_PROBE_SECONDS)
     except OSError as error:
         raise RftError(f"cannot reach the Ray cluster at {address}: {error.strerror or error}") from None
+    with connection:
+        try:
+            connection.sendall(_HTTP2_PREFACE)
+            reply = connection.recv(9)
+        except OSError:
+            reply = b""
+    if len(reply) < 4 or reply[3] != 4:
+        raise RftError(f"{address} accepts connections but does not answer as a Ray cluster (no gRPC reply in "
+                       f"{_PROBE_SECONDS} s); give the head's GCS address (host:6379) or its client address "
+                       f"(ray://host:10001)")
 
 
 def run_ray(jobs: Sequence[Job], resources: Resources, address: str | None = None) -> Iterator[dict[str, Any]]:
@@ -155,8 +185,11 @@ def run_ray(jobs: Sequence[Job], resources: Resources, address: str | None = Non
         except Exception as error:  # ConnectionError and friends: one line, not Ray's traceback
             raise RftError(f"cannot start or join Ray at {address}: "
                            f"{first_line(error) or type(error).__name__}") from None
-    task = ray.remote(execute_job).options(num_cpus=resources.cpus, num_gpus=resources.gpus, max_retries=0)
-    env = thread_env(int(resources.cpus))  # Ray gives the task its GPUs through CUDA_VISIBLE_DEVICES
+    # A task whose worker or node dies is run again (elsewhere, the node being gone) and its run
+    # resumes from its checkpoint; execute_job never raises, so a failing notebook is not retried.
+    task = ray.remote(execute_job).options(num_cpus=resources.cpus, num_gpus=resources.gpus,
+                                           max_retries=resources.retries)
+    env = job_env(int(resources.cpus))  # Ray gives the task its GPUs through CUDA_VISIBLE_DEVICES
     pending = {task.remote(job.spec(env)): job for job in jobs}
     try:
         while pending:

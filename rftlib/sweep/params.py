@@ -20,11 +20,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..config import RunConfig
 from ..errors import RftError, unknown_choice
 from ..options import build_dataclass, check_keys
+from ..yamlio import load_yaml
 
 UPSTREAM = "upstream"  # the pseudo-field: weights pretrained on the synthetic upstream task
 
@@ -37,22 +36,6 @@ def project_root() -> Path:
 def params_dir() -> Path:
     """``$RFT_PARAMS_DIR``, else the project's ``params/``."""
     return Path(os.environ.get("RFT_PARAMS_DIR") or project_root() / "params")
-
-
-def load_yaml(path: str | Path, what: str) -> dict[str, Any]:
-    """A YAML file holding a mapping (empty file: {}); RftError naming ``what`` otherwise."""
-    path = Path(path)
-    if not path.is_file():
-        raise RftError(f"{what} not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise RftError(f"{what} {path} is not valid YAML: {str(error).splitlines()[0]}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, Mapping):
-        raise RftError(f"{what} {path} must hold a mapping, got {type(data).__name__}")
-    return dict(data)
 
 
 def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:

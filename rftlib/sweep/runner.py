@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
+from ..progress import progress_bar
+from ..rundir import make_run_dir
 from . import params as run_params
 from .index import write_index
 from .jobs import Job
@@ -34,7 +34,7 @@ def _drain(outcomes: Iterator[dict[str, Any]], total: int, desc: str, unit: str,
            ) -> list[dict[str, Any]]:
     """Collect the outcomes under a progress bar, printing each failure as it happens."""
     collected = []
-    with tqdm(total=total, desc=desc, unit=unit, disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar:
+    with progress_bar(total=total, desc=desc, unit=unit, disable=not progress, file=sys.stderr) as bar:
         for outcome in outcomes:
             collected.append(outcome)
             if outcome["status"] != "done":
@@ -50,6 +50,7 @@ def run_sweep(sweep: Sweep, launcher: str = "local", jobs: int = 1, address: str
     check_launch(launcher, jobs, address)
     for kernel in {job.kernel for job in [*sweep.runs, *sweep.reports]}:
         check_kernel(kernel)
+    make_run_dir(sweep.root, "sweep output directory")  # one line, before any run, when it cannot be made
     todo = [job for job in sweep.runs if job.status() != "done"]
     result = SweepResult(skipped=[job for job in sweep.runs if job not in todo])
     if result.skipped:
@@ -59,7 +60,8 @@ def run_sweep(sweep: Sweep, launcher: str = "local", jobs: int = 1, address: str
         for upstream in sweep.upstreams:
             log(f"upstream weights: {run_params.pretrained_weights(upstream)}")
         launched: Iterator[dict[str, Any]] = (
-            run_ray(todo, sweep.resources, address) if launcher == "ray" else run_local(todo, jobs))
+            run_ray(todo, sweep.resources, address) if launcher == "ray"
+            else run_local(todo, jobs, threads=int(sweep.resources.cpus)))
         result.runs = _drain(launched, len(todo), f"{sweep.name} runs", "run", progress)
     from ..complexity.cache import measure_sweep  # torch: only when a sweep runs
 

@@ -14,7 +14,8 @@
       dataset_options.separability: [1.0, 0.5]   # a dotted key sets one key of a nested mapping
     reports:                          # aggregate notebooks run after the runs, with their parameters
       notebooks/rq2_pareto.ipynb: {}  # (default: rq2_pareto, rq3_ood, theory)
-    resources: {cpus: 1, gpus: 0}     # per run: what a Ray task asks for
+    resources: {cpus: 1, gpus: 0, retries: 2}  # per run: its math threads (both launchers), what a Ray
+                                      # task asks for, Ray's reruns after a lost worker or node
 
 A key in ``parameters`` or a grid is the name of a parameter the notebook declares or, when the
 notebook declares ``overrides``, a RunConfig field (or ``upstream``) passed inside ``overrides``.
@@ -32,6 +33,7 @@ import hashlib
 import itertools
 import json
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +43,7 @@ from ..config import apply_overrides
 from ..records import DONE
 from ..errors import RftError
 from ..options import build_dataclass, check_keys
+from ..validation import integer, number
 from . import params as run_params
 from .jobs import NAME_KEYS, Job
 from .parameters import Parameter, check_parameters, declared_parameters
@@ -67,10 +70,15 @@ class SweepFile:
 
 @dataclass
 class Resources:
-    """What one run asks of a Ray cluster; ``cpus`` also sets the threads of a Ray run."""
+    """What one run asks of a Ray cluster. ``cpus`` is also every run's number of math threads, with
+    either launcher and whatever ``--jobs`` is: the thread count changes CPU numerics, so a run's
+    records depend on it (``rftlib.numerics``) and not on how many runs share the machine."""
 
     cpus: float = 1
     gpus: float = 0
+    retries: int = 2
+    """How many times Ray runs a run again whose worker or node died (on another node, resuming from its
+    checkpoint); a run that fails in its notebook is not retried."""
 
 
 @dataclass
@@ -174,6 +182,8 @@ def _expand_runs(spec: SweepFile, notebook: Path, root: Path, kernel: str) -> tu
             shown = {**(config or {}), **parameters}
             name = run_name(shown, axes, {"notebook": notebook.name, "parameters": parameters, "config": config})
             run_dir = root / name
+            if name in jobs:
+                warnings.warn(f"grid point {point} repeats run {name}: it runs once", stacklevel=2)
             jobs.setdefault(name, Job(
                 name=name, notebook=notebook, output=run_dir / "notebook.ipynb",
                 parameters={**parameters, RUN_DIR: str(run_dir)}, kernel=kernel, cwd=Path.cwd(),
@@ -213,5 +223,8 @@ def load_sweep(path: str | Path) -> Sweep:
     notebook = Path(spec.notebook).resolve() if spec.notebook else _project_path(DEFAULT_NOTEBOOK)
     runs, upstreams = _expand_runs(spec, notebook, root, spec.kernel)
     resources = build_dataclass(Resources, spec.resources, "resources key")
+    number("resources cpus", resources.cpus, low=0, low_open=True)
+    number("resources gpus", resources.gpus, low=0)
+    integer("resources retries", resources.retries, low=0)
     return Sweep(name=name, path=path, root=root, runs=runs, reports=_expand_reports(spec, root, spec.kernel),
                  resources=resources, upstreams=upstreams)

@@ -2,17 +2,19 @@
 (temporary file, fsync, rename) so a kill at any moment leaves the previous checkpoint intact."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import save
 from torch import nn
 
 from ..errors import RftError
+from ..models import load_error_summary
+from ..rundir import CHECKPOINT
 from ..seeding import set_torch_rng_state, torch_rng_state
 
-CHECKPOINT = "checkpoint.pt"
 FINAL_WEIGHTS = "trainable.safetensors"
 
 
@@ -59,7 +61,11 @@ def load_checkpoint(run_dir: Path, *, model, optimizer, scheduler) -> dict | Non
     path = run_dir / CHECKPOINT
     if not path.exists():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - truncated, corrupt or not ours: one line, how to start over
+        raise RftError(f"cannot resume from {path}: {load_error_summary(error)}; to start this run over from step 0, "
+                       f"delete it (rm {path}) and run again") from None
     load_trainable_state(model, state["trainable"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
@@ -67,7 +73,21 @@ def load_checkpoint(run_dir: Path, *, model, optimizer, scheduler) -> dict | Non
     return {"step": state["step"], **state["extra"]}
 
 
-def save_final_weights(run_dir: Path, model: nn.Module, metadata: dict[str, str]) -> None:
-    """The fine-tuned trainable tensors as safetensors, the run's portable result."""
+def save_final_weights(run_dir: Path, model: nn.Module, metadata: dict[str, str], name: str = FINAL_WEIGHTS) -> None:
+    """The fine-tuned trainable tensors as safetensors, the run's portable result: byte-identical
+    for identical runs, with the permissions of every other file the run writes."""
     tensors = {k: v.contiguous() for k, v in trainable_state(model).items()}
-    _atomic_write(run_dir / FINAL_WEIGHTS, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    data = canonical_safetensors(save(tensors, metadata=metadata))
+    _atomic_write(run_dir / name, lambda tmp: tmp.write_bytes(data))
+
+
+def canonical_safetensors(data: bytes) -> bytes:
+    """``data`` (a safetensors file) with its JSON header's keys sorted. safetensors writes the
+    metadata from a hash map, in an order that changes from process to process; sorting keeps
+    the same header length (the same keys and values), so the tensors' offsets do not move."""
+    length = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + length])
+    canonical = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(canonical) > length:  # escapes written differently: keep the library's header
+        return data
+    return data[:8] + canonical.ljust(length) + data[8 + length:]  # the format allows trailing spaces

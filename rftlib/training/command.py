@@ -13,13 +13,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              "(e.g. -p lr=1e-3 -p attack.steps=5)")
     parser.add_argument("--run-dir", help="write here instead of <output_dir>/<derived run name>")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--force-resume", action="store_true",
+                        help="resume a run started under another numerics environment (threads, device, "
+                             "torch version, ...); its records then differ from an uninterrupted run")
 
 
 def command(args: argparse.Namespace) -> int:
     from . import finetune
 
     config = RunConfig.from_yaml(args.config, args.param)
-    result = finetune(config, run_dir=args.run_dir, progress=not args.no_progress)
+    result = finetune(config, run_dir=args.run_dir, progress=not args.no_progress,
+                      force_resume=args.force_resume or None)
     summary = result.summary
     final = summary.get("final", {})
     print(f"run directory: {result.run_dir}")

@@ -18,21 +18,23 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-import yaml
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
-from ..config import RunConfig, dump_yaml
-from ..data import load_task
+from ..config import RunConfig
+from ..data import eval_subset, load_task
 from ..devices import resolve_device
 from ..errors import RftError
 from ..models import build_model
+from ..numerics import force_resume_default, numerics_environment, pin_numerics
 from ..outcomes import drop_outcomes_after, write_outcomes
 from ..pareto import pareto_auc
-from ..records import CONFIG, DONE, RECORDS, SUMMARY, TIMING_FIELDS, append_record, keep_records_up_to, read_records
+from ..progress import progress_bar
+from ..records import DONE, RECORDS, SUMMARY, TIMING_FIELDS, append_record, keep_records_up_to, read_records
+from ..rundir import CHECKPOINT, claim, failure_recorded
 from ..schedule import EvalSchedule
 from ..seeding import derived_seed, seed_everything
 from ..strategies import apply_strategy, trainable_parameters
+from .best import VAL_SET, BestValidation
 from .checkpoint import load_checkpoint, save_checkpoint, save_final_weights
 from .evaluation import Evaluator
 from .optim import make_optimizer, make_scheduler
@@ -51,19 +53,29 @@ class RunResult:
 
 
 def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | None = None,
-             progress: bool = True) -> RunResult:
+             progress: bool = True, force_resume: bool | None = None) -> RunResult:
     """Fine-tune one (model, strategy, dataset, seed) with continuous evaluation.
 
     ``config``: a RunConfig, a mapping of its fields, or a YAML path. ``run_dir``: where to write;
     default ``<output_dir>/<config.run_name()>``. A finished run is loaded, not redone; an unfinished
-    one with the same configuration resumes from its last checkpoint.
+    one with the same configuration resumes from its last checkpoint, in the same numerics
+    environment (``rftlib.numerics``) unless ``force_resume`` (default: $RFT_FORCE_RESUME). The run
+    holds the directory's lock throughout: a second writer is refused (``rftlib.rundir``).
     """
-    config = RunConfig.coerce(config).resolved()
+    config = RunConfig.coerce(config).resolved()  # every value checked before anything is written
     run_dir = Path(run_dir) if run_dir is not None else Path(config.output_dir) / config.run_name()
-    _claim_run_dir(run_dir, config)
-    if (run_dir / DONE).exists():
-        return load_result(run_dir)
+    with claim(run_dir, config):
+        if (run_dir / DONE).exists():
+            return load_result(run_dir)
+        pin_numerics(run_dir, numerics_environment(resolve_device(config.device), config.precision),
+                     resuming=(run_dir / CHECKPOINT).exists(),
+                     force=force_resume_default() if force_resume is None else force_resume)
+        with failure_recorded(run_dir):
+            return _train(config, run_dir, progress)
 
+
+def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
+    """The run itself, in its claimed and locked directory."""
     device = resolve_device(config.device)
     seed_everything(config.seed)
 
@@ -85,9 +97,12 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
                                eps=config.adam_eps)
     scheduler = make_scheduler(optimizer, kind=config.lr_schedule, warmup_steps=config.warmup_steps,
                                total_steps=total_steps)
+    best_val = config.final_model == "best_val"
     evaluate = Evaluator(test=task.test, ood=task.ood, size=config.eval_size, seed=config.seed,
                          batch_size=config.eval_batch_size, attacks=config.attack_specs(), device=device,
-                         precision=config.precision, num_workers=config.num_workers)
+                         precision=config.precision, num_workers=config.num_workers,
+                         extra_sets={**({VAL_SET: eval_subset(task.val, config.eval_size, config.seed)}
+                                        if best_val else {})})
 
     # ---- resume -------------------------------------------------------------------------------
     resumed = load_checkpoint(run_dir, model=model, optimizer=optimizer, scheduler=scheduler)
@@ -95,10 +110,11 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
     train_seconds = resumed["train_seconds"] if resumed else 0.0
     records = keep_records_up_to(run_dir / RECORDS, step if resumed else -1)
     drop_outcomes_after(run_dir, step if resumed else -1)
+    best = BestValidation(run_dir, records, model, step if resumed else None) if best_val else None
 
     # ---- the loop -----------------------------------------------------------------------------
     loss_sum, correct, seen, steps_since_eval = 0.0, 0, 0, 0
-    bar = tqdm(total=total_steps, initial=step, desc=run_dir.name, disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=total_steps, initial=step, desc=run_dir.name, unit="step", disable=not progress)
     shown = {}  # the bar's postfix: the last loss and the last evaluation's clean / robust accuracy
 
     def evaluate_and_record():
@@ -126,6 +142,8 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
         if config.checkpoint:
             save_checkpoint(run_dir, model=model, optimizer=optimizer, scheduler=scheduler, step=step,
                             extra={"train_seconds": train_seconds})
+        if best is not None:
+            best.update(model, record)
         shown.update(clean=f"{result.clean_acc:.3f}", adv=f"{result.adv_acc:.3f}")
         bar.set_postfix(shown, refresh=False)
 
@@ -159,8 +177,9 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
     bar.close()
 
     # ---- finish -------------------------------------------------------------------------------
+    final = best.restore(model) if best is not None else None  # final_model: best_val
     save_final_weights(run_dir, model, {"strategy": config.strategy, "model": config.model})
-    summary = summarise(records, trainable=trainable, total=total, steps=total_steps)
+    summary = summarise(records, trainable=trainable, total=total, steps=total_steps, final=final)
     _write_json(run_dir / SUMMARY, summary)
     (run_dir / DONE).touch()
     return RunResult(run_dir, _frame(records), summary)
@@ -177,13 +196,14 @@ def _epoch_batches(dataset, config: RunConfig, steps_per_epoch: int, step: int):
                       pin_memory=torch.cuda.is_available())
 
 
-def summarise(records: list[dict], *, trainable: int, total: int, steps: int) -> dict:
-    """Final metrics, the step of best robustness and the run's Pareto AUC."""
+def summarise(records: list[dict], *, trainable: int, total: int, steps: int, final: dict | None = None) -> dict:
+    """Final metrics (of the ``final`` record, default the last), the step of best robustness and the
+    run's Pareto AUC."""
     summary = {"steps": steps, "trainable_params": trainable, "total_params": total,
                "trainable_fraction": trainable / total, "n_evals": len(records)}
     if records:
         best = max(records, key=lambda r: (r["adv_acc"], -r["step"]))
-        summary.update(final={k: v for k, v in records[-1].items() if k not in TIMING_FIELDS},
+        summary.update(final={k: v for k, v in (final or records[-1]).items() if k not in TIMING_FIELDS},
                        best_adv_step=best["step"], best_adv_acc=best["adv_acc"],
                        pareto_auc=pareto_auc([(r["clean_acc"], r["adv_acc"]) for r in records]))
     return summary
@@ -198,25 +218,6 @@ def load_result(run_dir: str | Path) -> RunResult:
 
 def _frame(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
-
-
-def _claim_run_dir(run_dir: Path, config: RunConfig) -> None:
-    """Create the run directory with config.yaml, or check that the one there is this run's."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / CONFIG
-    identity = RunConfig.identity(config.to_dict())
-    if path.exists():
-        stored = yaml.safe_load(path.read_text()) or {}
-        stored_identity = RunConfig.identity(stored)
-        if stored_identity != identity:
-            changed = sorted(k for k in set(identity) | set(stored_identity)
-                             if identity.get(k) != stored_identity.get(k))
-            raise RftError(f"{run_dir} holds a run with a different configuration (differs in: "
-                           f"{', '.join(changed)}); choose another run directory")
-        return
-    tmp = path.with_name(CONFIG + ".tmp")
-    tmp.write_text(dump_yaml(config.to_dict()))
-    os.replace(tmp, path)
 
 
 def _write_json(path: Path, values: dict) -> None:

@@ -1,0 +1,62 @@
+"""``final_model: best_val``: the run's result is the evaluated model of highest validation accuracy,
+as in the released code, which reloads its best-validation checkpoint before the final evaluation.
+
+Validation accuracy (``val_acc``) is measured at every scheduled evaluation, on a fixed, seeded
+subset of the validation hold-out. The trainable weights of the best evaluation so far (the earliest
+of equal ones) are kept in ``best_val.safetensors``. That evaluation's record is the final
+evaluation: its clean, robust and OOD accuracies were measured on exactly those weights, with the
+attack seeded by (seed, step), so evaluating them again would give the same numbers.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from safetensors import safe_open
+from safetensors.torch import load_file
+from torch import nn
+
+from .checkpoint import load_trainable_state, save_final_weights
+
+BEST_WEIGHTS = "best_val.safetensors"
+VAL_SET = "val"  # the Evaluator's extra set: records get "val_acc"
+VAL_KEY = f"{VAL_SET}_acc"
+
+
+def best_record(records: list[dict]) -> dict | None:
+    """The record of highest ``val_acc``, the earliest of equal ones; None without records."""
+    scored = [r for r in records if r.get(VAL_KEY) is not None]
+    return max(scored, key=lambda r: (r[VAL_KEY], -r["step"])) if scored else None
+
+
+class BestValidation:
+    """Keeps the weights of the best evaluation so far in ``<run_dir>/best_val.safetensors``."""
+
+    def __init__(self, run_dir: Path, records: list[dict], model: nn.Module, resumed_step: int | None):
+        self.path = Path(run_dir) / BEST_WEIGHTS
+        self.best = best_record(records)
+        # Killed after the checkpoint of a new best but before its weights were kept: the model
+        # just restored from that checkpoint holds them.
+        if self.best is not None and self.best["step"] == resumed_step and self._stored_step() != resumed_step:
+            self._keep(model, resumed_step)
+
+    def _stored_step(self) -> int | None:
+        if not self.path.exists():
+            return None
+        with safe_open(str(self.path), framework="pt") as handle:
+            return int((handle.metadata() or {}).get("step", -1))
+
+    def _keep(self, model: nn.Module, step: int) -> None:
+        save_final_weights(self.path.parent, model, {"step": str(step)}, name=self.path.name)
+
+    def update(self, model: nn.Module, record: dict) -> None:
+        """Keep ``model``'s weights when ``record`` (its evaluation) is the best so far."""
+        if self.best is None or record[VAL_KEY] > self.best[VAL_KEY]:
+            self._keep(model, record["step"])
+            self.best = record
+
+    def restore(self, model: nn.Module) -> dict | None:
+        """Load the best weights into ``model``; the best evaluation's record (None, and ``model``
+        left as it is, when nothing was evaluated)."""
+        if self.best is not None:
+            load_trainable_state(model, load_file(self.path))
+        return self.best
