@@ -95,7 +95,7 @@ def test_table_rows_and_cli(capsys):
     assert [line.split()[0] for line in body] == list(STRATEGIES)  # 7 rows, paper order
     assert body[1].split()[1] == "650"  # linear probe on test_vit: 64 x 10 + 10
     cnn = {r["strategy"]: r["trainable"] for r in strategy_table("resnet18", 10)}
-    assert cnn["lora"] is None and cnn["bitfit"] > cnn["linear_probe"] == 512 * 10 + 10
+    assert cnn["adapter"] is None and cnn["bitfit"] > cnn["linear_probe"] == 512 * 10 + 10
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,7 +291,8 @@ def test_errors():
     with pytest.raises(RftError, match="already prepared with strategy 'bitfit'"):
         apply_strategy(model, "lora")
     resnet = build_model("resnet18", num_classes=10, pretrained=False, device="meta")
-    with pytest.raises(RftError, match="needs a timm ViT"):
+    with pytest.raises(RftError, match=r"strategy 'adapter' supports the families vit \(VisionTransformer\), "
+                                       r"swin \(SwinTransformer\); resnet: .*Rebuffi"):
         apply_strategy(resnet, "adapter")
     assert all(p.requires_grad for p in resnet.parameters())  # left untouched by the failure
     assert trainable_parameters(apply_strategy(resnet, "bitfit"))[0] > 0  # bitfit works on any model

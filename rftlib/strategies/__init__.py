@@ -20,6 +20,9 @@ Example::
 
 Each strategy lives in its own module and registers itself in :data:`REGISTRY`; its options are a
 dataclass whose defaults are the paper's configuration (``strategy_config(name, **overrides)``).
+The strategies name layers by their role in a ViT block (q, k, v, proj, fc1, fc2; adapters after
+attention and MLP); each architecture family (ViT/DeiT, Swin, ConvNeXt, ResNet) says in one module of
+:mod:`rftlib.strategies.families` which of its layers play those roles.
 """
 from __future__ import annotations
 
@@ -27,8 +30,9 @@ from torch import nn
 
 from ..errors import RftError
 from ..options import build_dataclass
-from ._base import REGISTRY, Strategy, TrainingDefaults, register
-from ._vit import backbone_of
+from ._base import REGISTRY, Strategy, TrainingDefaults, backbone_of, classifier_modules, register
+from ._batchnorm import freeze_batchnorm_statistics
+from .families import FAMILIES, family_of
 
 # Importing the strategy modules fills the registry.
 from . import full, linear_probe, lora, adapter, compacter, bitfit, ia3  # noqa: E402,F401  isort: skip
@@ -38,11 +42,13 @@ STRATEGIES: tuple[str, ...] = ("full", "linear_probe", "lora", "adapter", "compa
 assert set(STRATEGIES) == set(REGISTRY), "STRATEGIES and the registered strategy modules disagree"
 
 __all__ = [
+    "FAMILIES",
     "REGISTRY",
     "STRATEGIES",
     "Strategy",
     "TrainingDefaults",
     "apply_strategy",
+    "family_of",
     "register",
     "strategy_config",
     "trainable_parameters",
@@ -68,7 +74,9 @@ def apply_strategy(model: nn.Module, name: str, **overrides) -> nn.Module:
     Adds the strategy's modules (adapters, LoRA, ...), freezes every parameter, then unfreezes the
     strategy's parameters and the classification head. Records ``model.rft_strategy = (name,
     options)``. ``model`` is a PixelSpaceClassifier from :func:`rftlib.models.build_model` or a bare
-    timm model. Apply strategies before moving the model to its device or dtype, or after: new
+    timm model of any family in :data:`FAMILIES` (full, linear_probe and bitfit: any timm model).
+    The classifier head(s) (``get_classifier()``) always train; a BatchNorm left with no trainable
+    parameter keeps its pretrained running statistics (:mod:`rftlib.strategies._batchnorm`). Apply strategies before moving the model to its device or dtype, or after: new
     parameters are created on the device and in the dtype of the layers they attach to.
     """
     strategy = REGISTRY.get(name)
@@ -82,7 +90,9 @@ def apply_strategy(model: nn.Module, name: str, **overrides) -> nn.Module:
     model.requires_grad_(False)
     for parameter in trainable:
         parameter.requires_grad_(True)
-    backbone.get_classifier().requires_grad_(True)
+    for head in classifier_modules(backbone):
+        head.requires_grad_(True)
+    freeze_batchnorm_statistics(model)
     model.rft_strategy = (name, options)
     return model
 

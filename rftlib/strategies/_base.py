@@ -82,3 +82,22 @@ def register(name: str, *, options: type, defaults: TrainingDefaults, summary: s
 @dataclass(frozen=True)
 class NoOptions:
     """For strategies without hyperparameters (full, linear_probe, bitfit)."""
+
+
+def backbone_of(model: nn.Module) -> nn.Module:
+    """The timm model inside ``model`` (a PixelSpaceClassifier) or ``model`` itself (a bare timm model)."""
+    from ..errors import RftError
+
+    backbone = getattr(model, "backbone", model)
+    if not hasattr(backbone, "get_classifier"):
+        raise RftError(
+            f"expected a model from rftlib.build_model or a timm model, got {type(model).__name__}"
+        )
+    return backbone
+
+
+def classifier_modules(backbone: nn.Module) -> list[nn.Module]:
+    """The classification head(s), whatever the family calls them: timm's ``get_classifier()`` (ViT
+    ``head``, Swin and ConvNeXt ``head.fc``, ResNet ``fc``; a tuple of two heads for distilled DeiT)."""
+    head = backbone.get_classifier()
+    return list(head) if isinstance(head, (tuple, list)) else [head]

@@ -2,7 +2,7 @@
 
 Both insert, in every block, a residual bottleneck ``h + up(act(down(h)))`` on the output ``h`` of
 the attention output projection (``attn.proj``) and of the second MLP linear (``mlp.fc2``), before the
-block adds its own residual (Houlsby et al. 2019, Fig. 2; Karimi Mahabadi et al. 2021 use the same
+block adds its own residual (the family says where these are: :mod:`rftlib.strategies.families`) (Houlsby et al. 2019, Fig. 2; Karimi Mahabadi et al. 2021 use the same
 placement). They differ only in the ``down``/``up`` layers: Linears for Houlsby, PHM layers for
 Compacter. In the paper's AdapterHub model the adapter follows the sub-layer's dropout; dropout is 0
 in the study, so placing it right after the linear is the same computation.
@@ -16,9 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import RftError
+from .families import POSITIONS, adapter_sites, require_family
 
-# position name -> (sub-layer of a block, linear whose output is adapted)
-POSITIONS = {"attn": ("attn", "proj"), "mlp": ("mlp", "fc2")}
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "gelu": nn.GELU,  # exact (erf) GELU, as transformers' "gelu" that AdapterHub uses
@@ -89,19 +88,20 @@ def bottleneck_width(hidden: int, reduction_factor: int, bottleneck: int | None,
 
 
 def insert_adapters(
-    blocks: list[nn.Module], positions: tuple[str, ...], make_adapter: Callable[[nn.Linear], nn.Module]
+    backbone: nn.Module, strategy: str, positions: tuple[str, ...], make_adapter: Callable[[nn.Linear], nn.Module]
 ) -> list[nn.Module]:
-    """Wrap the linear at each position of every block in an :class:`AdaptedLinear` whose adapter is
-    ``make_adapter(linear)``; return the adapters in block order."""
+    """Wrap the Linear at each position of every block (where the backbone's family puts it) in an
+    :class:`AdaptedLinear` whose adapter is ``make_adapter(linear)``; return the adapters in block
+    order. Every site is checked before anything changes."""
+    sites = adapter_sites(backbone, require_family(backbone, strategy, adapters=True), positions)
     adapters = []
-    for block in blocks:
-        for position in positions:
-            parent_name, linear_name = POSITIONS[position]
-            parent = getattr(block, parent_name)
-            linear = getattr(parent, linear_name)
-            if not isinstance(linear, nn.Linear):
-                raise RftError(f"cannot add an adapter after {parent_name}.{linear_name}: not a Linear ({type(linear).__name__})")
-            adapter = make_adapter(linear)
-            setattr(parent, linear_name, AdaptedLinear(linear, adapter))
-            adapters.append(adapter)
+    for block, path in sites:
+        parent_path, _, name = path.rpartition(".")
+        parent = block.get_submodule(parent_path)
+        linear = getattr(parent, name)
+        if not isinstance(linear, nn.Linear):
+            raise RftError(f"cannot add an adapter after {path}: not a Linear ({type(linear).__name__})")
+        adapter = make_adapter(linear)
+        setattr(parent, name, AdaptedLinear(linear, adapter))
+        adapters.append(adapter)
     return adapters

@@ -47,8 +47,11 @@ class SplitQKV(nn.Module):
         return torch.cat((self.q(x), self.k(x), self.v(x)), dim=-1)
 
 
-def split_qkv(blocks: list[nn.Module]) -> None:
-    """Replace every block's ``attn.qkv`` Linear by a :class:`SplitQKV` (blocks already split are left)."""
+def split_qkv(blocks: list[nn.Module], path: str = "attn.qkv") -> None:
+    """Replace the fused qkv Linear at ``path`` in every block by a :class:`SplitQKV` (blocks already
+    split are left)."""
+    parent_path, _, name = path.rpartition(".")
     for block in blocks:
-        if not isinstance(block.attn.qkv, SplitQKV):
-            block.attn.qkv = SplitQKV(block.attn.qkv)
+        parent = block.get_submodule(parent_path)
+        if not isinstance(getattr(parent, name), SplitQKV):
+            setattr(parent, name, SplitQKV(getattr(parent, name)))

@@ -1,10 +1,13 @@
 """Houlsby bottleneck adapters (Houlsby et al. 2019), as the paper configures them with AdapterHub.
 
-Two adapters per block, after the attention output projection and after fc2, each computing
+Two adapters per transformer block (ViT, Swin), after the attention output projection and after fc2, each computing
 ``h + up(GELU(down(h)))`` before the block's residual (see :mod:`rftlib.strategies._bottleneck`).
 Bottleneck width = hidden width / 8 (768 -> 96 for ViT-B). Weights are drawn from N(0, 0.02) and
 biases set to 0, AdapterHub's default ("bert") initialisation; the adapter is therefore close to,
 but not exactly, the identity at initialisation.
+
+CNN families (ConvNeXt, ResNet) refuse this strategy with one line: see
+:mod:`rftlib.strategies.families.resnet` for why Rebuffi et al.'s residual adapters are not it.
 """
 from __future__ import annotations
 
@@ -16,7 +19,6 @@ from torch import nn
 
 from ._base import PEFT_DEFAULTS, register
 from ._bottleneck import ACTIVATIONS, Bottleneck, bottleneck_width, check_positions, check_width, insert_adapters
-from ._vit import vit_blocks
 
 
 @dataclass(frozen=True)
@@ -56,12 +58,10 @@ def houlsby_adapter(width: int, bottleneck: int, options: AdapterOptions, **fact
 
 @register("adapter", options=AdapterOptions, defaults=PEFT_DEFAULTS, summary="Houlsby bottleneck adapters after attention and MLP")
 def apply(backbone: nn.Module, options: AdapterOptions) -> list[nn.Parameter]:
-    blocks = vit_blocks(backbone, "adapter")
-
     def make(linear: nn.Linear) -> Bottleneck:
         width = linear.out_features
         bottleneck = bottleneck_width(width, options.reduction_factor, options.bottleneck)
         return houlsby_adapter(width, bottleneck, options, device=linear.weight.device, dtype=linear.weight.dtype)
 
-    adapters = insert_adapters(blocks, options.positions, make)
+    adapters = insert_adapters(backbone, "adapter", options.positions, make)
     return [p for adapter in adapters for p in adapter.parameters()]

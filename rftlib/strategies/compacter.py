@@ -1,6 +1,7 @@
 """Compacter (Karimi Mahabadi et al. 2021): bottleneck adapters whose layers are low-rank PHM layers.
 
-Same placement as the Houlsby adapters (after attn.proj and after fc2, before the block's residual),
+Same placement as the Houlsby adapters (after attn.proj and after fc2, before the block's residual,
+in every ViT or Swin block; CNN families refuse it),
 bottleneck = hidden width / 32 (768 -> 24 for ViT-B), GELU. Each down/up projection is a
 parameterised hypercomplex multiplication (PHM) layer with n = 4::
 
@@ -24,7 +25,6 @@ from torch import nn
 from ..errors import RftError
 from ._base import PEFT_DEFAULTS, register
 from ._bottleneck import ACTIVATIONS, Bottleneck, bottleneck_width, check_positions, check_width, insert_adapters
-from ._vit import vit_blocks
 
 
 @dataclass(frozen=True)
@@ -116,12 +116,13 @@ def new_rule(options: CompacterOptions, **factory) -> nn.Parameter:
 
 @register("compacter", options=CompacterOptions, defaults=PEFT_DEFAULTS, summary="PHM (Kronecker) adapters after attention and MLP, shared rule")
 def apply(backbone: nn.Module, options: CompacterOptions) -> list[nn.Parameter]:
-    blocks = vit_blocks(backbone, "compacter")
-    reference = blocks[0].attn.proj.weight
-    factory = {"device": reference.device, "dtype": reference.dtype}
-    shared = new_rule(options, **factory) if options.shared_rule else None
+    shared = None
 
     def make(linear: nn.Linear) -> Bottleneck:
+        nonlocal shared
+        factory = {"device": linear.weight.device, "dtype": linear.weight.dtype}
+        if options.shared_rule and shared is None:  # made at the first site, as before any layer
+            shared = new_rule(options, **factory)
         width = linear.out_features
         bottleneck = bottleneck_width(width, options.reduction_factor, options.bottleneck, multiple_of=options.phm_dim)
         rule_down = shared if shared is not None else new_rule(options, **factory)
@@ -130,6 +131,6 @@ def apply(backbone: nn.Module, options: CompacterOptions) -> list[nn.Parameter]:
         up = PHMLinear(bottleneck, width, rule_up, options.phm_rank, options.bias, **factory)
         return Bottleneck(down, ACTIVATIONS[options.activation](), up)
 
-    adapters = insert_adapters(blocks, options.positions, make)
+    adapters = insert_adapters(backbone, "compacter", options.positions, make)
     unique = {id(p): p for adapter in adapters for p in adapter.parameters()}  # the shared rule once
     return list(unique.values())

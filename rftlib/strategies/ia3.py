@@ -5,6 +5,10 @@ every block. peft's IA3Config scales the *input* of the modules it lists as ``fe
 and the output of the others, so none are listed as feedforward here. timm's fused ``attn.qkv`` is
 first split into ``q``, ``k``, ``v`` (:mod:`rftlib.strategies._qkv`) so k and v can be scaled
 without q. At initialisation every vector is 1 and the model is unchanged.
+
+Other families scale the layers playing the same roles (:mod:`rftlib.strategies.families`). Where a
+BatchNorm follows every targeted convolution (ResNet), the family asks for the *inputs* to be scaled
+instead (peft's feedforward mode): BatchNorm in training would divide an output scale back out.
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from torch import nn
 
 from ._base import PEFT_DEFAULTS, register
 from ._peft import inject_peft
-from ._vit import check_targets, targets_regex
+from .families import check_roles, exact_regex
 
 
 @dataclass(frozen=True)
@@ -22,23 +26,24 @@ class IA3Options:
     """(IA)^3 hyperparameters (defaults: the paper's).
 
     Attributes:
-        targets: linears of every block whose output is scaled, from q, k, v (the split qkv), proj,
-            fc1, fc2.
+        targets: roles of the layers of every block whose output is scaled, from q, k, v (the split
+            qkv), proj, fc1, fc2; each family maps them to its own layers.
     """
 
     targets: tuple[str, ...] = ("k", "v", "fc1", "fc2")
 
     def __post_init__(self):
-        check_targets(self.targets, "ia3")
+        check_roles(self.targets, "ia3")
 
 
 @register("ia3", options=IA3Options, defaults=PEFT_DEFAULTS, summary="scaling vectors on k, v, fc1, fc2 outputs")
 def apply(backbone: nn.Module, options: IA3Options) -> list[nn.Parameter]:
     from peft import IA3Config  # imported on use: peft is slow to import
 
-    config = IA3Config(
-        target_modules=targets_regex(options.targets),
-        feedforward_modules=[],  # scale outputs everywhere (see the module docstring)
-        init_ia3_weights=True,
-    )
+    def config(names, family):
+        regex = exact_regex(names)
+        # outputs scaled unless the family asks for inputs (see the module docstring)
+        return IA3Config(target_modules=regex, feedforward_modules=regex if family.ia3_scales_input else [],
+                         init_ia3_weights=True)
+
     return inject_peft(backbone, "ia3", options.targets, config, markers=(".ia3_l.",))

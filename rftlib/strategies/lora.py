@@ -1,7 +1,8 @@
 """LoRA (Hu et al. 2021) through peft: a low-rank update ``W + (alpha / r) B A`` on chosen linears.
 
 Paper configuration: rank 8, alpha 8 (scale 1), dropout 0, on q, k and v *separately* and on fc1 and
-fc2, in every block; A Kaiming-uniform, B zeros (peft's default initialisation), so the model is
+fc2, in every block (other families: the layers playing these roles, see
+:mod:`rftlib.strategies.families`; on CNNs the convolutions, through peft's Conv2d LoRA); A Kaiming-uniform, B zeros (peft's default initialisation), so the model is
 unchanged at initialisation. timm's fused ``attn.qkv`` is first split into ``q``, ``k``, ``v``
 (:mod:`rftlib.strategies._qkv`) so that each gets its own rank-8 update, as in the paper's HF ViT.
 ``peft.inject_adapter_in_model`` replaces the targeted Linears in place: the module tree stays
@@ -16,7 +17,7 @@ from torch import nn
 from ..errors import RftError
 from ._base import PEFT_DEFAULTS, register
 from ._peft import inject_peft
-from ._vit import check_targets, targets_regex
+from .families import check_roles, exact_regex
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,8 @@ class LoraOptions:
         r: rank of each update B A.
         alpha: the update is scaled by alpha / r (8 / 8 = 1 in the paper).
         dropout: dropout on the input of the low-rank branch.
-        targets: linears of every block to adapt, from q, k, v (the split qkv), proj, fc1, fc2.
+        targets: roles of the layers to adapt in every block, from q, k, v (the split qkv), proj, fc1,
+            fc2; each family maps them to its own layers (rftlib.strategies.families).
     """
 
     r: int = 8
@@ -40,18 +42,15 @@ class LoraOptions:
             raise RftError(f"lora option 'r' must be a positive integer, got {self.r}")
         if not 0.0 <= self.dropout < 1.0:
             raise RftError(f"lora option 'dropout' must be in [0, 1), got {self.dropout}")
-        check_targets(self.targets, "lora")
+        check_roles(self.targets, "lora")
 
 
 @register("lora", options=LoraOptions, defaults=PEFT_DEFAULTS, summary="low-rank updates of q, k, v, fc1, fc2")
 def apply(backbone: nn.Module, options: LoraOptions) -> list[nn.Parameter]:
     from peft import LoraConfig  # imported on use: peft is slow to import
 
-    config = LoraConfig(
-        r=options.r,
-        lora_alpha=options.alpha,
-        lora_dropout=options.dropout,
-        target_modules=targets_regex(options.targets),
-        bias="none",
-    )
+    def config(names, family):
+        return LoraConfig(r=options.r, lora_alpha=options.alpha, lora_dropout=options.dropout,
+                          target_modules=exact_regex(names), bias="none")
+
     return inject_peft(backbone, "lora", options.targets, config, markers=(".lora_A.", ".lora_B."))

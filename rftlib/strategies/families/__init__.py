@@ -1,0 +1,191 @@
+"""Where the strategies act in each architecture family: one module per family, a registry keyed on
+timm's model class.
+
+The paper places its strategies by *role* inside a ViT block: LoRA on the query, key and value
+projections and on the MLP's two linears, (IA)^3 on key, value and the MLP, adapters after the
+attention output and after the MLP. The strategies speak only of these roles (``q``, ``k``, ``v``,
+``proj``, ``fc1``, ``fc2``, and the adapter positions ``attn``, ``mlp``); a :class:`Family` says which
+layers of its blocks play each role. A strategy therefore never names an architecture, and a new
+family is one module in this package that calls :func:`register_family` (and one import below).
+
+=========  ==========================  ============================================  ===========================
+family     timm classes                roles -> layers of every block                 adapters after
+=========  ==========================  ============================================  ===========================
+vit        VisionTransformer (+ DeiT,  q, k, v: the split ``attn.qkv``; proj:         ``attn.proj``, ``mlp.fc2``
+           any subclass)               ``attn.proj``; fc1, fc2: ``mlp.fc1/fc2``
+swin       SwinTransformer (v1)        as vit, in ``layers[i].blocks[j]``             ``attn.proj``, ``mlp.fc2``
+convnext   ConvNeXt                    fc1, fc2: ``mlp.fc1/fc2``; q, k, v, proj:      refused (no attention
+                                       none (the depthwise conv has no projection)   block; see convnext.py)
+resnet     ResNet                      q, k, v, proj: the 3x3 convs; fc1, fc2: the    refused (see resnet.py)
+                                       1x1 convs around them (Bottleneck)
+=========  ==========================  ============================================  ===========================
+
+Models of no family take full, linear_probe and bitfit, which need no placement.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from ...errors import RftError
+from ...registry import Registry
+
+#: The paper's roles, named after the ViT layers that play them.
+ROLES: tuple[str, ...] = ("q", "k", "v", "proj", "fc1", "fc2")
+#: Adapter positions: after the attention output ("attn") and after the MLP ("mlp").
+POSITIONS: tuple[str, ...] = ("attn", "mlp")
+#: Layer types peft's LoRA and (IA)^3 can wrap.
+PEFT_LAYERS = (nn.Linear, nn.Conv2d)
+
+
+@dataclass(frozen=True)
+class Family:
+    """One architecture family.
+
+    Attributes:
+        name: registry name ("vit", "swin", ...).
+        classes: names of the timm model classes of the family; a subclass of one belongs too.
+        blocks: ``blocks(backbone) -> [(qualified name, block), ...]``, every block in forward order.
+        roles: ``roles(block) -> {role: (path inside the block, ...)}``; a role absent or empty has no
+            layer in that block. Paths are as after :attr:`fused_qkv` is split.
+        fused_qkv: path inside a block of a fused query/key/value Linear that is split
+            (:mod:`rftlib.strategies._qkv`) before q, k or v is adapted; None if there is none.
+        adapter_sites: position -> path inside a block of the Linear whose output gets an adapter;
+            empty where the family takes no bottleneck adapters.
+        adapter_refusal: why the family takes no adapters (for the one-line error).
+        ia3_scales_input: (IA)^3 scales the *input* of its layers (peft's feedforward mode) instead of
+            their output; for families where a BatchNorm follows every targeted layer.
+        tiny: ``(timm model name, timm kwargs)`` of a CPU-sized model of the family (tests, bench).
+    """
+
+    name: str
+    classes: tuple[str, ...]
+    blocks: Callable[[nn.Module], list[tuple[str, nn.Module]]]
+    roles: Callable[[nn.Module], Mapping[str, tuple[str, ...]]]
+    tiny: tuple[str, dict]
+    fused_qkv: str | None = None
+    adapter_sites: Mapping[str, str] = field(default_factory=dict)
+    adapter_refusal: str = ""
+    ia3_scales_input: bool = False
+
+
+FAMILIES: Registry[Family] = Registry("model family")
+
+
+def register_family(family: Family) -> Family:
+    FAMILIES.add(family.name, family)
+    return family
+
+
+def family_of(backbone: nn.Module) -> Family | None:
+    """The family of ``backbone``: the first registered class name along its class hierarchy."""
+    by_class = {cls: family for family in FAMILIES._entries.values() for cls in family.classes}
+    for cls in type(backbone).__mro__:
+        if cls.__name__ in by_class:
+            return by_class[cls.__name__]
+    return None
+
+
+def describe(families: Iterable[Family]) -> str:
+    return ", ".join(f"{f.name} ({'/'.join(f.classes)})" for f in families)
+
+
+def require_family(backbone: nn.Module, strategy: str, *, adapters: bool = False) -> Family:
+    """The family of ``backbone`` if it supports ``strategy``; otherwise one RftError line naming the
+    families that do."""
+    family = family_of(backbone)
+    supported = [f for f in FAMILIES._entries.values() if f.adapter_sites or not adapters]
+    if family is not None and family in supported:
+        return family
+    if family is not None:  # a known family that refuses bottleneck adapters
+        reason = f"{family.name}: {family.adapter_refusal}"
+    else:
+        reason = f"{type(backbone).__name__} is in no family; full, linear_probe and bitfit work on any model"
+    raise RftError(f"strategy {strategy!r} supports the families {describe(supported)}; {reason}")
+
+
+def _layer(block: nn.Module, path: str, family: Family, block_name: str, fused: bool) -> None:
+    """Check that ``path`` names a Linear or Conv2d in ``block`` (its fused qkv, if not yet split)."""
+    if fused and family.fused_qkv and path.startswith(family.fused_qkv + "."):
+        try:
+            layer = block.get_submodule(family.fused_qkv)
+        except AttributeError:
+            layer = None
+        if isinstance(layer, nn.Linear) or type(layer).__name__ == "SplitQKV":
+            return
+        path = family.fused_qkv
+    else:
+        try:
+            layer = block.get_submodule(path)
+        except AttributeError:
+            layer = None
+    if not isinstance(layer, PEFT_LAYERS):
+        found = type(layer).__name__ if layer is not None else "nothing"
+        raise RftError(
+            f"{family.name} block {block_name} has {found} at {path!r} where a Linear or Conv2d was expected; "
+            f"is it a {'/'.join(family.classes)} of another layout?"
+        )
+
+
+def role_layers(backbone: nn.Module, family: Family, roles: Iterable[str], strategy: str) -> list[str]:
+    """Qualified names (as after the qkv split) of the layers playing ``roles`` in every block, in
+    block order; checks them all before anything changes. RftError when they select no layer."""
+    roles = tuple(roles)
+    names = []
+    for block_name, block in family.blocks(backbone):
+        mapping = family.roles(block)
+        paths = list(dict.fromkeys(p for role in roles for p in mapping.get(role, ())))  # a layer once
+        for path in paths:
+            _layer(block, path, family, block_name, fused=True)
+            names.append(f"{block_name}.{path}")
+    if not names:
+        raise RftError(
+            f"{strategy} targets {', '.join(roles)} select no layer of a {family.name} model "
+            f"(see rftlib.strategies.families.{family.name}); choose other targets"
+        )
+    return names
+
+
+def needs_split(family: Family, names: Iterable[str]) -> bool:
+    """Whether any of ``names`` lies inside the fused qkv (so it must be split first)."""
+    return family.fused_qkv is not None and any(f".{family.fused_qkv}." in f".{n}" for n in names)
+
+
+def exact_regex(names: Iterable[str]) -> str:
+    """A regular expression peft fully matches against module names: exactly ``names``, nothing else."""
+    return "|".join(re.escape(name) for name in names)
+
+
+def adapter_sites(backbone: nn.Module, family: Family, positions: Iterable[str]) -> list[tuple[nn.Module, str]]:
+    """``(block, path)`` of the Linear after which an adapter goes, for each position of every block."""
+    sites = []
+    for block_name, block in family.blocks(backbone):
+        for position in positions:
+            path = family.adapter_sites[position]
+            _layer(block, path, family, block_name, fused=False)
+            sites.append((block, path))
+    return sites
+
+
+def check_roles(targets: Iterable[str], strategy: str) -> tuple[str, ...]:
+    """Validate target roles: non-empty, known, no repeats."""
+    from ...errors import closest
+
+    targets = tuple(targets)
+    if not targets:
+        raise RftError(f"{strategy} option 'targets' is empty; choose from {', '.join(ROLES)}")
+    for target in targets:
+        if target not in ROLES:
+            hint = closest(target, ROLES)
+            did_you_mean = f" (did you mean {hint!r}?)" if hint else ""
+            raise RftError(f"unknown {strategy} target {target!r}{did_you_mean}; valid: {', '.join(ROLES)}")
+    if len(set(targets)) != len(targets):
+        raise RftError(f"{strategy} option 'targets' repeats a name: {', '.join(targets)}")
+    return targets
+
+
+# Importing the family modules fills the registry.
+from . import vit, swin, convnext, resnet  # noqa: E402,F401  isort: skip
