@@ -6,9 +6,8 @@ and the output of the others, so none are listed as feedforward here. timm's fus
 first split into ``q``, ``k``, ``v`` (:mod:`rftlib.strategies._qkv`) so k and v can be scaled
 without q. At initialisation every vector is 1 and the model is unchanged.
 
-Other families scale the layers playing the same roles (:mod:`rftlib.strategies.families`). Where a
-BatchNorm follows every targeted convolution (ResNet), the family asks for the *inputs* to be scaled
-instead (peft's feedforward mode): BatchNorm in training would divide an output scale back out.
+Other families scale the outputs of the layers playing the same roles
+(:mod:`rftlib.strategies.families`); on a ResNet those are convolutions followed by frozen BatchNorms.
 """
 from __future__ import annotations
 
@@ -41,9 +40,8 @@ def apply(backbone: nn.Module, options: IA3Options) -> list[nn.Parameter]:
     from peft import IA3Config  # imported on use: peft is slow to import
 
     def config(names, family):
-        regex = exact_regex(names)
-        # outputs scaled unless the family asks for inputs (see the module docstring)
-        return IA3Config(target_modules=regex, feedforward_modules=regex if family.ia3_scales_input else [],
+        return IA3Config(target_modules=exact_regex(names),
+                         feedforward_modules=[],  # scale outputs everywhere (see the module docstring)
                          init_ia3_weights=True)
 
     return inject_peft(backbone, "ia3", options.targets, config, markers=(".ia3_l.",))

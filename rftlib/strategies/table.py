@@ -10,7 +10,7 @@ import copy
 
 from ..errors import RftError
 from ..models import PAPER_MODEL, build_model
-from . import REGISTRY, STRATEGIES, apply_strategy, trainable_parameters
+from . import REGISTRY, STRATEGIES, apply_strategy, family_of, trainable_parameters
 
 
 def strategy_table(model_name: str = PAPER_MODEL, num_classes: int = 10, **model_kwargs) -> list[dict]:
@@ -63,6 +63,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def command(args: argparse.Namespace) -> int:
     kwargs = {k: v for k, v in (("img_size", args.img_size), ("patch_size", args.patch_size)) if v is not None}
     rows = strategy_table(args.model, args.num_classes, **kwargs)
-    print(f"{args.model}, {args.num_classes} classes")
+    family = family_of(build_model(args.model, args.num_classes, pretrained=False, device="meta", **kwargs).backbone)
+    described = f"family {family.name}" if family else "no family: full, linear_probe and bitfit only"
+    print(f"{args.model} ({described}), {args.num_classes} classes")
     print(format_table(rows))
     return 0

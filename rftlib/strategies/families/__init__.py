@@ -56,8 +56,6 @@ class Family:
         adapter_sites: position -> path inside a block of the Linear whose output gets an adapter;
             empty where the family takes no bottleneck adapters.
         adapter_refusal: why the family takes no adapters (for the one-line error).
-        ia3_scales_input: (IA)^3 scales the *input* of its layers (peft's feedforward mode) instead of
-            their output; for families where a BatchNorm follows every targeted layer.
         tiny: ``(timm model name, timm kwargs)`` of a CPU-sized model of the family (tests, bench).
     """
 
@@ -69,7 +67,6 @@ class Family:
     fused_qkv: str | None = None
     adapter_sites: Mapping[str, str] = field(default_factory=dict)
     adapter_refusal: str = ""
-    ia3_scales_input: bool = False
 
 
 FAMILIES: Registry[Family] = Registry("model family")

@@ -12,10 +12,10 @@ So the paper's LoRA targets (q, k, v, fc1, fc2) and (IA)^3 targets (k, v, fc1, f
 convolution of every block through peft. The stem and the shortcut projections (``downsample``) are
 outside the blocks' main path and stay frozen.
 
-(IA)^3 scales each convolution's *input* channels (peft's feedforward mode), not its output: a
-BatchNorm follows every convolution, and in training it divides a per-channel output scale back out
-(BN(s * x) = BN(x) for s > 0), so output vectors would learn nothing. The input of conv2/conv3 is the
-post-activation feature map, which is where Liu et al. (2022) scale a transformer's MLP.
+(IA)^3 scales each convolution's output channels, as it scales a ViT's outputs. A BatchNorm follows
+every convolution; in training mode it would divide a per-channel output scale back out (BN(s * x) =
+BN(x) for s > 0) and learn nothing, but a BatchNorm whose parameters a strategy freezes keeps its
+pretrained statistics in eval mode (:mod:`rftlib.strategies._batchnorm`), where the scale acts.
 
 Adapters and Compacter: refused. The established adapters for ResNets are the residual adapters of
 Rebuffi, Bilen and Vedaldi ("Learning multiple visual domains with residual adapters", NeurIPS
@@ -49,6 +49,7 @@ RESNET = register_family(Family(
     roles=roles,
     adapter_refusal=("bottleneck adapters are defined for transformer blocks; ResNets' established adapters "
                      "(Rebuffi et al., NeurIPS 2017, residual adapters) are another module, not provided"),
-    ia3_scales_input=True,
-    tiny=("resnet50", {"layers": (1, 1, 1, 1), "channels": (8, 8, 16, 16), "stem_width": 8}),
+    # zero_init_last=False: timm zeroes each block's last BatchNorm scale at random init, which would
+    # cut every block's branch (and its gradients) from a model that is never pretrained.
+    tiny=("resnet50", {"layers": (1, 1, 1, 1), "channels": (8, 8, 16, 16), "stem_width": 8, "zero_init_last": False}),
 ))
