@@ -29,6 +29,7 @@ class UpstreamConfig:
     model: str = "vit_tiny_patch16_224"
     model_kwargs: dict = field(default_factory=lambda: {
         "img_size": 16, "patch_size": 4, "depth": 2, "embed_dim": 96})
+    image_size: int | None = None  # input side for models without img_size (CNNs); None: the model's
     dataset: str = "synthetic"
     dataset_options: dict = field(default_factory=lambda: {
         "num_classes": 10, "separability": 3.0, "train_size": 6000, "test_size": 500})
@@ -44,7 +45,8 @@ def pretrain(progress: bool = True, **options) -> Path:
     """Train (or find cached) the upstream backbone; returns its safetensors path."""
     upstream = build_dataclass(UpstreamConfig, options, "upstream option")
     run_config = RunConfig.from_dict(dict(
-        model=upstream.model, model_kwargs=upstream.model_kwargs, pretrained=False, strategy="full",
+        model=upstream.model, model_kwargs=upstream.model_kwargs, image_size=upstream.image_size,
+        pretrained=False, strategy="full",
         dataset=upstream.dataset, dataset_options=upstream.dataset_options, seed=upstream.seed,
         max_steps=upstream.steps, batch_size=upstream.batch_size, lr=upstream.lr,
         weight_decay=upstream.weight_decay, warmup_steps=upstream.steps // 10, lr_schedule="cosine",

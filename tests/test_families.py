@@ -252,3 +252,37 @@ def test_attacks_leave_every_family_as_found(family, attack):
     for key, (flag, grad) in params.items():
         after_flag, after_grad = after_params[key]
         assert after_flag == flag and (after_grad is grad is None or torch.equal(after_grad, grad)), key
+
+
+def test_trainable_state_keeps_the_statistics_of_training_batchnorms():
+    """A checkpoint (and the final weights) must carry what training changed: for a ResNet whose
+    BatchNorms train, their running statistics, or a resumed run would normalise with stale ones."""
+    from rftlib.training.checkpoint import load_trainable_state, trainable_state
+
+    model = apply_strategy(tiny("resnet"), "full").train()
+    model(torch.rand(8, 3, 32, 32))  # moves every running statistic
+    state = trainable_state(model)
+    assert {"backbone.bn1.running_mean", "backbone.bn1.running_var", "backbone.bn1.num_batches_tracked"} <= set(state)
+    fresh = apply_strategy(tiny("resnet", seed=5), "full")
+    load_trainable_state(fresh, state)
+    x = torch.rand(2, 3, 32, 32)
+    assert torch.equal(fresh.eval()(x), model.eval()(x))
+    assert not any("running" in k for k in trainable_state(apply_strategy(tiny("resnet"), "lora")))
+    assert not any("running" in k for k in trainable_state(apply_strategy(tiny("vit"), "full")))
+
+
+def test_families_demo_sweep_compares_two_backbones():
+    from pathlib import Path
+
+    from rftlib.sweep import load_sweep
+
+    sweep = load_sweep(Path(__file__).parents[1] / "params" / "sweeps" / "families_demo.yaml")
+    by_model = {}
+    for run in sweep.runs:
+        by_model.setdefault(run.config["model"], set()).add(run.config["strategy"])
+    assert by_model == {"vit_tiny_patch16_224": set(STRATEGIES),
+                        "resnet50": set(STRATEGIES) - {"adapter", "compacter"}}
+    assert len(sweep.upstreams) == 2 and [r.name for r in sweep.reports] == ["rq2_pareto"]
+    resnet = next(r.config for r in sweep.runs if r.config["model"] == "resnet50")
+    model = build_model("resnet50", 10, pretrained=False, **resnet["model_kwargs"])
+    assert sum(p.numel() for p in model.parameters()) < 300_000  # demo-sized, like the demo ViT

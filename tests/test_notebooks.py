@@ -72,7 +72,8 @@ def test_local_sweep_fails_one_run_then_redoes_only_it(tmp_path, monkeypatch, ca
 
 @pytest.mark.slow
 def test_every_notebook_runs_in_a_tiny_sweep(tmp_path, capsys):
-    """rq1 for three tiny runs (two tasks without domains, one with), then rq2, rq3 and theory."""
+    """rq1 for four tiny runs (two tasks without domains, one with, and a ResNet beside the ViT), then
+    rq2 (split by backbone too), rq3 and theory."""
     tiny = {"profile": "demo", "upstream": None, "pretrained": False, "max_steps": 4, "batch_size": 16,
             "model_kwargs": {"img_size": 8, "patch_size": 4, "depth": 1, "embed_dim": 32, "num_heads": 2},
             "schedule": [[4, 2]], "eval_size": 16, "eval_batch_size": 16, "attack.steps": 1, "device": "cpu"}
@@ -81,7 +82,9 @@ def test_every_notebook_runs_in_a_tiny_sweep(tmp_path, capsys):
         "output_dir": str(tmp_path / "out"), "parameters": tiny,
         "grid": [{"strategy": ["lora", "bitfit"], "dataset": "digits"},
                  {"strategy": "lora", "dataset": "synthetic", "domain": "d0",
-                  "dataset_options": {"domains": 2, "num_classes": 3, "train_size": 48, "test_size": 16}}],
+                  "dataset_options": {"domains": 2, "num_classes": 3, "train_size": 48, "test_size": 16}},
+                 {"profile": "demo_resnet", "strategy": "lora", "dataset": "digits", "image_size": 8,
+                  "model_kwargs": {"layers": [1, 1, 1, 1], "channels": [8, 8, 16, 16], "stem_width": 8}}],
         "reports": {str(ROOT / "notebooks" / "rq2_pareto.ipynb"): {},
                     str(ROOT / "notebooks" / "rq3_ood.ipynb"): {},
                     str(ROOT / "notebooks" / "theory.ipynb"): {
@@ -95,6 +98,8 @@ def test_every_notebook_runs_in_a_tiny_sweep(tmp_path, capsys):
         assert run.status() == "done"
         assert images(run.output.with_suffix(".html")) == 3  # the trade-off curve, the Pareto frontier, the bands
     figures = {report.name: images(report.output.with_suffix(".html")) for report in sweep.reports}
-    assert figures == {"rq2_pareto": 7, "rq3_ood": 3, "theory": 2}  # rq2: + AUC and % above average intervals, AUC against complexity
+    # rq2: 7 figures over all runs (+ AUC and % above average intervals, AUC against complexity), then
+    # by backbone two heatmaps and one frontier panel per model (2)
+    assert figures == {"rq2_pareto": 11, "rq3_ood": 3, "theory": 2}
     index = (sweep.root / "reports" / "index.html").read_text(encoding="utf-8")
     assert all(f'href="{name}.html"' in index for name in figures)

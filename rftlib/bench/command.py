@@ -11,6 +11,7 @@ import torch
 from ..devices import resolve_device
 from ..errors import RftError
 from ..models import PAPER_MODEL, build_model
+from ..strategies.families import family_of_name
 from ..yamlio import parse_yaml
 from .estimate import DEFAULT_JSON
 from .pgd import bench_pgd
@@ -26,7 +27,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--model", help=f"timm model (default: {PAPER_MODEL} on CUDA, {CPU_MODEL} at 32 px / patch 4 on CPU)")
     add("--img-size", type=int, help="input side in pixels (default: 224 on CUDA, 32 on CPU)")
-    add("--patch-size", type=int, help="ViT patch size (default: 16 on CUDA, 4 on CPU, 8 with --quick)")
+    add("--patch-size", type=int, help="ViT/Swin patch size (default: 16 on CUDA, 4 on CPU; the family's "
+                                       "tiny model's with --quick)")
     add("--model-option", action="append", default=[], metavar="KEY=VALUE",
         help="further timm.create_model argument, value read as YAML (e.g. depth=2); repeatable")
     add("--batch", type=int, help="PGD batch (default: 256 on CUDA, 32 on CPU, 4 with --quick)")
@@ -42,7 +44,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add("--threads", type=int, help="CPU threads for torch (default: torch's own, one per core)")
     add("--seed", type=int, default=0, help="seeds the model, the images and the attacks' random start")
     add("--quick", action="store_true",
-        help="CI-sized: a 2-block tiny ViT at 32 px, batch 4, PGD-3, one repeat, no compile; seconds")
+        help="CI-sized: the model family's tiny configuration (a 2-block ViT by default) at 32 px, batch 4, "
+             "PGD-3, one repeat, no compile; seconds")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--compile", dest="compile", action="store_true", default=None,
                        help="include the torch.compile rows (default: yes, except with --quick)")
@@ -77,13 +80,21 @@ def resolve(args: argparse.Namespace) -> dict:
             return value
         return quick_default if quick else gpu_default if gpu else cpu_default
 
-    model_kwargs = {"img_size": pick(args.img_size, 32, 224, 32), "patch_size": pick(args.patch_size, 8, 16, 4)}
-    if quick:
-        model_kwargs["depth"] = 2
+    model = args.model or (PAPER_MODEL if full_gpu else CPU_MODEL)
+    family = family_of_name(model)  # also: an unknown model name fails here, before anything runs
+    image_size = pick(args.img_size, 32, 224, 32)
+    sizes = {"img_size": image_size, "patch_size": pick(args.patch_size, 4, 16, 4)}
+    # Only the size arguments the family's constructor takes (a CNN takes none: its input is just the
+    # images' size); for a model of no family, those given explicitly.
+    takes = family.size_kwargs if family else [k for k in sizes if getattr(args, k) is not None]
+    model_kwargs = {k: sizes[k] for k in takes}
+    if quick and family is not None:
+        model_kwargs.update({k: v for k, v in family.tiny[1].items() if getattr(args, k, None) is None})
     model_kwargs.update(_key_values(args.model_option))
     return {
-        "model": args.model or (PAPER_MODEL if full_gpu else CPU_MODEL),
+        "model": model,
         "model_kwargs": model_kwargs,
+        "image_size": model_kwargs.get("img_size", image_size),
         "batch": pick(args.batch, 4, 256, 32),
         "train_batch": pick(args.train_batch, 4, 128, 32),
         "train_precisions": _precisions(args.train_precision or ("fp32,bf16" if gpu else "fp32")),
@@ -117,7 +128,7 @@ def run_bench(config: dict) -> dict:
     peak = matmul_peak(device, quick=config["quick"])
 
     model = build().to(device)
-    side = model.image_size
+    side = config.get("image_size") or model.image_size
     height, width = (side, side) if isinstance(side, int) else side
     generator = torch.Generator().manual_seed(config["seed"])
     images = torch.rand(config["batch"], 3, height, width, generator=generator).to(device)
@@ -127,7 +138,7 @@ def run_bench(config: dict) -> dict:
     del model, images
     _release(device)
 
-    _log(f"fine-tuning: seven strategies, batch {config['train_batch']}, {', '.join(config['train_precisions'])}")
+    _log(f"fine-tuning: the strategies the model takes, batch {config['train_batch']}, {', '.join(config['train_precisions'])}")
     images = torch.rand(config["train_batch"], 3, height, width, generator=generator).to(device)
     labels = torch.randint(0, config["num_classes"], (config["train_batch"],), generator=generator).to(device)
     train = bench_train(build, images, labels, precisions=tuple(config["train_precisions"]),

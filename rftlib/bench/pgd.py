@@ -152,6 +152,9 @@ def bench_pgd(model: nn.Module, images: torch.Tensor, *, eps: float, alpha: floa
         if variant.cuda_only and device.type != "cuda":
             row.update(status="skipped", note="CUDA only")
             continue
+        if not variant.fused_attention and not any(hasattr(m, "fused_attn") for m in model.modules()):
+            row.update(status="skipped", note="the model has no attention")
+            continue
         if variant.compile is not None and not compile:
             row.update(status="skipped", note="compile off (--skip-compile, or --quick without --compile)")
             continue

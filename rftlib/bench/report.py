@@ -120,8 +120,8 @@ def format_result(result: dict) -> str:
                  _num(_points(r.get("robust_acc_delta")), "+.1f"),
                  _rate(r.get("flops_per_s")), _num(_percent(r.get("peak_fraction")), ".1f"),
                  _lever(r) or r.get("note", "")] for r in result["pgd"]]
-    train_rows = [[r["name"], r["status"], f"{r['trainable_params']:,}", _num(r.get("images_per_s"), ".1f"),
-                   _num(r["flops_per_image"] / 1e9, ".2f"), _rate(r.get("flops_per_s")),
+    train_rows = [[r["name"], r["status"], _num(r["trainable_params"], ","), _num(r.get("images_per_s"), ".1f"),
+                   _num(r["flops_per_image"] and r["flops_per_image"] / 1e9, ".2f"), _rate(r.get("flops_per_s")),
                    _num(_percent(r.get("peak_fraction")), ".1f"), r.get("note", "")] for r in result["train"]]
     model = f"{config['model']} {config['model_kwargs']}"
     lines = [

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from ..errors import RftError
 from ..strategies import STRATEGIES, apply_strategy, trainable_parameters, training_defaults
 from ..training.optim import make_optimizer
 from ..training.step import training_step
@@ -47,7 +48,13 @@ def bench_train(build: Callable[[], nn.Module], images: torch.Tensor, labels: to
     rows, peers = {}, []
     for strategy, precision, compiled in cases:
         label = f"{strategy} {precision}" + (" +compile" if compiled else "")
-        model = apply_strategy(build(), strategy).to(device).train()
+        try:
+            model = apply_strategy(build(), strategy).to(device).train()
+        except RftError as error:  # a strategy the model's family refuses (adapters on a CNN)
+            rows[label] = {"name": label, "strategy": strategy, "precision": precision, "compile": None,
+                           "status": "unsupported", "note": str(error).split(";")[0], "trainable_params": None,
+                           "total_params": None, "flops_per_image": None}
+            continue
         trainable, total = trainable_parameters(model)
         flops = train_step_flops(model, images, labels) / len(images)
         rows[label] = {"name": label, "strategy": strategy, "precision": precision,

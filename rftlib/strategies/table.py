@@ -11,11 +11,13 @@ import copy
 from ..errors import RftError
 from ..models import PAPER_MODEL, build_model
 from . import REGISTRY, STRATEGIES, apply_strategy, family_of, trainable_parameters
+from .families import placement
 
 
 def strategy_table(model_name: str = PAPER_MODEL, num_classes: int = 10, **model_kwargs) -> list[dict]:
     """One row per strategy, in the paper's order: strategy, trainable, total, fraction (trainable /
-    total, in [0, 1]), summary. ``model_kwargs`` go to :func:`rftlib.models.build_model` (e.g.
+    total, in [0, 1]), summary (with the layers of each block it acts on, e.g. "[resnet: conv2,
+    conv1, conv3]"). ``model_kwargs`` go to :func:`rftlib.models.build_model` (e.g.
     ``img_size``, ``patch_size``). A strategy the model cannot take (a ViT-only one on a CNN) gets
     None counts and the reason as its summary."""
     model_kwargs.setdefault("device", "meta")
@@ -28,9 +30,10 @@ def strategy_table(model_name: str = PAPER_MODEL, num_classes: int = 10, **model
             rows.append({"strategy": name, "trainable": None, "total": None, "fraction": None, "summary": str(error)})
             continue
         trainable, total = trainable_parameters(model)
+        where = placement(base.backbone, model.rft_strategy[1])
         rows.append(
             {"strategy": name, "trainable": trainable, "total": total, "fraction": trainable / total,
-             "summary": REGISTRY.get(name).summary}
+             "summary": REGISTRY.get(name).summary + (f" [{where}]" if where else "")}
         )
     return rows
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..errors import RftError
 from ..models import load_error_summary
@@ -19,20 +20,33 @@ FINAL_WEIGHTS = "trainable.safetensors"
 
 
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The trainable tensors by name (a shared parameter once): adapters and head, or everything
-    for full fine-tuning. Frozen weights are rebuilt from the pretrained source on resume."""
-    return {name: p.detach().cpu().clone() for name, p in model.named_parameters() if p.requires_grad}
+    """The tensors training changes, by name (a shared parameter once): the trainable parameters
+    (adapters and head, or everything for full fine-tuning) and the running statistics of every
+    BatchNorm that trains (they move with its weights; a ResNet rebuilt without them would normalise
+    with the pretrained ones). Frozen weights are rebuilt from the pretrained source on resume."""
+    state = {name: p.detach().cpu().clone() for name, p in model.named_parameters() if p.requires_grad}
+    state.update((name, b.detach().cpu().clone()) for name, b in _training_statistics(model).items())
+    return state
+
+
+def _training_statistics(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Buffers of the BatchNorms with a trainable parameter (frozen ones keep their statistics:
+    rftlib.strategies._batchnorm); none in a ViT."""
+    return {f"{prefix}.{name}" if prefix else name: buffer
+            for prefix, module in model.named_modules() if isinstance(module, _BatchNorm)
+            and any(p.requires_grad for p in module.parameters(recurse=False))
+            for name, buffer in module.named_buffers(recurse=False) if buffer is not None}
 
 
 def load_trainable_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
     params = dict(model.named_parameters())
-    expected = {name for name, p in params.items() if p.requires_grad}
-    if set(state) != expected:
-        missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
+    targets = {name: p for name, p in params.items() if p.requires_grad} | _training_statistics(model)
+    if set(state) != set(targets):
+        missing, extra = sorted(set(targets) - set(state)), sorted(set(state) - set(targets))
         raise RftError(f"checkpoint does not match the model: missing {missing[:3]}, unexpected {extra[:3]}")
     with torch.no_grad():
         for name, tensor in state.items():
-            params[name].copy_(tensor)
+            targets[name].copy_(tensor)
 
 
 def _atomic_write(path: Path, write) -> None:

@@ -56,7 +56,10 @@ class Family:
         adapter_sites: position -> path inside a block of the Linear whose output gets an adapter;
             empty where the family takes no bottleneck adapters.
         adapter_refusal: why the family takes no adapters (for the one-line error).
-        tiny: ``(timm model name, timm kwargs)`` of a CPU-sized model of the family (tests, bench).
+        tiny: ``(timm model name, timm kwargs)`` of a CPU-sized model of the family at 32 px (tests,
+            ``rft bench --quick``).
+        size_kwargs: the input-size arguments the family's timm constructor takes (``img_size``,
+            ``patch_size``); a CNN takes any input size and none of them.
     """
 
     name: str
@@ -64,6 +67,7 @@ class Family:
     blocks: Callable[[nn.Module], list[tuple[str, nn.Module]]]
     roles: Callable[[nn.Module], Mapping[str, tuple[str, ...]]]
     tiny: tuple[str, dict]
+    size_kwargs: tuple[str, ...] = ()
     fused_qkv: str | None = None
     adapter_sites: Mapping[str, str] = field(default_factory=dict)
     adapter_refusal: str = ""
@@ -84,6 +88,13 @@ def family_of(backbone: nn.Module) -> Family | None:
         if cls.__name__ in by_class:
             return by_class[cls.__name__]
     return None
+
+
+def family_of_name(name: str) -> Family | None:
+    """The family of the timm model ``name``, from its class (built on the meta device, no weights)."""
+    from ...models import build_model
+
+    return family_of(build_model(name, pretrained=False, device="meta").backbone)
 
 
 def describe(families: Iterable[Family]) -> str:
@@ -133,9 +144,7 @@ def role_layers(backbone: nn.Module, family: Family, roles: Iterable[str], strat
     roles = tuple(roles)
     names = []
     for block_name, block in family.blocks(backbone):
-        mapping = family.roles(block)
-        paths = list(dict.fromkeys(p for role in roles for p in mapping.get(role, ())))  # a layer once
-        for path in paths:
+        for path in role_paths(family, block, roles):
             _layer(block, path, family, block_name, fused=True)
             names.append(f"{block_name}.{path}")
     if not names:
@@ -144,6 +153,27 @@ def role_layers(backbone: nn.Module, family: Family, roles: Iterable[str], strat
             f"(see rftlib.strategies.families.{family.name}); choose other targets"
         )
     return names
+
+
+def role_paths(family: Family, block: nn.Module, roles: Iterable[str]) -> list[str]:
+    """Paths inside ``block`` of the layers playing ``roles``, each layer once, in role order."""
+    mapping = family.roles(block)
+    return list(dict.fromkeys(p for role in roles for p in mapping.get(role, ())))
+
+
+def placement(backbone: nn.Module, options) -> str:
+    """Where a strategy with ``options`` acts in ``backbone``'s blocks, for tables: "vit: attn.qkv.q,
+    ..." (the layers of its ``targets`` roles, or its adapter ``positions``); "" when it names none."""
+    family = family_of(backbone)
+    if family is None:
+        return ""
+    if hasattr(options, "targets"):
+        paths = dict.fromkeys(p for _, block in family.blocks(backbone) for p in role_paths(family, block, options.targets))
+    elif hasattr(options, "positions") and family.adapter_sites:
+        paths = dict.fromkeys(family.adapter_sites[p] for p in options.positions)
+    else:
+        return ""
+    return f"{family.name}: {', '.join(paths)}"
 
 
 def needs_split(family: Family, names: Iterable[str]) -> bool:

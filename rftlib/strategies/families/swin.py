@@ -27,6 +27,7 @@ SWIN = register_family(Family(
     classes=("SwinTransformer",),
     blocks=blocks,
     roles=lambda block: TRANSFORMER_ROLES,
+    size_kwargs=("img_size", "patch_size"),
     fused_qkv="attn.qkv",
     adapter_sites=TRANSFORMER_ADAPTER_SITES,
     tiny=("swin_tiny_patch4_window7_224",

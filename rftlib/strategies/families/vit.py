@@ -35,6 +35,7 @@ VIT = register_family(Family(
     classes=("VisionTransformer",),
     blocks=blocks,
     roles=lambda block: TRANSFORMER_ROLES,
+    size_kwargs=("img_size", "patch_size"),
     fused_qkv="attn.qkv",
     adapter_sites=TRANSFORMER_ADAPTER_SITES,
     tiny=("vit_small_patch16_224", {"img_size": 32, "patch_size": 4, "depth": 2, "embed_dim": 64, "num_heads": 2}),
