@@ -95,6 +95,12 @@ def test_exact_counts_per_family(model_name):
         assert trainable_parameters(apply_strategy(copy.deepcopy(model), name)) == expected[name], name
 
 
+def test_vit_large_any_size():
+    model = apply_strategy(build_model("vit_large_patch16_224", 10, pretrained=False, device="meta"), "lora")
+    # 24 blocks x [q, k, v: 3 x 2 x 8*1024 + fc1 (8*1024 + 4096*8) + fc2 (8*4096 + 1024*8)] + head 1024*10 + 10
+    assert trainable_parameters(model)[0] == 24 * 131_072 + 10_250
+
+
 def test_families_and_normalisation():
     expect = {"vit_small_patch16_224": ("vit", 0.5), "deit_small_patch16_224": ("vit", 0.485),
               "deit_small_distilled_patch16_224": ("vit", 0.485), "swin_tiny_patch4_window7_224": ("swin", 0.485),

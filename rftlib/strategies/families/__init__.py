@@ -81,6 +81,16 @@ def register_family(family: Family) -> Family:
     return family
 
 
+def staged_blocks(stages: str) -> Callable[[nn.Module], list[tuple[str, nn.Module]]]:
+    """``blocks`` for models whose blocks sit in ``backbone.<stages>[i].blocks[j]`` (Swin, ConvNeXt)."""
+
+    def blocks(backbone: nn.Module) -> list[tuple[str, nn.Module]]:
+        return [(f"{stages}.{i}.blocks.{j}", block)
+                for i, stage in enumerate(getattr(backbone, stages)) for j, block in enumerate(stage.blocks)]
+
+    return blocks
+
+
 def family_of(backbone: nn.Module) -> Family | None:
     """The family of ``backbone``: the first registered class name along its class hierarchy."""
     by_class = {cls: family for family in FAMILIES._entries.values() for cls in family.classes}

@@ -15,22 +15,14 @@ convolution mixes space, then an MLP (``mlp.fc1``, ``mlp.fc2``; Linears on chann
 """
 from __future__ import annotations
 
-from torch import nn
-
-from . import Family, register_family
+from . import Family, register_family, staged_blocks
 
 ROLES = {"fc1": ("mlp.fc1",), "fc2": ("mlp.fc2",)}
-
-
-def blocks(backbone: nn.Module) -> list[tuple[str, nn.Module]]:
-    return [(f"stages.{i}.blocks.{j}", block)
-            for i, stage in enumerate(backbone.stages) for j, block in enumerate(stage.blocks)]
-
 
 CONVNEXT = register_family(Family(
     name="convnext",
     classes=("ConvNeXt",),
-    blocks=blocks,
+    blocks=staged_blocks("stages"),
     roles=lambda block: ROLES,
     adapter_refusal="ConvNeXt blocks have no attention and bottleneck adapters no established placement in them",
     tiny=("convnext_tiny", {"depths": (1, 1, 1, 1), "dims": (16, 16, 32, 32)}),
