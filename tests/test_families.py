@@ -292,3 +292,39 @@ def test_families_demo_sweep_compares_two_backbones():
     resnet = next(r.config for r in sweep.runs if r.config["model"] == "resnet50")
     model = build_model("resnet50", 10, pretrained=False, **resnet["model_kwargs"])
     assert sum(p.numel() for p in model.parameters()) < 300_000  # demo-sized, like the demo ViT
+
+
+def test_bench_on_a_cnn_family():
+    """`rft bench --model resnet50`: the family's size arguments only, the strategies it refuses shown
+    as unsupported, the attention lever skipped; the sweep's cost estimate finds the record."""
+    import argparse
+
+    from rftlib.bench import estimate_run_seconds
+    from rftlib.bench.command import configure_parser, resolve
+    from rftlib.bench.pgd import bench_pgd
+    from rftlib.bench.train import bench_train
+
+    parser = argparse.ArgumentParser()
+    configure_parser(parser)
+    config = resolve(parser.parse_args(["--quick", "--model", "resnet50", "--device", "cpu", "--img-size", "16"]))
+    assert config["model_kwargs"] == FAMILIES.get("resnet").tiny[1] and config["image_size"] == 16
+    vit = resolve(parser.parse_args(["--device", "cpu", "--model", "vit_small_patch16_224"]))
+    assert vit["model_kwargs"] == {"img_size": 32, "patch_size": 4} and vit["image_size"] == 32
+
+    def build():
+        return build_model("resnet50", 10, pretrained=False, **config["model_kwargs"])
+
+    images = torch.rand(2, 3, 16, 16)
+    pgd = {row["name"]: row for row in bench_pgd(build(), images, eps=1 / 255, alpha=1 / 255, steps=1, repeats=1,
+                                                 compile=False)}
+    assert pgd["rftlib fp32, unfused attention"]["status"] == "skipped"
+    assert pgd["rftlib fp32"]["robust_acc"] == pgd["torchattacks fp32"]["robust_acc"]
+    train = {row["strategy"]: row for row in bench_train(build, images, torch.tensor([0, 1]), precisions=("fp32",),
+                                                         repeats=1, compile=False)}
+    assert {s for s, row in train.items() if row["status"] == "unsupported"} == {"adapter", "compacter"}
+    assert all(row["status"] == "ok" for s, row in train.items() if s not in ("adapter", "compacter"))
+    record = {"config": {**config, "quick": False, "steps": 1}, "pgd": list(pgd.values()), "train": list(train.values())}
+    run = {"model": "resnet50", "model_kwargs": config["model_kwargs"], "image_size": 16, "pretrained": False,
+           "strategy": "lora", "dataset": "synthetic", "max_steps": 10, "batch_size": 2, "device": "cpu",
+           "schedule": [[None, 5]], "eval_size": 4, "dataset_options": {"num_classes": 2, "train_size": 8, "test_size": 4}}
+    assert estimate_run_seconds(run, record) > 0

@@ -91,8 +91,11 @@ def _same_model(run, measured: dict) -> bool:
     kwargs = dict(run.model_kwargs)
     if run.image_size is not None:
         kwargs.setdefault("img_size", run.image_size)
+    measured_kwargs = dict(measured["model_kwargs"])
+    if measured.get("image_size") is not None:  # a CNN's input size is no timm argument
+        measured_kwargs.setdefault("img_size", measured["image_size"])
     defaults = _default_geometry(arch)
-    return arch == measured_arch and {**defaults, **kwargs} == {**defaults, **measured["model_kwargs"]}
+    return arch == measured_arch and {**defaults, **kwargs} == {**defaults, **measured_kwargs}
 
 
 def _default_geometry(arch: str) -> dict:
