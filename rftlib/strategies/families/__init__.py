@@ -32,6 +32,7 @@ from torch import nn
 
 from ...errors import RftError
 from ...registry import Registry
+from .._qkv import SplitQKV
 
 #: The paper's roles, named after the ViT layers that play them.
 ROLES: tuple[str, ...] = ("q", "k", "v", "proj", "fc1", "fc2")
@@ -81,6 +82,10 @@ def register_family(family: Family) -> Family:
     return family
 
 
+def all_families() -> list[Family]:
+    return [FAMILIES.get(name) for name in FAMILIES]
+
+
 def staged_blocks(stages: str) -> Callable[[nn.Module], list[tuple[str, nn.Module]]]:
     """``blocks`` for models whose blocks sit in ``backbone.<stages>[i].blocks[j]`` (Swin, ConvNeXt)."""
 
@@ -93,7 +98,7 @@ def staged_blocks(stages: str) -> Callable[[nn.Module], list[tuple[str, nn.Modul
 
 def family_of(backbone: nn.Module) -> Family | None:
     """The family of ``backbone``: the first registered class name along its class hierarchy."""
-    by_class = {cls: family for family in FAMILIES._entries.values() for cls in family.classes}
+    by_class = {cls: family for family in all_families() for cls in family.classes}
     for cls in type(backbone).__mro__:
         if cls.__name__ in by_class:
             return by_class[cls.__name__]
@@ -115,7 +120,7 @@ def require_family(backbone: nn.Module, strategy: str, *, adapters: bool = False
     """The family of ``backbone`` if it supports ``strategy``; otherwise one RftError line naming the
     families that do."""
     family = family_of(backbone)
-    supported = [f for f in FAMILIES._entries.values() if f.adapter_sites or not adapters]
+    supported = [f for f in all_families() if f.adapter_sites or not adapters]
     if family is not None and family in supported:
         return family
     if family is not None:  # a known family that refuses bottleneck adapters
@@ -132,7 +137,7 @@ def _layer(block: nn.Module, path: str, family: Family, block_name: str, fused: 
             layer = block.get_submodule(family.fused_qkv)
         except AttributeError:
             layer = None
-        if isinstance(layer, nn.Linear) or type(layer).__name__ == "SplitQKV":
+        if isinstance(layer, (nn.Linear, SplitQKV)):
             return
         path = family.fused_qkv
     else:
