@@ -208,8 +208,9 @@ def test_lora_ia3_adapters_start_at_the_pretrained_function(family):
         model = apply_strategy(tiny(family), strategy).eval()
         if strategy in ("adapter", "compacter"):
             # the paper's (AdapterHub's) initialisation is near the identity, not at it: with the
-            # up-projection at zero the residual adapter is exactly the identity
-            torch.testing.assert_close(model(x), reference, rtol=0, atol=0.05)
+            # up-projection at zero the residual adapter is exactly the identity. Seeds 0-4 moved the
+            # logits by at most 0.002 (ViT adapter), < 1e-4 elsewhere.
+            torch.testing.assert_close(model(x), reference, rtol=0, atol=0.01)
             with torch.no_grad():
                 for module in model.modules():
                     if isinstance(module, Bottleneck):
