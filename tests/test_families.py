@@ -130,6 +130,11 @@ def test_resnet18_basic_blocks_and_unsupported_models():
     assert len(wrapped) == 16 and all(k.endswith((".conv1", ".conv2")) for k in wrapped)
     with pytest.raises(RftError, match=r"lora targets fc1, fc2 select no layer of a resnet model"):
         apply_strategy(copy.deepcopy(model), "lora", targets=["fc1", "fc2"])
+    resnext = build_model("resnext50_32x4d", 10, pretrained=False, device="meta")  # a ResNet with grouped 3x3 convs
+    with pytest.raises(RftError, match=r"lora rank 8 cannot adapt the grouped convolution layer1.0.conv2 \(groups=32\)"):
+        apply_strategy(resnext, "lora")
+    assert type(resnext.backbone.layer1[0].conv1) is torch.nn.Conv2d  # refused before anything changed
+    assert trainable_parameters(apply_strategy(resnext, "lora", targets=["fc1", "fc2"]))[0] > 0
     other = build_model("test_efficientnet", 10, pretrained=False, device="meta")
     with pytest.raises(RftError, match=r"strategy 'ia3' supports the families vit \(VisionTransformer\), swin "
                                        r"\(SwinTransformer\), convnext \(ConvNeXt\), resnet \(ResNet\); EfficientNet is"):

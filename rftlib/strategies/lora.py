@@ -53,4 +53,10 @@ def apply(backbone: nn.Module, options: LoraOptions) -> list[nn.Parameter]:
         return LoraConfig(r=options.r, lora_alpha=options.alpha, lora_dropout=options.dropout,
                           target_modules=exact_regex(names), bias="none")
 
-    return inject_peft(backbone, "lora", options.targets, config, markers=(".lora_A.", ".lora_B."))
+    def check(name: str, layer: nn.Module) -> None:
+        groups = getattr(layer, "groups", 1)
+        if groups > 1 and options.r % groups:  # peft's own limit, raised mid-injection otherwise
+            raise RftError(f"lora rank {options.r} cannot adapt the grouped convolution {name} (groups={groups}): "
+                           f"peft needs the rank divisible by the groups; use r={groups} or other targets")
+
+    return inject_peft(backbone, "lora", options.targets, config, markers=(".lora_A.", ".lora_B."), check=check)

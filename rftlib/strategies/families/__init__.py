@@ -130,37 +130,35 @@ def require_family(backbone: nn.Module, strategy: str, *, adapters: bool = False
     raise RftError(f"strategy {strategy!r} supports the families {describe(supported)}; {reason}")
 
 
-def _layer(block: nn.Module, path: str, family: Family, block_name: str, fused: bool) -> None:
-    """Check that ``path`` names a Linear or Conv2d in ``block`` (its fused qkv, if not yet split)."""
+def _layer(block: nn.Module, path: str, family: Family, block_name: str, fused: bool) -> nn.Module:
+    """The Linear or Conv2d at ``path`` in ``block`` (its fused qkv, if not yet split); RftError if none."""
     if fused and family.fused_qkv and path.startswith(family.fused_qkv + "."):
-        try:
-            layer = block.get_submodule(family.fused_qkv)
-        except AttributeError:
-            layer = None
-        if isinstance(layer, (nn.Linear, SplitQKV)):
-            return
         path = family.fused_qkv
-    else:
-        try:
-            layer = block.get_submodule(path)
-        except AttributeError:
-            layer = None
-    if not isinstance(layer, PEFT_LAYERS):
+    try:
+        layer = block.get_submodule(path)
+    except AttributeError:
+        layer = None
+    if not isinstance(layer, (*PEFT_LAYERS, SplitQKV)):
         found = type(layer).__name__ if layer is not None else "nothing"
         raise RftError(
             f"{family.name} block {block_name} has {found} at {path!r} where a Linear or Conv2d was expected; "
             f"is it a {'/'.join(family.classes)} of another layout?"
         )
+    return layer
 
 
-def role_layers(backbone: nn.Module, family: Family, roles: Iterable[str], strategy: str) -> list[str]:
+def role_layers(backbone: nn.Module, family: Family, roles: Iterable[str], strategy: str,
+                check: Callable[[str, nn.Module], None] | None = None) -> list[str]:
     """Qualified names (as after the qkv split) of the layers playing ``roles`` in every block, in
-    block order; checks them all before anything changes. RftError when they select no layer."""
+    block order; checks them all (and ``check(name, layer)`` on each, the fused qkv for q, k, v)
+    before anything changes. RftError when they select no layer."""
     roles = tuple(roles)
     names = []
     for block_name, block in family.blocks(backbone):
         for path in role_paths(family, block, roles):
-            _layer(block, path, family, block_name, fused=True)
+            layer = _layer(block, path, family, block_name, fused=True)
+            if check is not None:
+                check(f"{block_name}.{path}", layer)
             names.append(f"{block_name}.{path}")
     if not names:
         raise RftError(
