@@ -76,8 +76,9 @@ def apply_strategy(model: nn.Module, name: str, **overrides) -> nn.Module:
     options)``. ``model`` is a PixelSpaceClassifier from :func:`rftlib.models.build_model` or a bare
     timm model of any family in :data:`FAMILIES` (full, linear_probe and bitfit: any timm model).
     The classifier head(s) (``get_classifier()``) always train; a BatchNorm left with no trainable
-    parameter keeps its pretrained running statistics (:mod:`rftlib.strategies._batchnorm`). Apply strategies before moving the model to its device or dtype, or after: new
-    parameters are created on the device and in the dtype of the layers they attach to.
+    parameter keeps its pretrained running statistics (:mod:`rftlib.strategies._batchnorm`). Apply
+    strategies before moving the model to its device or dtype, or after: new parameters are created
+    on the device and in the dtype of the layers they attach to.
     """
     strategy = REGISTRY.get(name)
     options = strategy_config(name, **overrides)
