@@ -4,8 +4,9 @@ Both insert, in every block, a residual bottleneck ``h + up(act(down(h)))`` on t
 the attention output projection (``attn.proj``) and of the second MLP linear (``mlp.fc2``), before the
 block adds its own residual (Houlsby et al. 2019, Fig. 2; Karimi Mahabadi et al. 2021 use the same
 placement); each family says where these layers are (:mod:`rftlib.strategies.families`). They
-differ only in the ``down``/``up`` layers: Linears for Houlsby, PHM layers for Compacter. In the paper's AdapterHub model the adapter follows the sub-layer's dropout; dropout is 0
-in the study, so placing it right after the linear is the same computation.
+differ only in the ``down``/``up`` layers: Linears for Houlsby, PHM layers for Compacter. In the
+paper's AdapterHub model the adapter follows the sub-layer's dropout; dropout is 0 in the study, so
+placing it right after the linear is the same computation.
 """
 from __future__ import annotations
 
