@@ -3,8 +3,10 @@
 Blocks: ``layers[i].blocks[j]``, windowed (and shifted-window) attention in stages joined by patch
 merging. A Swin block has the ViT block's layout (``attn.qkv`` fused, ``attn.proj``, ``mlp.fc1``,
 ``mlp.fc2``), so the roles and adapter sites are the ViT family's, in every block of every stage.
-The patch-merging reductions between stages are not in any block: only full and bitfit train them
-(they have no bias, so bitfit leaves them too).
+The patch-merging reductions between stages are not in any block, and have no bias: only full
+fine-tuning trains them. BitFit trains the Linear and LayerNorm biases; the relative-position bias
+tables are learned position embeddings, not a layer's bias term, and stay frozen like a ViT's
+position embedding.
 
 SwinTransformerV2 is not in this family: its attention reads the fused ``qkv.weight`` directly
 (``F.linear`` with separate q, k, v biases), which splitting ``qkv`` would bypass.
