@@ -77,6 +77,12 @@ class RunConfig:
     """Gradient-norm clipping; None disables it."""
     precision: Literal["fp32", "bf16"] = "fp32"
     """bf16 runs forward and backward (training and attack) under autocast."""
+    objective: str = "standard"
+    """Training objective (``rftlib.training.objectives``): "standard" (the paper's cross-entropy),
+    "pgd_at" (Madry et al. 2018) or "trades" (Zhang et al. 2019)."""
+    objective_options: dict = field(default_factory=dict)
+    """The training attack's settings for pgd_at and trades, separate from ``attack``: eps (default:
+    the evaluation attack's eps), alpha (eps / 4), steps (10), random_start (true); trades: beta (6.0)."""
     # --- evaluation ----------------------------------------------------------------------------
     schedule: str | list = "paper"
     """Evaluation steps: a preset ("paper", "released") or a list of ``[up_to, every]`` phases."""
@@ -109,7 +115,7 @@ class RunConfig:
     NON_IDENTITY = ("device", "num_workers", "output_dir", "checkpoint", "eval_batch_size")
     # Fields added after the first release: left out of the run's identity while they hold their
     # default, so configurations that do not use them keep their run names and finished runs still load.
-    ADDED_FIELDS: ClassVar[tuple[str, ...]] = ("attacks", "final_model")
+    ADDED_FIELDS: ClassVar[tuple[str, ...]] = ("attacks", "final_model", "objective", "objective_options")
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -167,6 +173,7 @@ class RunConfig:
         from .attacks import make_attack
         from .data import DATASETS
         from .strategies import strategy_config
+        from .training.objectives import objective_options
 
         strategy_config(self.strategy, **self.strategy_options)  # unknown strategy or option
         DATASETS.get(self.dataset)
@@ -176,6 +183,7 @@ class RunConfig:
         for spec in self.attack_specs():  # each attack's own value checks, on a stand-in model
             options = {k: v for k, v in spec.items() if k not in ("name", "label")}
             make_attack(spec["name"], nn.Identity(), **options)
+        objective_options(self.objective, **self.objective_options)  # unknown objective, option or value
         if isinstance(self.eval_size, str) and self.eval_size != "all":
             raise RftError(f"eval_size must be a positive integer or 'all', got {self.eval_size!r}")
         if isinstance(self.eval_size, int) and self.eval_size < 1:
@@ -232,8 +240,10 @@ class RunConfig:
 
     def resolved(self) -> "RunConfig":
         """A copy with every 'None = default' filled in: the strategy's lr, weight decay, warm-up and
-        schedule, and the PGD settings. Its values are what the run uses and what gets recorded."""
+        schedule, the PGD settings and the training attack's. Its values are what the run uses and
+        what gets recorded."""
         from .strategies import training_defaults
+        from .training.objectives import objective_options
 
         defaults = training_defaults(self.strategy)
         changes: dict[str, Any] = {}
@@ -243,6 +253,8 @@ class RunConfig:
         if self.lr_schedule == "auto":
             changes["lr_schedule"] = defaults["lr_schedule"]
         changes["attack"] = {**PAPER_ATTACK, **self.attack}
+        changes["objective_options"] = objective_options(self.objective, eval_eps=changes["attack"]["eps"],
+                                                         **self.objective_options)
         return dataclasses.replace(self, **changes)
 
     def run_name(self) -> str:

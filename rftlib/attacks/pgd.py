@@ -147,12 +147,7 @@ class PGD:
             raise RftError(f"PGD images must be a floating-point tensor, got {_describe(images)}")
         if images.dim() < 2:
             raise RftError(f"PGD images must have a batch dimension, got shape {tuple(images.shape)}")
-        if not isinstance(labels, torch.Tensor) or labels.dtype == torch.bool or not _is_integer(labels):
-            raise RftError(f"PGD labels must be an integer tensor, got {_describe(labels)}")
-        if labels.shape != images.shape[:1]:
-            raise RftError(
-                f"PGD labels must have shape ({images.shape[0]},) to match the images, got {tuple(labels.shape)}"
-            )
+        self._check_labels(images, labels)
         if images.numel():
             low, high = torch.stack(torch.aminmax(images.detach())).tolist()  # one device sync
             # Written so that NaN fails too.
@@ -162,26 +157,45 @@ class PGD:
                     f"[{low:.4g}, {high:.4g}]"
                 )
 
+    def _check_labels(self, images: torch.Tensor, labels: object) -> None:
+        if not isinstance(labels, torch.Tensor) or labels.dtype == torch.bool or not _is_integer(labels):
+            raise RftError(f"PGD labels must be an integer tensor, got {_describe(labels)}")
+        if labels.shape != images.shape[:1]:
+            raise RftError(
+                f"PGD labels must have shape ({images.shape[0]},) to match the images, got {tuple(labels.shape)}"
+            )
+
+    # The three hooks below are what a variant of PGD changes (TRADES' KL attack, attacks/trades.py);
+    # the loop, the projection and the mode handling stay here, once.
+    def _start(self, clean: torch.Tensor, low: torch.Tensor, high: torch.Tensor,
+               generator: torch.Generator | None) -> torch.Tensor:
+        """The first iterate under ``random_start``: uniform in the eps ball, clamped to [0, 1]."""
+        return _uniform(clean, self.eps, generator).add_(clean).clamp_(low, high)
+
+    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The summed loss each step ascends."""
+        return F.cross_entropy(logits.float(), labels.long(), reduction="sum")
+
+    def _autocast(self, device: torch.device):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device.type, dtype=self.autocast_dtype)
+
     def _run(self, images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         # An inference-mode tensor cannot take part in autograd; a plain alias is enough otherwise,
         # since nothing below writes into it.
         clean = images.detach().clone() if images.is_inference() else images.detach()
-        labels = labels.long()
         # The intersection of the eps ball with [0, 1], computed once: projecting onto it is a single
         # clamp per step instead of torchattacks' subtract / clamp / add / clamp.
         low = (clean - self.eps).clamp_(min=0)
         high = (clean + self.eps).clamp_(max=1)
 
         if self.random_start:
-            adv = _uniform(clean, self.eps, generator).add_(clean).clamp_(low, high)
+            adv = self._start(clean, low, high, generator)
         else:
             adv = clean  # never written in place: each step builds a new tensor
 
-        autocast = (
-            torch.autocast(device_type=images.device.type, dtype=self.autocast_dtype)
-            if self.autocast_dtype is not None
-            else contextlib.nullcontext()
-        )
+        autocast = self._autocast(images.device)
         # early_stop bookkeeping: positions in the batch still attacked, and where finished ones go.
         active = torch.arange(images.shape[0], device=images.device) if self.early_stop else None
         result = torch.empty_like(clean) if self.early_stop else None
@@ -194,7 +208,7 @@ class PGD:
             # gradient is independent of the batch size and of which samples share the batch, and
             # only the gradient's sign is used. The mean would just scale it by 1/N (and, in low
             # precision, risk underflowing small components to 0).
-            loss = F.cross_entropy(logits.float(), labels, reduction="sum")
+            loss = self._loss(logits, labels)
             (grad,) = torch.autograd.grad(loss, adv)
             adv = adv.detach()
             # adv + alpha * sign(grad), projected; built in the fresh sign() tensor, so one

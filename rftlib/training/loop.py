@@ -37,6 +37,7 @@ from ..strategies import apply_strategy, trainable_parameters
 from .best import VAL_SET, BestValidation
 from .checkpoint import load_checkpoint, save_checkpoint, save_final_weights
 from .evaluation import Evaluator
+from .objectives import make_objective
 from .optim import make_optimizer, make_scheduler
 from .step import training_step
 
@@ -98,6 +99,7 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
     scheduler = make_scheduler(optimizer, kind=config.lr_schedule, warmup_steps=config.warmup_steps,
                                total_steps=total_steps)
     best_val = config.final_model == "best_val"
+    objective = make_objective(config.objective, seed=config.seed, **config.objective_options)
     evaluate = Evaluator(test=task.test, ood=task.ood, size=config.eval_size, seed=config.seed,
                          batch_size=config.eval_batch_size, attacks=config.attack_specs(), device=device,
                          precision=config.precision, num_workers=config.num_workers,
@@ -154,7 +156,7 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
             tic = time.perf_counter()
             images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
             loss, logits = training_step(model, optimizer, images, labels, precision=config.precision,
-                                         grad_clip=config.grad_clip)
+                                         grad_clip=config.grad_clip, objective=objective, step=step)
             if not torch.isfinite(loss):
                 bar.close()
                 raise TrainingDiverged(f"loss is {loss.item()} at step {step + 1}; records up to step {step} "

@@ -4,23 +4,26 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 
-from ..devices import autocast_for
+from .objectives import Objective, Standard
+
+_STANDARD = Standard()
 
 
 def training_step(forward: Callable[[torch.Tensor], torch.Tensor], optimizer: torch.optim.Optimizer,
                   images: torch.Tensor, labels: torch.Tensor, *, precision: str = "fp32",
-                  grad_clip: float | None = 1.0, check_finite: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                  grad_clip: float | None = 1.0, check_finite: bool = True, objective: Objective | None = None,
+                  step: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward (under bf16 autocast for precision "bf16"), cross-entropy in fp32, backward, gradient
     clipping over the optimiser's parameters, AdamW step. Returns (loss, logits).
+
+    ``objective`` (rftlib.training.objectives; default: standard) replaces the forward and the loss,
+    e.g. with a training attack first; ``step`` (the global step) seeds that attack's random start.
 
     With ``check_finite`` a NaN or infinite loss skips the update (the caller reports it); that check
     reads the loss on the host, one device sync, which the benchmark turns off.
     """
-    with autocast_for(images.device, precision):
-        logits = forward(images)
-        loss = F.cross_entropy(logits.float(), labels)
+    loss, logits = (objective or _STANDARD)(forward, images, labels, step=step, precision=precision)
     if check_finite and not torch.isfinite(loss):
         return loss, logits
     optimizer.zero_grad(set_to_none=True)

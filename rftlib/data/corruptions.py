@@ -1,0 +1,225 @@
+"""Common corruptions of the fixed evaluation subset, computed once per run and cached on disk.
+
+Hendrycks and Dietterich, "Benchmarking Neural Network Robustness to Common Corruptions and
+Perturbations", ICLR 2019 (https://arxiv.org/abs/1903.12261): 15 corruptions (noise, blur, weather,
+digital) at severities 1-5, through ``imagecorruptions`` (the maintained ``imagecorruptions-imaug``
+fork; the original 1.1.2 breaks on current numpy and scikit-image), applied to uint8 images as the
+benchmark's files are.
+
+**Determinism.** Every image is corrupted with its own seed, derived from (run seed, corruption,
+severity, position in the subset), so the result depends on nothing else (not on the order of the
+corruptions, nor on which others are chosen). Most corruptions draw from numpy's global generator,
+seeded per image here and restored afterwards. Two draw elsewhere, which is why seeding numpy alone
+does not reproduce them: ``impulse_noise`` calls scikit-image's ``random_noise``, which makes a fresh
+``np.random.default_rng()``; ``glass_blur`` shuffles pixels in a numba-compiled function with numba's
+own generator, seeded from an unseeded ``default_rng``. The fork passes a ``seed`` argument through
+to both (``rng=`` of ``random_noise``, ``np.random.seed`` inside the numba function); it is given
+here, so all 15 are reproducible (tests/test_corruptions.py checks every one).
+
+**Small images.** imagecorruptions refuses images under 32 px (its parameters, e.g. blur radii and
+the frost crops, are set for CIFAR's 32 px and up), and so does this module, in one line.
+
+**Cache.** ``<run_dir>/corruptions/<key>/``: one uint8 ``.npy`` per corruption and severity, the labels
+and ``key.json``. The key hashes every input: the clean images and labels themselves (so the dataset,
+split, evaluation subset, image size and seed are all covered), the names, the severities, the size,
+the seed, the imagecorruptions version and this format's version. A change of any of them reads
+another directory; a directory is only ever complete (written aside, then renamed).
+Disk: 3 * S^2 bytes per image, corruption and severity (1,000 images at 224 px, 15 corruptions,
+one severity: 2.3 GB; at 32 px: 46 MB); ``size`` bounds it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import RftError, unknown_choice
+from ..options import build_dataclass
+from ..seeding import derived_seed
+from .base import ImageDataset
+from .splits import eval_subset
+
+#: The 15 corruptions of the benchmark (ImageNet-C / CIFAR-10-C), in its order:
+#: imagecorruptions.get_corruption_names("common"), written out so validating a config needs no import.
+COMMON_CORRUPTIONS: tuple[str, ...] = (
+    "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
+    "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression",
+)
+#: Corruptions whose randomness the fork exposes as a ``seed`` argument (see the module docstring).
+_OWN_GENERATOR = ("impulse_noise", "glass_blur")
+MIN_IMAGE_SIZE = 32
+FORMAT_VERSION = 1
+#: Record keys: ``corruption_acc`` (the mean) and ``corruption_<name>_acc`` per corruption.
+PREFIX = "corruption"
+
+
+@dataclass(frozen=True)
+class CorruptionOptions:
+    """Which corruptions to measure, and on how many images.
+
+    Attributes:
+        names: corruptions to apply (default: all 15 of :data:`COMMON_CORRUPTIONS`).
+        severities: severities 1-5; a corruption's accuracy is the mean over them (the benchmark's mCE
+            averages all five; the default, 3, the middle one, costs a fifth of that).
+        size: images, a seeded subset of the evaluation subset; None: all of it. Each evaluation costs
+            size * len(names) * len(severities) forward passes.
+    """
+
+    names: list[str] | None = None
+    severities: list[int] = field(default_factory=lambda: [3])
+    size: int | None = None
+
+    @property
+    def chosen(self) -> list[str]:
+        return list(self.names) if self.names is not None else list(COMMON_CORRUPTIONS)
+
+
+def corruption_options(values: dict | None = None) -> CorruptionOptions:
+    """The options from a mapping, checked: an unknown key or corruption, a severity outside 1-5, a
+    size below 1 or an empty list each raise one RftError line naming the valid choices."""
+    options = build_dataclass(CorruptionOptions, dict(values or {}), "corruptions option")
+    for name in options.chosen:
+        if name not in COMMON_CORRUPTIONS:
+            raise unknown_choice("corruption", name, COMMON_CORRUPTIONS)
+    if not options.chosen or len(set(options.chosen)) != len(options.chosen):
+        raise RftError(f"corruptions option 'names' must list distinct corruptions, got {options.names!r}")
+    if not options.severities or any(s not in range(1, 6) for s in options.severities) \
+            or len(set(options.severities)) != len(options.severities):
+        raise RftError(f"corruption severities are distinct integers from 1 to 5, got {options.severities!r}")
+    if options.size is not None and options.size < 1:
+        raise RftError(f"corruptions option 'size' must be at least 1, got {options.size}")
+    return options
+
+
+def check_image_size(image_size: int) -> None:
+    """imagecorruptions needs images of at least 32 px: one line otherwise."""
+    if image_size < MIN_IMAGE_SIZE:
+        raise RftError(f"common corruptions need images of at least {MIN_IMAGE_SIZE} px (imagecorruptions' "
+                       f"limit), this run's are {image_size} px; set image_size >= {MIN_IMAGE_SIZE} or drop corruptions")
+
+
+def corrupt_images(images: np.ndarray, name: str, severity: int, seed: int) -> np.ndarray:
+    """``images`` (N, H, W, 3) uint8 corrupted by ``name`` at ``severity``: (N, H, W, 3) uint8.
+
+    Image i gets seed derived_seed(seed, corruption, severity, i); numpy's global state is restored.
+    """
+    from imagecorruptions import corrupt
+
+    if name not in COMMON_CORRUPTIONS:
+        raise unknown_choice("corruption", name, COMMON_CORRUPTIONS)
+    check_image_size(min(images.shape[1:3]))
+    number = COMMON_CORRUPTIONS.index(name)
+    out = np.empty_like(images)
+    state = np.random.get_state()
+    try:
+        for i, image in enumerate(images):
+            image_seed = derived_seed(seed, number, severity, i) % 2**32
+            np.random.seed(image_seed)
+            kwargs = {"seed": image_seed} if name in _OWN_GENERATOR else {}
+            out[i] = corrupt(image, severity=severity, corruption_name=name, **kwargs)
+    finally:
+        np.random.set_state(state)
+    return out
+
+
+class UInt8ImageDataset(ImageDataset):
+    """Images held as uint8 (N, 3, S, S), served as float32 in [0, 1] (a quarter of the memory)."""
+
+    def __init__(self, images: torch.Tensor, labels: np.ndarray):
+        self.images = images
+        self._labels = np.asarray(labels, dtype=np.int64)
+        self.image_size = int(images.shape[-1])
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int):
+        return self.images[int(index)].float().div_(255), int(self._labels[int(index)])
+
+    def __getitems__(self, indices: Sequence[int]):
+        idx = torch.as_tensor([int(i) for i in indices], dtype=torch.long)
+        images = self.images[idx].float().div_(255)
+        return [(image, int(self._labels[i])) for image, i in zip(images, idx.tolist())]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self._labels
+
+    def subset(self, indices) -> "UInt8ImageDataset":
+        idx = torch.as_tensor(np.asarray(indices, dtype=np.int64))
+        return UInt8ImageDataset(self.images[idx], self._labels[idx.numpy()])
+
+
+def corrupted_sets(evaluation: ImageDataset, options: CorruptionOptions | dict | None, *, seed: int,
+                   cache_dir: str | Path, progress: bool = True) -> dict[str, UInt8ImageDataset]:
+    """The corrupted copies of ``evaluation`` (the run's fixed evaluation subset), one dataset per
+    corruption holding its severities one after the other, named ``corruption_<name>``; read from
+    ``cache_dir`` when there, computed and written there otherwise."""
+    if not isinstance(options, CorruptionOptions):
+        options = corruption_options(options)
+    clean, labels = _as_uint8(eval_subset(evaluation, options.size, seed))
+    check_image_size(min(clean.shape[-2:]))
+    key = cache_key(clean, labels, options, seed)
+    directory = Path(cache_dir) / key
+    if not (directory / "key.json").exists():
+        _compute(directory, clean, labels, options, seed, progress)
+    return {f"{PREFIX}_{name}": UInt8ImageDataset(
+        torch.from_numpy(np.concatenate([np.load(directory / f"{name}_s{s}.npy") for s in options.severities])),
+        np.tile(labels, len(options.severities)))
+        for name in options.chosen}
+
+
+def corruption_accuracy(accuracies: dict[str, float]) -> float | None:
+    """``corruption_acc``: the mean of the ``corruption_<name>_acc`` entries of a record (None without)."""
+    values = [v for k, v in accuracies.items()
+              if k.startswith(PREFIX + "_") and k.endswith("_acc") and k != f"{PREFIX}_acc"]
+    return float(np.mean(values)) if values else None
+
+
+def cache_key(clean: np.ndarray, labels: np.ndarray, options: CorruptionOptions, seed: int) -> str:
+    """A digest of everything the corrupted images depend on (see the module docstring)."""
+    content = hashlib.sha256(np.ascontiguousarray(clean).tobytes())
+    content.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
+    settings = {"format": FORMAT_VERSION, "imagecorruptions": metadata.version("imagecorruptions-imaug"),
+                "names": sorted(options.chosen), "severities": sorted(options.severities), "size": options.size,
+                "seed": seed, "shape": list(clean.shape), "content": content.hexdigest()}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _as_uint8(dataset) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 3, S, S) uint8 images and int64 labels of a dataset of float images in [0, 1]."""
+    items = dataset.__getitems__(list(range(len(dataset)))) if hasattr(dataset, "__getitems__") \
+        else [dataset[i] for i in range(len(dataset))]
+    images = torch.stack([image for image, _ in items]).mul(255).round_().clamp_(0, 255).to(torch.uint8)
+    return images.numpy(), np.array([label for _, label in items], dtype=np.int64)
+
+
+def _compute(directory: Path, clean: np.ndarray, labels: np.ndarray, options: CorruptionOptions, seed: int,
+             progress: bool) -> None:
+    from tqdm.auto import tqdm
+
+    partial = directory.with_name(directory.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    nhwc = clean.transpose(0, 2, 3, 1)
+    jobs = [(name, severity) for name in options.chosen for severity in options.severities]
+    for name, severity in tqdm(jobs, desc=f"corrupting {len(clean)} images", disable=not progress):
+        corrupted = corrupt_images(nhwc, name, severity, seed).transpose(0, 3, 1, 2)
+        np.save(partial / f"{name}_s{severity}.npy", np.ascontiguousarray(corrupted))
+    (partial / "key.json").write_text(json.dumps({"names": options.chosen, "severities": options.severities,
+                                                  "size": options.size, "seed": seed, "images": len(clean)}))
+    if directory.exists():  # an incomplete directory from an older layout: replace it
+        shutil.rmtree(directory)
+    os.replace(partial, directory)
+
+
+__all__ = ["COMMON_CORRUPTIONS", "CorruptionOptions", "UInt8ImageDataset", "cache_key", "check_image_size",
+           "corrupt_images", "corrupted_sets", "corruption_accuracy", "corruption_options"]

@@ -1,0 +1,229 @@
+"""Training objectives: the loss one fine-tuning step minimises, looked up by name.
+
+=========  ===================================================  ==========================
+name       loss of a batch (x, y)                               after
+=========  ===================================================  ==========================
+standard   CE(f(x), y)                                          the paper (the default)
+pgd_at     CE(f(x'), y), x' = PGD on the cross-entropy          Madry et al., ICLR 2018
+trades     CE(f(x), y) + beta * KL(f(x) || f(x')),              Zhang et al., ICML 2019
+           x' = PGD on that KL
+=========  ===================================================  ==========================
+
+The training attack has its own settings (:class:`TrainingAttackOptions`), separate from the
+evaluation attack's; its eps defaults to the evaluation's. It runs on rftlib's PGD
+(``rftlib.attacks``), under bf16 autocast when the run is bf16, and generates its examples with the
+model in **eval mode** (dropout off, the convention of Madry et al.'s and TRADES' code; the mode of every
+submodule, every ``requires_grad`` and every ``.grad`` are restored exactly afterwards). The loss
+forward passes then run in the model's own mode. The attack's random start draws from a generator
+seeded by (run seed, step), so a resumed run trains on exactly the same adversarial examples.
+
+Example::
+
+    objective = make_objective("trades", seed=0, eps=2 / 255, beta=6.0)
+    loss, logits = objective(model, images, labels, step=step, precision="bf16")
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..attacks import PGD
+from ..attacks.trades import TradesKL
+from ..devices import autocast_for
+from ..errors import RftError
+from ..options import build_dataclass
+from ..registry import Registry
+from ..seeding import derived_seed
+
+#: Mixed into the training attack's seed so its stream never coincides with the evaluation attack's,
+#: which is seeded by (run seed, step) alone.
+TRAINING_ATTACK_STREAM = 0x7472_6169_6E  # "train"
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """The standard objective has no settings."""
+
+
+@dataclass(frozen=True)
+class TrainingAttackOptions:
+    """The training attack (L-infinity PGD, images in [0, 1]).
+
+    Attributes:
+        eps: radius of the ball; None: the evaluation attack's eps (1/255 in the paper's study).
+        alpha: step size; None: eps / 4, the evaluation's ratio (2/255 at eps 8/255, the usual
+            adversarial-training pair); with 10 steps the iterate can cross the ball 2.5 times,
+            Madry et al.'s rule of thumb.
+        steps: PGD steps per training batch (10: TRADES' setting and the common PGD-10 of
+            adversarial training). Each costs about one forward and one backward pass.
+        random_start: start from a random point (pgd_at: uniform in the ball; trades: x + 0.001 N(0, I)).
+    """
+
+    eps: float | None = None
+    alpha: float | None = None
+    steps: int = 10
+    random_start: bool = True
+
+
+@dataclass(frozen=True)
+class TradesOptions(TrainingAttackOptions):
+    """TRADES: the training attack's settings, and ``beta``, the weight of the KL term (1/lambda in
+    the paper; 6.0 is its CIFAR-10 setting; 0 gives standard training on clean inputs)."""
+
+    beta: float = 6.0
+
+
+class Objective:
+    """The loss of one training batch. ``objective(model, images, labels, step=, precision=)`` returns
+    (loss, logits): the scalar to back-propagate and the logits it was computed from (the loop's
+    training accuracy reads them: adversarial for pgd_at, clean for standard and trades)."""
+
+    options_class: type = NoOptions
+
+    def __init__(self, options=None, *, seed: int = 0):
+        self.options = options if options is not None else self.options_class()
+        self.seed = seed
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.options})"
+
+    def __call__(self, model, images: torch.Tensor, labels: torch.Tensor, *, step: int,
+                 precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+
+OBJECTIVES: Registry[type[Objective]] = Registry("objective")
+
+
+@OBJECTIVES.register("standard")
+class Standard(Objective):
+    """Cross-entropy on the clean batch, forward under the run's autocast, loss in fp32."""
+
+    def __call__(self, model, images, labels, *, step, precision="fp32"):
+        with autocast_for(images.device, precision):
+            logits = model(images)
+            return F.cross_entropy(logits.float(), labels), logits
+
+
+class Adversarial(Objective):
+    """An objective with a training attack; subclasses say which attack and what loss."""
+
+    options_class = TrainingAttackOptions
+    attack_class: type[PGD] = PGD
+
+    def make_attack(self, model: nn.Module, precision: str) -> PGD:
+        options = self.options
+        if options.eps is None or options.alpha is None:
+            raise RftError(f"{type(self).__name__} needs eps and alpha resolved; build it with make_objective")
+        return self.attack_class(model, eps=options.eps, alpha=options.alpha, steps=options.steps,
+                                 random_start=options.random_start,
+                                 autocast_dtype=torch.bfloat16 if precision == "bf16" else None)
+
+    def generator(self, device: torch.device, step: int) -> torch.Generator:
+        """The random start's generator at training step ``step``: a function of (seed, step) only."""
+        return torch.Generator(device=device).manual_seed(derived_seed(self.seed, step, TRAINING_ATTACK_STREAM))
+
+    def adversarial(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, step: int,
+                    precision: str = "fp32") -> torch.Tensor:
+        """The training attack's examples for this batch (eval mode; the model is left as found)."""
+        attack = self.make_attack(model, precision)
+        return attack(images, self._attack_labels(labels), generator=self.generator(images.device, step))
+
+    def _attack_labels(self, labels: torch.Tensor) -> torch.Tensor | None:
+        return labels
+
+
+@OBJECTIVES.register("pgd_at")
+class PGDAT(Adversarial):
+    """Madry et al. (ICLR 2018): cross-entropy on PGD examples only."""
+
+    def __call__(self, model, images, labels, *, step, precision="fp32"):
+        adversarial = self.adversarial(model, images, labels, step=step, precision=precision)
+        with autocast_for(images.device, precision):
+            logits = model(adversarial)
+            return F.cross_entropy(logits.float(), labels), logits
+
+
+@OBJECTIVES.register("trades")
+class Trades(Adversarial):
+    """Zhang et al. (ICML 2019): clean cross-entropy + beta * KL(p(x) || p(x')), the adversarial
+    example found by maximising that KL (:class:`rftlib.attacks.trades.TradesKL`).
+
+    Gradients flow through both distributions of the KL, as in the authors' code. The clean logits are
+    computed once and serve both terms (the authors' code runs the clean forward twice; the same
+    under a deterministic model, one forward pass cheaper).
+    """
+
+    options_class = TradesOptions
+    attack_class = TradesKL
+
+    def _attack_labels(self, labels):
+        return None  # TradesKL computes p(x) itself, in eval mode
+
+    def __call__(self, model, images, labels, *, step, precision="fp32"):
+        adversarial = self.adversarial(model, images, labels, step=step, precision=precision)
+        with autocast_for(images.device, precision):
+            logits = model(images)
+            adversarial_logits = model(adversarial)
+        return trades_loss(logits, adversarial_logits, labels, self.options.beta), logits
+
+
+def trades_loss(logits: torch.Tensor, adversarial_logits: torch.Tensor, labels: torch.Tensor,
+                beta: float) -> torch.Tensor:
+    """CE(logits, labels) + beta * KL(softmax(logits) || softmax(adversarial_logits)), both terms
+    averaged over the batch, in fp32."""
+    logits, adversarial_logits = logits.float(), adversarial_logits.float()
+    kl = F.kl_div(F.log_softmax(adversarial_logits, dim=1), F.softmax(logits, dim=1), reduction="batchmean")
+    return F.cross_entropy(logits, labels) + beta * kl
+
+
+# ---------------------------------------------------------------------------------------------------
+def objective_options(name: str, *, eval_eps: float | None = None, **overrides) -> dict:
+    """The settings of objective ``name`` with ``overrides`` applied and checked, as a plain mapping;
+    with ``eval_eps`` the defaults are filled in (eps = eval_eps, alpha = eps / 4).
+
+    Raises RftError (one line) for an unknown objective or option, a wrong type, eps <= 0 or > 1,
+    alpha <= 0, steps < 1 or beta < 0.
+    """
+    cls = OBJECTIVES.get(name)
+    if overrides and cls.options_class is NoOptions:
+        raise RftError(f"objective {name!r} takes no options, got {', '.join(sorted(overrides))}; "
+                       f"the training attack's settings apply to: "
+                       f"{', '.join(n for n in OBJECTIVES if OBJECTIVES.get(n).options_class is not NoOptions)}")
+    options = build_dataclass(cls.options_class, overrides, f"{name} objective option")
+    values = dataclasses.asdict(options)
+    for key in ("eps", "alpha"):
+        value = values.get(key)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise RftError(f"{name} objective option {key!r} must be > 0, got {value!r}")
+    if values.get("eps") is not None and values["eps"] > 1:
+        raise RftError(f"{name} objective option 'eps' must be at most 1 (pixel space [0, 1]; "
+                       f"8/255 = {8 / 255:.4f}), got {values['eps']!r}")
+    if "steps" in values and values["steps"] < 1:
+        raise RftError(f"{name} objective option 'steps' must be at least 1, got {values['steps']!r}")
+    if "beta" in values and not (math.isfinite(values["beta"]) and values["beta"] >= 0):
+        raise RftError(f"{name} objective option 'beta' must be >= 0, got {values['beta']!r}")
+    if eval_eps is not None and "eps" in values:
+        if values["eps"] is None:
+            values["eps"] = float(eval_eps)
+        if values["alpha"] is None:
+            values["alpha"] = values["eps"] / 4
+    return values
+
+
+def make_objective(name: str = "standard", *, seed: int = 0, eval_eps: float = 1 / 255, **options) -> Objective:
+    """The objective registered as ``name``; ``options`` override its settings (eps defaults to
+    ``eval_eps``, the evaluation attack's, 1/255 in the paper's study); ``seed`` seeds the training
+    attack's random start together with the step."""
+    cls = OBJECTIVES.get(name)
+    values = objective_options(name, eval_eps=eval_eps, **options)
+    return cls(cls.options_class(**values), seed=seed)
+
+
+__all__ = ["OBJECTIVES", "Objective", "TrainingAttackOptions", "TradesOptions", "make_objective",
+           "objective_options", "trades_loss"]
