@@ -100,6 +100,10 @@ class RunConfig:
     """The run's result (summary ``final``, ``trainable.safetensors``): the model after the last step, or,
     as the released code does, the evaluated model of highest validation accuracy (``val_acc``,
     measured at every evaluation on the seeded validation hold-out, ``eval_size`` examples)."""
+    corruptions: dict | None = None
+    """Common-corruption accuracy (Hendrycks & Dietterich 2019) on the evaluation subset, off by default:
+    ``{names: [...], severities: [3], size: N}`` (``rftlib.data.corruptions.CorruptionOptions``; ``{}``:
+    the 15 corruptions at severity 3 on the whole subset). Needs images of at least 32 px."""
     # --- execution -----------------------------------------------------------------------------
     device: str = "auto"
     """"auto" (CUDA when available), "cpu", "cuda", "cuda:1", ..."""
@@ -115,7 +119,8 @@ class RunConfig:
     NON_IDENTITY = ("device", "num_workers", "output_dir", "checkpoint", "eval_batch_size")
     # Fields added after the first release: left out of the run's identity while they hold their
     # default, so configurations that do not use them keep their run names and finished runs still load.
-    ADDED_FIELDS: ClassVar[tuple[str, ...]] = ("attacks", "final_model", "objective", "objective_options")
+    ADDED_FIELDS: ClassVar[tuple[str, ...]] = ("attacks", "final_model", "objective", "objective_options",
+                                                "corruptions")
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -184,6 +189,13 @@ class RunConfig:
             options = {k: v for k, v in spec.items() if k not in ("name", "label")}
             make_attack(spec["name"], nn.Identity(), **options)
         objective_options(self.objective, **self.objective_options)  # unknown objective, option or value
+        if self.corruptions is not None:
+            from .data.corruptions import check_image_size, corruption_options
+
+            corruption_options(self.corruptions)  # unknown corruption or key, severity outside 1-5
+            size = self.image_size or self.model_kwargs.get("img_size")
+            if isinstance(size, int):  # otherwise the model's default, known once it is built
+                check_image_size(size)
         if isinstance(self.eval_size, str) and self.eval_size != "all":
             raise RftError(f"eval_size must be a positive integer or 'all', got {self.eval_size!r}")
         if isinstance(self.eval_size, int) and self.eval_size < 1:

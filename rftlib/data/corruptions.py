@@ -59,6 +59,8 @@ MIN_IMAGE_SIZE = 32
 FORMAT_VERSION = 1
 #: Record keys: ``corruption_acc`` (the mean) and ``corruption_<name>_acc`` per corruption.
 PREFIX = "corruption"
+#: The cache's folder in a run directory.
+CACHE_DIR = "corruptions"
 
 
 @dataclass(frozen=True)
@@ -177,10 +179,10 @@ def corrupted_sets(evaluation: ImageDataset, options: CorruptionOptions | dict |
         for name in options.chosen}
 
 
-def corruption_accuracy(accuracies: dict[str, float]) -> float | None:
-    """``corruption_acc``: the mean of the ``corruption_<name>_acc`` entries of a record (None without)."""
-    values = [v for k, v in accuracies.items()
-              if k.startswith(PREFIX + "_") and k.endswith("_acc") and k != f"{PREFIX}_acc"]
+def corruption_accuracy(extra_acc: dict[str, float]) -> float | None:
+    """``corruption_acc``: the mean accuracy over the ``corruption_<name>`` sets of an evaluation's
+    extra-set accuracies (None when there are none)."""
+    values = [acc for name, acc in extra_acc.items() if name.startswith(PREFIX + "_")]
     return float(np.mean(values)) if values else None
 
 
@@ -221,5 +223,5 @@ def _compute(directory: Path, clean: np.ndarray, labels: np.ndarray, options: Co
     os.replace(partial, directory)
 
 
-__all__ = ["COMMON_CORRUPTIONS", "CorruptionOptions", "UInt8ImageDataset", "cache_key", "check_image_size",
+__all__ = ["CACHE_DIR", "COMMON_CORRUPTIONS", "CorruptionOptions", "UInt8ImageDataset", "cache_key", "check_image_size",
            "corrupt_images", "corrupted_sets", "corruption_accuracy", "corruption_options"]

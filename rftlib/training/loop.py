@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 
 from ..config import RunConfig
 from ..data import eval_subset, load_task
+from ..data.corruptions import CACHE_DIR, check_image_size, corrupted_sets, corruption_accuracy
 from ..devices import resolve_device
 from ..errors import RftError
 from ..models import build_model
@@ -82,8 +83,10 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
 
     # ---- data, model, strategy ----------------------------------------------------------------
     model_kwargs = dict(config.model_kwargs)
-    task = load_task(config.dataset, image_size=config.image_size or _model_image_size(config, model_kwargs),
-                     seed=config.seed, val_fraction=config.val_fraction, domain=config.domain,
+    image_size = config.image_size or _model_image_size(config, model_kwargs)
+    if config.corruptions is not None:
+        check_image_size(image_size)
+    task = load_task(config.dataset, image_size=image_size, seed=config.seed, val_fraction=config.val_fraction, domain=config.domain,
                      **config.dataset_options)
     model = build_model(config.model, task.num_classes, pretrained=config.pretrained, weights=config.weights,
                         **model_kwargs)
@@ -100,11 +103,15 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
                                total_steps=total_steps)
     best_val = config.final_model == "best_val"
     objective = make_objective(config.objective, seed=config.seed, **config.objective_options)
+    # Common corruptions of the evaluation subset: computed once, cached in the run directory.
+    corrupted = (corrupted_sets(eval_subset(task.test, config.eval_size, config.seed), config.corruptions,
+                                seed=config.seed, cache_dir=run_dir / CACHE_DIR, progress=progress)
+                 if config.corruptions is not None else None)
     evaluate = Evaluator(test=task.test, ood=task.ood, size=config.eval_size, seed=config.seed,
                          batch_size=config.eval_batch_size, attacks=config.attack_specs(), device=device,
                          precision=config.precision, num_workers=config.num_workers,
                          extra_sets={**({VAL_SET: eval_subset(task.val, config.eval_size, config.seed)}
-                                        if best_val else {})})
+                                        if best_val else {}), **(corrupted or {})})
 
     # ---- resume -------------------------------------------------------------------------------
     resumed = load_checkpoint(run_dir, model=model, optimizer=optimizer, scheduler=scheduler)
@@ -135,6 +142,7 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
             "train_seconds": train_seconds,
             **{f"adv_acc_{label}": acc for label, acc in result.attack_acc.items()},
             **{f"{name}_acc": acc for name, acc in result.extra_acc.items()},
+            **({"corruption_acc": corruption_accuracy(result.extra_acc)} if corrupted else {}),
         }
         # Outcomes first: a record is never appended without its per-sample file.
         write_outcomes(run_dir, step, result.outcomes)
