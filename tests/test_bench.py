@@ -226,3 +226,12 @@ def test_quick_bench_on_cuda(tmp_path):
     assert rows["rftlib tf32"]["status"] == "ok" and rows["rftlib bf16"]["images_per_s"] > 0
     assert record["peak"]["dtype"] == "bfloat16"
     assert {t["target"].split(":")[0] for t in record["targets"]} == {"GPU"}
+
+
+def test_quick_bench_prices_each_training_objective(quick):
+    _, out, record = quick
+    rows = {row["name"]: row for row in record["objectives"]}
+    assert list(rows) == ["standard fp32", "pgd_at fp32", "trades fp32"]
+    assert all(row["status"] == "ok" and row["images_per_s"] > 0 for row in rows.values())
+    assert rows["standard fp32"]["x_standard"] == 1.0 and rows["pgd_at fp32"]["attack_steps"] == 2
+    assert "fine-tuning step by objective" in out and "trades fp32" in out

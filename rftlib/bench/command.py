@@ -14,6 +14,7 @@ from ..models import PAPER_MODEL, build_model
 from ..strategies.families import family_of_name
 from ..yamlio import parse_yaml
 from .estimate import DEFAULT_JSON
+from .objectives import bench_objectives
 from .pgd import bench_pgd
 from .report import add_peak_fractions, environment, format_result, targets
 from .timing import matmul_peak
@@ -109,6 +110,8 @@ def resolve(args: argparse.Namespace) -> dict:
         "quick": quick,
         "compile": (not quick) if args.compile is None else args.compile,
         "num_classes": 10,
+        # The training attack's steps in the objective rows: the objectives' default, 2 when quick.
+        "objective_steps": 2 if quick else 10,
     }
 
 
@@ -145,13 +148,19 @@ def run_bench(config: dict) -> dict:
                         repeats=config["repeats"], compile=config["compile"])
     _release(device)
 
+    _log(f"fine-tuning objectives: standard, pgd_at, trades (PGD-{config['objective_steps']} training attack)")
+    objectives = bench_objectives(build, images, labels, precisions=tuple(config["train_precisions"]),
+                                  repeats=config["repeats"], attack_steps=config["objective_steps"],
+                                  eps=config["eps"])
+    _release(device)
+
     # Measured again at the end, the better of the two kept: on a shared machine one measurement
     # may land in a burst of load the benchmark itself did not see.
     peak = max(peak, matmul_peak(device, quick=config["quick"]), key=lambda p: p["flops_per_s"])
     for rows in (pgd, train):
         add_peak_fractions(rows, peak["flops_per_s"])
     result = {"schema": SCHEMA, "config": config, "environment": environment(device), "peak": peak,
-              "pgd": pgd, "train": train}
+              "pgd": pgd, "train": train, "objectives": objectives}
     result["targets"] = targets(result)
     return result
 

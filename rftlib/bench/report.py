@@ -137,6 +137,7 @@ def format_result(result: dict) -> str:
         f"fine-tuning step (AdamW, clip 1.0), batch {config['train_batch']}, median of {config['repeats']}",
         _table(["strategy", "status", "trainable", "img/s", "GFLOP/img", "FLOP/s", "%peak", "note"], train_rows),
         "",
+        *_objective_lines(result),
         "targets:",
     ]
     for t in result["targets"]:
@@ -144,6 +145,17 @@ def format_result(result: dict) -> str:
         lines.append(f"  {t['target']}: {_num(t['value'], '.3f')} (target {t['comparison']} {t['threshold']}, "
                      f"row {t['row']!r}): {verdict}")
     return "\n".join(lines)
+
+
+def _objective_lines(result: dict) -> list[str]:
+    if not result.get("objectives"):
+        return []
+    config = result["config"]
+    rows = [[r["name"], r["status"], _num(r.get("attack_steps"), "d"), _num(r.get("images_per_s"), ".1f"),
+             _num(r.get("x_standard"), ".2f"), r.get("note", "")] for r in result["objectives"]]
+    return [f"fine-tuning step by objective (full fine-tuning; training attack eps {config['eps']:.5g}, "
+            f"step eps/4), batch {config['train_batch']}, median of {config['repeats']}",
+            _table(["objective", "status", "attack steps", "img/s", "x standard", "note"], rows), ""]
 
 
 def _points(delta: float | None) -> float | None:
