@@ -28,13 +28,14 @@ from .records import CONFIG, DONE, RECORD_FIELDS, RECORDS, SUMMARY
 from .records import read_records as _read_records_file
 from .rundir import run_status
 
-ID_COLUMNS = ["run", "model", "strategy", "dataset", "domain", "seed", "done"]
+# objective: the training objective (rftlib.training.objectives); "standard" for runs from before it existed.
+ID_COLUMNS = ["run", "model", "strategy", "dataset", "domain", "seed", "done", "objective"]
 REQUIRED_RECORD_FIELDS = ("step", "clean_acc", "adv_acc")
 SUMMARY_COLUMNS = ID_COLUMNS + [
     "status", "n_evals", "final_step", "final_clean_acc", "final_adv_acc", "final_ood_acc", "best_adv_acc",
     "best_adv_step", "pareto_auc", "trainable_fraction", "path",
 ]
-_NAME_COLUMNS = ["run", "model", "strategy", "dataset", "domain"]
+_NAME_COLUMNS = ["run", "model", "strategy", "dataset", "domain", "objective"]
 
 
 def is_run_dir(path: Path) -> bool:
@@ -141,14 +142,15 @@ def read_summary(run: Path) -> dict[str, Any] | None:
 
 def _identity(run: Path, config: dict[str, Any]) -> dict[str, Any]:
     return dict(run=run.name, model=config["model"], strategy=config["strategy"], dataset=config["dataset"],
-                domain=config.get("domain"), seed=config["seed"], done=(run / DONE).exists())
+                domain=config.get("domain"), seed=config["seed"], done=(run / DONE).exists(),
+                objective=config.get("objective", "standard"))
 
 
 def load_records(*roots_or_runs: str | Path, include_unfinished: bool = False) -> pd.DataFrame:
     """One row per evaluation of every finished run found under the arguments (roots or run
     directories); of every run with ``include_unfinished`` (see ``select_runs``).
 
-    Columns: run (directory name), model, strategy, dataset, domain, seed, done (bool), then the
+    Columns: run (directory name), model, strategy, dataset, domain, seed, done (bool), objective, then the
     record fields step, epoch, lr, train_loss, train_acc, clean_acc, adv_acc, ood_acc,
     eval_seconds, train_seconds, then any further keys the records carry. Names are strings (domain missing
     outside DomainNet), step and seed integers, the rest floats with NaN where a value is null or
@@ -196,7 +198,7 @@ def load_summaries(*roots_or_runs: str | Path, include_unfinished: bool = False)
     """One row per finished run found under the arguments (roots or run directories); per run,
     finished or not, with ``include_unfinished`` (see ``select_runs``).
 
-    Columns: run, model, strategy, dataset, domain, seed, done, status (done, failed, running,
+    Columns: run, model, strategy, dataset, domain, seed, done, objective, status (done, failed, running,
     unfinished: ``rftlib.rundir.run_status``), n_evals, final_step,
     final_clean_acc, final_adv_acc, final_ood_acc, best_adv_acc, best_adv_step, pareto_auc,
     trainable_fraction, path. Values come from summary.json when the run wrote one; otherwise
@@ -254,22 +256,28 @@ def auc_table(summaries: pd.DataFrame, by: Iterable[str] = ("strategy", "dataset
               value: str = "pareto_auc") -> pd.DataFrame:
     """The paper's AUC table: mean ``value`` over the runs (seeds) of each cell, ``by[0]`` as
     rows and ``by[1]`` as columns (strategies x datasets by default; use ("strategy", "domain")
-    for DomainNet). Feed it to ``rftlib.pareto.percent_above_average`` for "% above average"."""
-    by = list(by)
-    if len(by) != 2:
-        raise RftError(f"auc_table needs two columns to lay out (rows, columns), got {by}")
+    for DomainNet). Feed it to ``rftlib.pareto.percent_above_average`` for "% above average".
+    Three columns split the rows by the first, e.g. ("objective", "strategy", "dataset"): one block of
+    strategies per training objective (rows indexed by (objective, strategy))."""
+    by = _layout(by, "auc_table")
     stats = auc_stats(summaries, by, value)
-    table = stats.pivot(index=by[0], columns=by[1], values="mean")
-    table.columns.name = by[1]
+    table = stats.pivot(index=by[:-1] if len(by) == 3 else by[0], columns=by[-1], values="mean")
+    table.columns.name = by[-1]
     return table
+
+
+def _layout(by: Iterable[str], what: str) -> list[str]:
+    by = list(by)
+    if len(by) not in (2, 3):
+        raise RftError(f"{what} needs two columns to lay out (rows, columns), or three (split, rows, columns), "
+                       f"got {by}")
+    return by
 
 
 def auc_table_text(summaries: pd.DataFrame, by: Iterable[str] = ("strategy", "dataset"),
                    value: str = "pareto_auc", digits: int = 2) -> pd.DataFrame:
     """``auc_table`` as "mean ± std" strings (the mean alone where a cell has one run)."""
-    by = list(by)
-    if len(by) != 2:
-        raise RftError(f"auc_table_text needs two columns to lay out (rows, columns), got {by}")
+    by = _layout(by, "auc_table_text")
     stats = auc_stats(summaries, by, value)
 
     def cell(row: pd.Series) -> str:
@@ -278,7 +286,7 @@ def auc_table_text(summaries: pd.DataFrame, by: Iterable[str] = ("strategy", "da
         return f"{row['mean']:.{digits}f} ± {row['std']:.{digits}f}"
 
     stats["text"] = stats.apply(cell, axis=1) if len(stats) else pd.Series(dtype="str")
-    return stats.pivot(index=by[0], columns=by[1], values="text")
+    return stats.pivot(index=by[:-1] if len(by) == 3 else by[0], columns=by[-1], values="text")
 
 
 def distinguish_datasets(frame: pd.DataFrame, summaries: pd.DataFrame) -> pd.DataFrame:

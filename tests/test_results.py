@@ -19,10 +19,10 @@ def record(step, clean, adv, ood=None, loss=0.5):
 
 
 def write_run(directory, *, strategy="lora", dataset="cifar10", seed=0, domain=None, records=(),
-              tail="", summary=None, done=False):
+              tail="", summary=None, done=False, **settings):
     directory.mkdir(parents=True)
     config = dict(model="vit_base_patch16_224.orig_in21k", strategy=strategy, dataset=dataset, domain=domain,
-                  seed=seed, strategy_options={"r": 8}, dataset_options={}, lr=5e-3, batch_size=128)
+                  seed=seed, strategy_options={"r": 8}, dataset_options={}, lr=5e-3, batch_size=128, **settings)
     (directory / "config.yaml").write_text(yaml.safe_dump(config))
     lines = [json.dumps(r) for r in records]
     (directory / "records.jsonl").write_text("".join(line + "\n" for line in lines) + tail)
@@ -70,9 +70,10 @@ def test_find_runs(results, tmp_path):
 def test_load_records(results):
     with pytest.warns(UserWarning, match="unreadable last line"):
         frame = load_records(results, include_unfinished=True)
-    assert list(frame.columns) == ["run", "model", "strategy", "dataset", "domain", "seed", "done", "step", "epoch",
-                                   "lr", "train_loss", "train_acc", "clean_acc", "adv_acc", "ood_acc", "eval_seconds",
-                                   "train_seconds"]
+    assert list(frame.columns) == ["run", "model", "strategy", "dataset", "domain", "seed", "done", "objective", "step",
+                                   "epoch", "lr", "train_loss", "train_acc", "clean_acc", "adv_acc", "ood_acc",
+                                   "eval_seconds", "train_seconds"]
+    assert (frame["objective"] == "standard").all()  # configs written before the field existed
     assert len(frame) == 2 + 2 + 4  # the truncated line is skipped
     counts = frame.groupby("run").size()
     assert counts["bitfit-cifar10-s1"] == 2 and counts["lora-cifar10-s0"] == 4
@@ -192,3 +193,19 @@ def test_tables_use_finished_runs_only_and_say_what_they_left_out(tmp_path):
         assert load_records(tmp_path)["run"].tolist() == ["good"]
     everything = load_summaries(tmp_path, include_unfinished=True).set_index("run")
     assert everything["status"].to_dict() == {"crashed": "unfinished", "diverged": "failed", "good": "done"}
+
+
+def test_auc_table_split_by_objective(tmp_path):
+    for objective, auc in (("standard", 0.2), ("pgd_at", 0.4)):
+        for strategy in ("lora", "bitfit"):
+            write_run(tmp_path / f"{objective}-{strategy}", strategy=strategy, objective=objective,
+                      records=[record(0, 0.1, 0.05)], summary={"pareto_auc": auc}, done=True)
+    summaries = load_summaries(tmp_path)
+    assert sorted(summaries["objective"]) == ["pgd_at", "pgd_at", "standard", "standard"]
+    table = auc_table(summaries, by=("objective", "strategy", "dataset"))
+    assert list(table.index) == [("pgd_at", "bitfit"), ("pgd_at", "lora"), ("standard", "bitfit"), ("standard", "lora")]
+    assert table.loc[("pgd_at", "lora"), "cifar10"] == 0.4 and table.loc[("standard", "lora"), "cifar10"] == 0.2
+    text = auc_table_text(summaries, by=("objective", "strategy", "dataset"))
+    assert text.loc[("standard", "bitfit"), "cifar10"] == "0.20"
+    with pytest.raises(RftError, match="or three"):
+        auc_table(summaries, by=("objective", "strategy", "dataset", "seed"))
