@@ -33,7 +33,6 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -44,7 +43,7 @@ import torch
 from ..errors import RftError, unknown_choice
 from ..options import build_dataclass
 from ..seeding import derived_seed
-from .base import ImageDataset
+from .base import ImageDataset, TensorImageDataset
 from .splits import eval_subset
 
 #: The 15 corruptions of the benchmark (ImageNet-C / CIFAR-10-C), in its order:
@@ -132,36 +131,8 @@ def corrupt_images(images: np.ndarray, name: str, severity: int, seed: int) -> n
     return out
 
 
-class UInt8ImageDataset(ImageDataset):
-    """Images held as uint8 (N, 3, S, S), served as float32 in [0, 1] (a quarter of the memory)."""
-
-    def __init__(self, images: torch.Tensor, labels: np.ndarray):
-        self.images = images
-        self._labels = np.asarray(labels, dtype=np.int64)
-        self.image_size = int(images.shape[-1])
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int):
-        return self.images[int(index)].float().div_(255), int(self._labels[int(index)])
-
-    def __getitems__(self, indices: Sequence[int]):
-        idx = torch.as_tensor([int(i) for i in indices], dtype=torch.long)
-        images = self.images[idx].float().div_(255)
-        return [(image, int(self._labels[i])) for image, i in zip(images, idx.tolist())]
-
-    @property
-    def labels(self) -> np.ndarray:
-        return self._labels
-
-    def subset(self, indices) -> "UInt8ImageDataset":
-        idx = torch.as_tensor(np.asarray(indices, dtype=np.int64))
-        return UInt8ImageDataset(self.images[idx], self._labels[idx.numpy()])
-
-
 def corrupted_sets(evaluation: ImageDataset, options: CorruptionOptions | dict | None, *, seed: int,
-                   cache_dir: str | Path, progress: bool = True) -> dict[str, UInt8ImageDataset]:
+                   cache_dir: str | Path, progress: bool = True) -> dict[str, TensorImageDataset]:
     """The corrupted copies of ``evaluation`` (the run's fixed evaluation subset), one dataset per
     corruption holding its severities one after the other, named ``corruption_<name>``; read from
     ``cache_dir`` when there, computed and written there otherwise."""
@@ -173,9 +144,10 @@ def corrupted_sets(evaluation: ImageDataset, options: CorruptionOptions | dict |
     directory = Path(cache_dir) / key
     if not (directory / "key.json").exists():
         _compute(directory, clean, labels, options, seed, progress)
-    return {f"{PREFIX}_{name}": UInt8ImageDataset(
+    # uint8 datasets: a quarter of the memory of float ones, converted per batch.
+    return {f"{PREFIX}_{name}": TensorImageDataset(
         torch.from_numpy(np.concatenate([np.load(directory / f"{name}_s{s}.npy") for s in options.severities])),
-        np.tile(labels, len(options.severities)))
+        np.tile(labels, len(options.severities)), clean.shape[-1])
         for name in options.chosen}
 
 
@@ -223,5 +195,5 @@ def _compute(directory: Path, clean: np.ndarray, labels: np.ndarray, options: Co
     os.replace(partial, directory)
 
 
-__all__ = ["CACHE_DIR", "COMMON_CORRUPTIONS", "CorruptionOptions", "UInt8ImageDataset", "cache_key", "check_image_size",
+__all__ = ["CACHE_DIR", "COMMON_CORRUPTIONS", "CorruptionOptions", "cache_key", "check_image_size",
            "corrupt_images", "corrupted_sets", "corruption_accuracy", "corruption_options"]
