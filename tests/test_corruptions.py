@@ -10,8 +10,7 @@ from rftlib.data import corruptions as corruptions_module
 from rftlib.data.corruptions import (COMMON_CORRUPTIONS, cache_key, corrupt_images, corrupted_sets,
                                      corruption_options)
 from rftlib.errors import RftError
-from rftlib.training import loop
-from training_helpers import tiny_config, without_timing
+from training_helpers import die_after_steps, tiny_config, without_timing
 
 
 def images(n=2, size=32, seed=0):
@@ -153,18 +152,10 @@ def test_corrupted_subset_is_identical_across_resume(tmp_path, monkeypatch):
     assert np.allclose(records["corruption_acc"], means.mean(axis=1))
 
     # A run that dies after its second evaluation resumes from the checkpoint...
-    real_step, calls = loop.training_step, []
-
-    def dying_step(*args, **kwargs):
-        if len(calls) == 6:
-            raise KeyboardInterrupt
-        calls.append(1)
-        return real_step(*args, **kwargs)
-
-    monkeypatch.setattr(loop, "training_step", dying_step)
+    die_after_steps(monkeypatch, 6)
     with pytest.raises(KeyboardInterrupt):
         finetune(corruption_run(), run_dir=tmp_path / "resumed", progress=False)
-    monkeypatch.setattr(loop, "training_step", real_step)
+    monkeypatch.undo()
     cache = tmp_path / "resumed" / "corruptions"
     (key,) = [p.name for p in cache.iterdir()]
     # ...with its corrupted images read from the cache, not made again...

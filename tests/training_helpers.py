@@ -22,3 +22,19 @@ def without_timing(records) -> list[dict]:
     """Records minus wall-clock fields, with missing values as None (a frame holds them as NaN)."""
     rows = records if isinstance(records, list) else records.to_dict("records")
     return [{k: (None if v != v else v) for k, v in r.items() if k not in TIMING_FIELDS} for r in rows]
+
+
+def die_after_steps(monkeypatch, steps: int) -> None:
+    """Make the training loop raise KeyboardInterrupt at its ``steps + 1``-th step, as a killed run
+    would stop (undo with ``monkeypatch.undo()``)."""
+    from rftlib.training import loop
+
+    real_step, taken = loop.training_step, []
+
+    def dying_step(*args, **kwargs):
+        if len(taken) == steps:
+            raise KeyboardInterrupt
+        taken.append(1)
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "training_step", dying_step)
