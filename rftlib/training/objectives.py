@@ -61,7 +61,8 @@ class TrainingAttackOptions:
             Madry et al.'s rule of thumb.
         steps: PGD steps per training batch (10: TRADES' setting and the common PGD-10 of
             adversarial training). Each costs about one forward and one backward pass.
-        random_start: start from a random point (pgd_at: uniform in the ball; trades: x + 0.001 N(0, I)).
+        random_start: start from a random point (pgd_at: uniform in the ball; trades: x + 0.001 N(0, I);
+            without it TRADES' attack cannot move: the KL's gradient is zero at x' = x).
     """
 
     eps: float | None = None
