@@ -157,6 +157,8 @@ class PGD:
                     f"[{low:.4g}, {high:.4g}]"
                 )
 
+    # What a variant of PGD overrides (TRADES' KL attack, attacks/trades.py): _check_labels, _start and
+    # _loss. The loop, the projection and the mode handling stay here, once.
     def _check_labels(self, images: torch.Tensor, labels: object) -> None:
         if not isinstance(labels, torch.Tensor) or labels.dtype == torch.bool or not _is_integer(labels):
             raise RftError(f"PGD labels must be an integer tensor, got {_describe(labels)}")
@@ -165,8 +167,6 @@ class PGD:
                 f"PGD labels must have shape ({images.shape[0]},) to match the images, got {tuple(labels.shape)}"
             )
 
-    # The three hooks below are what a variant of PGD changes (TRADES' KL attack, attacks/trades.py);
-    # the loop, the projection and the mode handling stay here, once.
     def _start(self, clean: torch.Tensor, low: torch.Tensor, high: torch.Tensor,
                generator: torch.Generator | None) -> torch.Tensor:
         """The first iterate under ``random_start``: uniform in the eps ball, clamped to [0, 1]."""
