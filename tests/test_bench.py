@@ -235,3 +235,17 @@ def test_quick_bench_prices_each_training_objective(quick):
     assert all(row["status"] == "ok" and row["images_per_s"] > 0 for row in rows.values())
     assert rows["standard fp32"]["x_standard"] == 1.0 and rows["pgd_at fp32"]["attack_steps"] == 2
     assert "fine-tuning step by objective" in out and "trades fp32" in out
+
+
+def test_estimate_prices_the_objective_and_the_corruptions():
+    record = {**_record(), "objectives": [
+        {"objective": "pgd_at", "precision": "fp32", "status": "ok", "attack_steps": 10, "x_standard": 6.0}]}
+    base = estimate_run_seconds(_run_config(), record)
+    training = 20 * 100 / 100.0
+    # pgd_at with 5 training-attack steps: half the benchmark's attack part, 1 + (6 - 1) / 2 standard steps.
+    adversarial = estimate_run_seconds(_run_config(objective="pgd_at", objective_options={"steps": 5}), record)
+    assert math.isclose(adversarial - base, training * 2.5)
+    assert estimate_run_seconds(_run_config(objective="trades"), record) is None  # not measured
+    forward = 1 / 10.0 / 15 / 2
+    corrupted = estimate_run_seconds(_run_config(corruptions={"names": ["fog", "snow"], "size": 20}), record)
+    assert math.isclose(corrupted - base, 3 * 20 * 2 * forward)  # 3 evaluations x 20 images x 2 corruptions

@@ -6,8 +6,10 @@ record, another model or device, a precision or strategy it did not measure, a d
 does not know. The estimate is
 
     training:   total steps x batch size / (the strategy's fine-tuning images/s)
+                x (for pgd_at / trades: the objective's step time over the standard step's, its
+                   attack part scaled by the run's training-attack steps over the benchmark's)
     evaluation: evaluations x test images x (PGD time per image + 2 forward passes)
-                + evaluations x OOD images x 1 forward pass
+                + evaluations x (OOD images + corrupted images) x 1 forward pass
 
 with PGD time per image scaled by the run's attack steps over the benchmark's, and a forward pass
 taken as half of one attack step (a forward plus an input-only backward, about 2 forwards of FLOPs).
@@ -63,8 +65,34 @@ def estimate_run_seconds(config: dict[str, Any], bench: dict | str | os.PathLike
     subset = (lambda n: n) if run.eval_size == "all" else (lambda n: min(n, run.eval_size))
     attack = run.attack["steps"] / measured["steps"] / attack_rate  # seconds per image
     forward = 1 / attack_rate / measured["steps"] / 2
-    per_evaluation = subset(n_test) * (attack + 2 * forward) + subset(n_ood) * forward
-    return total_steps * run.batch_size / train_rate + evaluations * per_evaluation
+    forwards_only = subset(n_ood) + _corrupted(run, subset(n_test))
+    per_evaluation = subset(n_test) * (attack + 2 * forward) + forwards_only * forward
+    objective = _objective_factor(record, run)
+    if objective is None:
+        return None
+    return total_steps * run.batch_size / train_rate * objective + evaluations * per_evaluation
+
+
+def _objective_factor(record: dict, run) -> float | None:
+    """How many standard steps one step of the run's objective costs (1 for standard; None unmeasured)."""
+    if run.objective == "standard":
+        return 1.0
+    for row in record.get("objectives", []):
+        if (row.get("status") == "ok" and row.get("objective") == run.objective
+                and row.get("precision") == run.precision):
+            return 1 + (row["x_standard"] - 1) * run.objective_options["steps"] / row["attack_steps"]
+    return None
+
+
+def _corrupted(run, n_evaluated: int) -> int:
+    """Images of the corrupted evaluation sets, each one forward pass per evaluation."""
+    if run.corruptions is None:
+        return 0
+    from ..data.corruptions import corruption_options
+
+    options = corruption_options(run.corruptions)
+    size = n_evaluated if options.size is None else min(options.size, n_evaluated)
+    return size * len(options.chosen) * len(options.severities)
 
 
 def _load(bench) -> dict | None:
