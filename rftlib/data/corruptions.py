@@ -104,7 +104,8 @@ def check_image_size(image_size: int) -> None:
     """imagecorruptions needs images of at least 32 px: one line otherwise."""
     if image_size < MIN_IMAGE_SIZE:
         raise RftError(f"common corruptions need images of at least {MIN_IMAGE_SIZE} px (imagecorruptions' "
-                       f"limit), this run's are {image_size} px; set image_size >= {MIN_IMAGE_SIZE} or drop corruptions")
+                       f"limit), this run's are {image_size} px; set image_size >= {MIN_IMAGE_SIZE} or drop "
+                       f"corruptions")
 
 
 def corrupt_images(images: np.ndarray, name: str, severity: int, seed: int) -> np.ndarray:

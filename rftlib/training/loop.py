@@ -86,8 +86,8 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
     image_size = config.image_size or _model_image_size(config, model_kwargs)
     if config.corruptions is not None:
         check_image_size(image_size)
-    task = load_task(config.dataset, image_size=image_size, seed=config.seed, val_fraction=config.val_fraction, domain=config.domain,
-                     **config.dataset_options)
+    task = load_task(config.dataset, image_size=image_size, seed=config.seed, val_fraction=config.val_fraction,
+                     domain=config.domain, **config.dataset_options)
     model = build_model(config.model, task.num_classes, pretrained=config.pretrained, weights=config.weights,
                         **model_kwargs)
     apply_strategy(model, config.strategy, **config.strategy_options)
