@@ -169,12 +169,16 @@ def cache_key(clean: np.ndarray, labels: np.ndarray, options: CorruptionOptions,
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _as_uint8(dataset) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 3, S, S) uint8 images and int64 labels of a dataset of float images in [0, 1]."""
-    items = dataset.__getitems__(list(range(len(dataset)))) if hasattr(dataset, "__getitems__") \
-        else [dataset[i] for i in range(len(dataset))]
-    images = torch.stack([image for image, _ in items]).mul(255).round_().clamp_(0, 255).to(torch.uint8)
-    return images.numpy(), np.array([label for _, label in items], dtype=np.int64)
+def _as_uint8(dataset, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 3, S, S) uint8 images and int64 labels of a dataset of float images in [0, 1], read a chunk
+    at a time (1,000 float images at 224 px would be 600 MB at once)."""
+    images, labels = [], []
+    for start in range(0, len(dataset), chunk):
+        items = [dataset[i] for i in range(start, min(start + chunk, len(dataset)))]
+        batch = torch.stack([image for image, _ in items])
+        images.append(batch.mul(255).round_().clamp_(0, 255).to(torch.uint8).numpy())
+        labels += [label for _, label in items]
+    return np.concatenate(images), np.array(labels, dtype=np.int64)
 
 
 def _compute(directory: Path, clean: np.ndarray, labels: np.ndarray, options: CorruptionOptions, seed: int,
