@@ -174,7 +174,9 @@ def _as_uint8(dataset, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
     at a time (1,000 float images at 224 px would be 600 MB at once)."""
     images, labels = [], []
     for start in range(0, len(dataset), chunk):
-        items = [dataset[i] for i in range(start, min(start + chunk, len(dataset)))]
+        indices = list(range(start, min(start + chunk, len(dataset))))
+        # One batched read where the dataset offers it (a Hugging Face dataset: one Arrow read, one resize).
+        items = dataset.__getitems__(indices) if hasattr(dataset, "__getitems__") else [dataset[i] for i in indices]
         batch = torch.stack([image for image, _ in items])
         images.append(batch.mul(255).round_().clamp_(0, 255).to(torch.uint8).numpy())
         labels += [label for _, label in items]
