@@ -185,16 +185,18 @@ def _as_uint8(dataset, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
 
 def _compute(directory: Path, clean: np.ndarray, labels: np.ndarray, options: CorruptionOptions, seed: int,
              progress: bool) -> None:
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
 
     partial = directory.with_name(directory.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     nhwc = clean.transpose(0, 2, 3, 1)
     jobs = [(name, severity) for name in options.chosen for severity in options.severities]
-    for name, severity in tqdm(jobs, desc=f"corrupting {len(clean)} images", disable=not progress):
-        corrupted = corrupt_images(nhwc, name, severity, seed).transpose(0, 3, 1, 2)
-        np.save(partial / f"{name}_s{severity}.npy", np.ascontiguousarray(corrupted))
+    with progress_bar(total=len(jobs), desc=f"corrupting {len(clean)} images", unit="set", disable=not progress) as bar:
+        for name, severity in jobs:
+            corrupted = corrupt_images(nhwc, name, severity, seed).transpose(0, 3, 1, 2)
+            np.save(partial / f"{name}_s{severity}.npy", np.ascontiguousarray(corrupted))
+            bar.update(1)
     (partial / "key.json").write_text(json.dumps({"names": options.chosen, "severities": options.severities,
                                                   "size": options.size, "seed": seed, "images": len(clean)}))
     if directory.exists():  # an incomplete directory from an older layout: replace it
