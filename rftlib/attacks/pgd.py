@@ -9,51 +9,16 @@ its forward), model in eval mode.
 """
 from __future__ import annotations
 
-import contextlib
-import math
-from collections.abc import Iterator
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import RftError
+from .base import (_describe, autocast_for_dtype, check_autocast, check_count, check_eps, check_images, check_labels,
+                   frozen_eval, positive_number, uniform_noise)
 
-_AUTOCAST_DTYPES = (torch.bfloat16, torch.float16)
+__all__ = ["PGD", "_describe", "frozen_eval"]  # trades.py and the bench take these from here
 
-
-def _positive_number(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise RftError(f"PGD {name} must be a finite number, got {value!r}")
-    if value <= 0:
-        raise RftError(f"PGD {name} must be > 0, got {value!r}")
-    return float(value)
-
-
-@contextlib.contextmanager
-def frozen_eval(model: nn.Module) -> Iterator[None]:
-    """Run ``model`` in eval mode with every parameter's ``requires_grad`` off, then restore both exactly.
-
-    Modes are restored per submodule: a model in train mode with a frozen, eval-mode part (a common
-    fine-tuning set-up) must come back that way, which ``model.train()`` alone would not do. Turning
-    ``requires_grad`` off means the forward pass saves no activations for weight gradients and the
-    backward pass cannot write any ``.grad``.
-    """
-    modes = [(module, module.training) for module in model.modules()]
-    flags = [(param, param.requires_grad) for param in model.parameters()]
-    try:
-        model.eval()
-        for param, _ in flags:
-            param.requires_grad_(False)
-        yield
-    finally:
-        for param, flag in flags:
-            param.requires_grad_(flag)
-        # train(mode) first, so modules that override train() see the call they saw before the
-        # attack; then the per-module flags, which is what "as it was" means.
-        model.train(modes[0][1])  # modes[0] is the model itself
-        for module, mode in modes:
-            module.training = mode
 
 
 class PGD:
@@ -95,22 +60,15 @@ class PGD:
         if not isinstance(model, nn.Module):
             raise RftError(f"PGD model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
-        self.eps = _positive_number(eps, "eps")
-        if self.eps > 1:
-            # Images are in [0, 1]: eps = 8 almost certainly meant 8/255.
-            raise RftError(f"PGD eps must be at most 1 (pixel space [0, 1]; 8/255 = {8 / 255:.4f}), got {eps!r}")
-        self.alpha = _positive_number(alpha, "alpha")
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise RftError(f"PGD steps must be an integer >= 1, got {steps!r}")
-        self.steps = steps
+        self.eps = check_eps(eps, "PGD")
+        self.alpha = positive_number(alpha, "alpha", "PGD")
+        self.steps = check_count(steps, "steps", "PGD")
         for name, flag in (("random_start", random_start), ("early_stop", early_stop)):
             if not isinstance(flag, bool):
                 raise RftError(f"PGD {name} must be true or false, got {flag!r}")
         self.random_start = random_start
         self.early_stop = early_stop
-        if autocast_dtype is not None and autocast_dtype not in _AUTOCAST_DTYPES:
-            raise RftError(f"PGD autocast_dtype must be None, torch.bfloat16 or torch.float16, got {autocast_dtype!r}")
-        self.autocast_dtype = autocast_dtype
+        self.autocast_dtype = check_autocast(autocast_dtype, "PGD")
 
     def __repr__(self) -> str:
         return (
@@ -143,43 +101,25 @@ class PGD:
             return self._run(images, labels, generator)
 
     def _check_inputs(self, images: object, labels: object) -> None:
-        if not isinstance(images, torch.Tensor) or not images.is_floating_point():
-            raise RftError(f"PGD images must be a floating-point tensor, got {_describe(images)}")
-        if images.dim() < 2:
-            raise RftError(f"PGD images must have a batch dimension, got shape {tuple(images.shape)}")
+        check_images(images, "PGD")
         self._check_labels(images, labels)
-        if images.numel():
-            low, high = torch.stack(torch.aminmax(images.detach())).tolist()  # one device sync
-            # Written so that NaN fails too.
-            if not (low >= 0 and high <= 1):
-                raise RftError(
-                    f"PGD images must be in [0, 1] (normalisation belongs inside the model), got range "
-                    f"[{low:.4g}, {high:.4g}]"
-                )
 
     # What a variant of PGD overrides (TRADES' KL attack, attacks/trades.py): _check_labels, _start and
     # _loss. The loop, the projection and the mode handling stay here, once.
     def _check_labels(self, images: torch.Tensor, labels: object) -> None:
-        if not isinstance(labels, torch.Tensor) or labels.dtype == torch.bool or not _is_integer(labels):
-            raise RftError(f"PGD labels must be an integer tensor, got {_describe(labels)}")
-        if labels.shape != images.shape[:1]:
-            raise RftError(
-                f"PGD labels must have shape ({images.shape[0]},) to match the images, got {tuple(labels.shape)}"
-            )
+        check_labels(images, labels, "PGD")
 
     def _start(self, clean: torch.Tensor, low: torch.Tensor, high: torch.Tensor,
                generator: torch.Generator | None) -> torch.Tensor:
         """The first iterate under ``random_start``: uniform in the eps ball, clamped to [0, 1]."""
-        return _uniform(clean, self.eps, generator).add_(clean).clamp_(low, high)
+        return uniform_noise(clean, self.eps, generator).add_(clean).clamp_(low, high)
 
     def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The summed loss each step ascends."""
         return F.cross_entropy(logits.float(), labels.long(), reduction="sum")
 
     def _autocast(self, device: torch.device):
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=device.type, dtype=self.autocast_dtype)
+        return autocast_for_dtype(device, self.autocast_dtype)
 
     def _run(self, images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         # An inference-mode tensor cannot take part in autograd; a plain alias is enough otherwise,
@@ -230,23 +170,3 @@ class PGD:
             result[active] = adv
             return result
         return adv
-
-
-def _uniform(like: torch.Tensor, eps: float, generator: torch.Generator | None) -> torch.Tensor:
-    """Noise uniform in [-eps, eps], shaped like ``like``, drawn from ``generator`` if given."""
-    if generator is None:
-        return torch.empty_like(like).uniform_(-eps, eps)
-    # A generator can only fill tensors on its own device (a CPU generator for CUDA images, say):
-    # draw there, then move.
-    noise = torch.empty(like.shape, dtype=like.dtype, device=generator.device).uniform_(-eps, eps, generator=generator)
-    return noise.to(like.device)
-
-
-def _is_integer(tensor: torch.Tensor) -> bool:
-    return not (tensor.is_floating_point() or tensor.is_complex())
-
-
-def _describe(value: object) -> str:
-    if isinstance(value, torch.Tensor):
-        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
-    return type(value).__name__

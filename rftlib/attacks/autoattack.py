@@ -1,0 +1,159 @@
+"""AutoAttack, standard version (APGD-CE, APGD-T, FAB-T, Square), run through the authors' own code.
+
+Croce and Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse
+parameter-free attacks", ICML 2020 (https://arxiv.org/abs/2003.01690); code: fra31/auto-attack,
+packaged as ``pyautoattack`` (install: ``pip install 'rftlib[autoattack]'``).
+
+Nothing of AutoAttack is re-implemented here. The wrapper only gives it rftlib's attack contract:
+the model in eval mode with frozen parameters for the attack and restored afterwards, float32
+arithmetic (no autocast, no TF32), a seed drawn from the caller's ``generator`` (the authors' code
+reseeds the global RNG, which is saved and restored around it), images checked to be in [0, 1], and
+per-sample robust flags taken from the authors' own final predictions.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import sys
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from ..errors import RftError
+from ..seeding import preserved_rng
+from .base import AttackOutcome, check_count, check_eps, check_inputs, frozen_eval
+
+INSTALL = "pip install 'rftlib[autoattack]' (the authors' code, packaged as pyautoattack)"
+STANDARD_STEPS = 100
+STANDARD_SQUARE_QUERIES = 5000
+STANDARD_TARGETS = 9
+
+
+def require_pyautoattack() -> None:
+    """RftError with the install command when the authors' package is missing."""
+    if importlib.util.find_spec("pyautoattack") is None:
+        raise RftError(f"AutoAttack needs the authors' package, which is not installed: {INSTALL}")
+
+
+class AutoAttack:
+    """Standard AutoAttack (Croce & Hein, ICML 2020) through the authors' code, L-infinity, [0, 1] pixels.
+
+    Arguments:
+        model: maps images in [0, 1] to logits; left exactly as found.
+        eps: radius of the L-infinity ball (default: the study's 1/255).
+        targets: target classes of APGD-T and FAB-T. None: the standard 9, or classes - 1 for a
+            model with fewer than 10 classes (where 9 cannot be used); more than classes - 1 is an error.
+        steps, square_queries: iterations of APGD and FAB, and queries of Square. The standard values
+            (100 and 5000) unless a cheaper, *non-standard* run is wanted (a demo): ``is_standard``
+            says which, and the run summary records it.
+
+    ``run(images, labels, generator)`` returns an :class:`AttackOutcome` whose flags are AutoAttack's
+    own: False for points misclassified clean or broken by any of its four attacks. The seed for the
+    authors' code is drawn from ``generator`` (or from the global RNG without one).
+    """
+
+    name = "AutoAttack"
+
+    def __init__(self, model: nn.Module, eps: float = 1 / 255, targets: int | None = None,
+                 steps: int = STANDARD_STEPS, square_queries: int = STANDARD_SQUARE_QUERIES):
+        if not isinstance(model, nn.Module):
+            raise RftError(f"AutoAttack model must be a torch.nn.Module, got {type(model).__name__}")
+        self.model = model
+        self.eps = check_eps(eps, self.name)
+        self.targets = None if targets is None else check_count(targets, "targets", self.name)
+        self.steps = check_count(steps, "steps", self.name)
+        self.square_queries = check_count(square_queries, "square_queries", self.name)
+        require_pyautoattack()
+
+    @property
+    def is_standard(self) -> bool:
+        return (self.steps, self.square_queries) == (STANDARD_STEPS, STANDARD_SQUARE_QUERIES) and \
+            self.targets in (None, STANDARD_TARGETS)
+
+    def __repr__(self) -> str:
+        return (f"AutoAttack(eps={self.eps:.6g}, targets={self.targets}, steps={self.steps}, "
+                f"square_queries={self.square_queries}, standard={self.is_standard})")
+
+    def check_classes(self, num_classes: int) -> None:
+        # APGD-T's targeted DLR loss reads the 4 largest logits.
+        if num_classes < 4:
+            raise RftError(f"AutoAttack needs at least 4 classes (targeted DLR loss), the model has {num_classes}")
+        if self.targets is not None and self.targets > num_classes - 1:
+            raise RftError(f"AutoAttack targets must be at most classes - 1 = {num_classes - 1}, got {self.targets}")
+
+    def target_count(self, num_classes: int) -> int:
+        return min(STANDARD_TARGETS, num_classes - 1) if self.targets is None else self.targets
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.attack(images, labels, generator=generator)
+
+    def attack(self, images: torch.Tensor, labels: torch.Tensor,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.run(images, labels, generator=generator).adversarial
+
+    def run(self, images: torch.Tensor, labels: torch.Tensor,
+            generator: torch.Generator | None = None) -> AttackOutcome:
+        check_inputs(images, labels, self.name)
+        images = images.detach().clone().float()
+        labels = labels.to(images.device).long()
+        if images.shape[0] == 0:
+            return AttackOutcome(images, torch.zeros(0, dtype=torch.bool, device=images.device))
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator,
+                                 device=generator.device if generator is not None else "cpu").item())
+        with frozen_eval(self.model), _fp32(images.device), preserved_rng(), _trace_kept():
+            with torch.no_grad():
+                num_classes = self.model(images[:1]).shape[1]
+            self.check_classes(num_classes)
+            adversarial, predicted = self._reference(seed, images.device, num_classes).run_standard_evaluation(
+                images, labels, batch_size=len(images))
+        return AttackOutcome(adversarial, predicted == labels)
+
+    def _reference(self, seed: int, device: torch.device, num_classes: int):
+        """The authors' AutoAttack, standard version, with this wrapper's settings."""
+        from pyautoattack import AutoAttack as Reference
+        from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
+
+        reference = Reference(self.model, eps=self.eps, seed=seed, device=device, version="standard")
+        if self.steps != STANDARD_STEPS:
+            # APGD derives its checkpoints from n_iter when built, so a cheaper run needs new instances,
+            # built as the authors' constructor builds them.
+            common = dict(n_iter=self.steps, verbose=False, eps=self.eps, norm="Linf", eot_iter=1, rho=0.75,
+                          seed=seed, device=device, logger=reference.logger)
+            reference.apgd = APGDAttack(self.model, n_restarts=1, **common)
+            reference.apgd_targeted = APGDAttack_targeted(self.model, n_restarts=1, **common)
+            reference.fab.n_iter = self.steps
+        reference.apgd_targeted.n_target_classes = self.target_count(num_classes)
+        reference.fab.n_target_classes = self.target_count(num_classes)
+        reference.square.n_queries = self.square_queries
+        return reference
+
+
+@contextlib.contextmanager
+def _fp32(device: torch.device) -> Iterator[None]:
+    """Full float32: no autocast from an enclosing block, no TF32 matmuls or convolutions on CUDA."""
+    precision = torch.get_float32_matmul_precision()
+    cudnn_tf32 = torch.backends.cudnn.allow_tf32
+    torch.set_float32_matmul_precision("highest")
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        with torch.autocast(device_type=device.type, enabled=False):
+            yield
+    finally:
+        torch.set_float32_matmul_precision(precision)
+        torch.backends.cudnn.allow_tf32 = cudnn_tf32
+
+
+@contextlib.contextmanager
+def _trace_kept() -> Iterator[None]:
+    """The authors' check for dynamic defences sets and then clears ``sys.settrace``, which would
+    switch off a debugger or coverage: put back whatever tracer was there."""
+    tracer = sys.gettrace()
+    try:
+        yield
+    finally:
+        sys.settrace(tracer)
+
+
+__all__ = ["AutoAttack", "INSTALL", "require_pyautoattack"]

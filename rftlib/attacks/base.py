@@ -1,0 +1,152 @@
+"""What every attack shares: the model left as found, checked inputs and options, the random start.
+
+The contract of an attack in :mod:`rftlib.attacks`: images in [0, 1] of shape (N, C, H, W), integer
+labels, any device; ``attack(images, labels, generator=None)`` returns adversarial images of the
+same shape, dtype and device inside the eps ball and [0, 1]; the model comes back exactly as found
+(train/eval mode of every submodule, ``requires_grad`` and ``.grad`` of every parameter) and, given a
+``generator``, the global RNG is untouched.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..errors import RftError
+
+AUTOCAST_DTYPES = (torch.bfloat16, torch.float16)
+
+
+@dataclass(frozen=True)
+class AttackOutcome:
+    """What an attack found: per sample the adversarial image and whether the model resisted it."""
+
+    adversarial: torch.Tensor
+    robust: torch.Tensor  # bool, (N,): True where no point found fools the model
+
+
+def positive_number(value: object, name: str, who: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise RftError(f"{who} {name} must be a finite number, got {value!r}")
+    if value <= 0:
+        raise RftError(f"{who} {name} must be > 0, got {value!r}")
+    return float(value)
+
+
+def check_eps(eps: object, who: str) -> float:
+    eps = positive_number(eps, "eps", who)
+    if eps > 1:
+        # Images are in [0, 1]: eps = 8 almost certainly meant 8/255.
+        raise RftError(f"{who} eps must be at most 1 (pixel space [0, 1]; 8/255 = {8 / 255:.4f}), got {eps!r}")
+    return eps
+
+
+def check_count(value: object, name: str, who: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise RftError(f"{who} {name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def check_autocast(dtype: object, who: str) -> torch.dtype | None:
+    if dtype is not None and dtype not in AUTOCAST_DTYPES:
+        raise RftError(f"{who} autocast_dtype must be None, torch.bfloat16 or torch.float16, got {dtype!r}")
+    return dtype
+
+
+def autocast_for_dtype(device: torch.device, dtype: torch.dtype | None):
+    """Autocast to ``dtype`` on ``device``'s type, or nothing for None (full precision)."""
+    return torch.autocast(device_type=device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def frozen_eval(model: nn.Module) -> Iterator[None]:
+    """Run ``model`` in eval mode with every parameter's ``requires_grad`` off, then restore both exactly.
+
+    Modes are restored per submodule: a model in train mode with a frozen, eval-mode part (a common
+    fine-tuning set-up) must come back that way, which ``model.train()`` alone would not do. Turning
+    ``requires_grad`` off means the forward pass saves no activations for weight gradients and the
+    backward pass cannot write any ``.grad``.
+    """
+    modes = [(module, module.training) for module in model.modules()]
+    flags = [(param, param.requires_grad) for param in model.parameters()]
+    try:
+        model.eval()
+        for param, _ in flags:
+            param.requires_grad_(False)
+        yield
+    finally:
+        for param, flag in flags:
+            param.requires_grad_(flag)
+        # train(mode) first, so modules that override train() see the call they saw before the
+        # attack; then the per-module flags, which is what "as it was" means.
+        model.train(modes[0][1])  # modes[0] is the model itself
+        for module, mode in modes:
+            module.training = mode
+
+
+def check_images(images: object, who: str) -> None:
+    """One-line RftError for images that are not a float batch in [0, 1]."""
+    if not isinstance(images, torch.Tensor) or not images.is_floating_point():
+        raise RftError(f"{who} images must be a floating-point tensor, got {_describe(images)}")
+    if images.dim() < 2:
+        raise RftError(f"{who} images must have a batch dimension, got shape {tuple(images.shape)}")
+    if images.numel():
+        low, high = torch.stack(torch.aminmax(images.detach())).tolist()  # one device sync
+        # Written so that NaN fails too.
+        if not (low >= 0 and high <= 1):
+            raise RftError(
+                f"{who} images must be in [0, 1] (normalisation belongs inside the model), got range "
+                f"[{low:.4g}, {high:.4g}]"
+            )
+
+
+def check_labels(images: torch.Tensor, labels: object, who: str) -> None:
+    """One-line RftError for labels that are not integers, one per image."""
+    if not isinstance(labels, torch.Tensor) or labels.dtype == torch.bool or not _is_integer(labels):
+        raise RftError(f"{who} labels must be an integer tensor, got {_describe(labels)}")
+    if labels.shape != images.shape[:1]:
+        raise RftError(
+            f"{who} labels must have shape ({images.shape[0]},) to match the images, got {tuple(labels.shape)}"
+        )
+
+
+def check_inputs(images: object, labels: object, who: str) -> None:
+    """Images and labels as above, and gradients available (not under ``torch.inference_mode``)."""
+    check_images(images, who)
+    check_labels(images, labels, who)
+    if torch.is_inference_mode_enabled():
+        raise RftError(f"{who} needs gradients: call it outside torch.inference_mode()")
+
+
+def random_like(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Uniform [0, 1) noise shaped like ``like``, on its device, drawn from ``generator`` if given.
+
+    A generator can only fill tensors on its own device (a CPU generator for CUDA images, say): the
+    noise is drawn there, then moved. Without a generator the global RNG of the images' device draws.
+    """
+    if generator is None:
+        return torch.rand_like(like)
+    noise = torch.rand(like.shape, dtype=like.dtype, device=generator.device, generator=generator)
+    return noise.to(like.device)
+
+
+def uniform_noise(like: torch.Tensor, eps: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Noise uniform in [-eps, eps], shaped like ``like``, drawn from ``generator`` if given."""
+    if generator is None:
+        return torch.empty_like(like).uniform_(-eps, eps)
+    noise = torch.empty(like.shape, dtype=like.dtype, device=generator.device).uniform_(-eps, eps, generator=generator)
+    return noise.to(like.device)
+
+
+def _is_integer(tensor: torch.Tensor) -> bool:
+    return not (tensor.is_floating_point() or tensor.is_complex())
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    return type(value).__name__
