@@ -224,13 +224,15 @@ class RunConfig:
 
     def _check_attacks(self) -> None:
         from .attacks import check_attack_spec
+        from .data.classes import known_num_classes
 
         if self.attacks is None:
             return
         if not self.attacks:
             raise RftError("attacks must list at least one attack (or be left out for the paper's PGD)")
+        num_classes = known_num_classes(self.dataset, self.dataset_options)  # None: checked when the run starts
         for spec in self.attacks:
-            check_attack_spec(spec, "attacks entry")
+            check_attack_spec(spec, "attacks entry", num_classes=num_classes)
         labels = [spec.get("label", spec["name"]) for spec in self.attacks]
         repeated = sorted({label for label in labels if labels.count(label) > 1})
         if repeated:

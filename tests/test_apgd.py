@@ -7,7 +7,7 @@ import torch
 from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
 
 from attack_helpers import trained_digits_vit
-from rftlib.attacks import APGD, APGDT, PGD, APGDCEAndT, make_attack, validate_attack_spec
+from rftlib.attacks import APGD, APGDT, PGD, APGDCEAndT, make_attack, check_attack_spec
 from rftlib.errors import RftError
 
 # One worker trains the model once for the whole module.
@@ -180,27 +180,39 @@ def test_bf16_autocast_and_empty_batch(batch):
 @pytest.mark.parametrize("spec, classes, match", [
     ({"name": "apgdd"}, None, r"unknown attack 'apgdd' \(did you mean 'apgd'\?\); valid: apgd, apgd_ce_t, apgd_t, "
                               r"autoattack, pgd"),
-    ({"name": "apgd", "iterations": 5}, None, r"unknown apgd option 'iterations'; valid: autocast_dtype, eps, loss"),
+    ({"name": "apgd", "iterations": 5}, None, r"unknown apgd option 'iterations'; valid: eps, loss, restarts, rho, steps$"),
     ({"name": "apgd", "loss": "hinge"}, None, r"APGD loss must be one of ce, dlr, got 'hinge'"),
     ({"name": "apgd", "steps": 0}, None, r"APGD steps must be an integer >= 1"),
     ({"name": "apgd", "eps": 8}, None, r"eps must be at most 1"),
     ({"name": "apgd_t", "targets": 10}, 10, r"APGD-T targets must be at most classes - 1 = 9, got 10"),
     ({"name": "apgd_ce_t"}, 3, r"APGD-T with the dlr loss needs at least 4 classes, the model has 3"),
     ({"name": "apgd", "loss": "dlr"}, 2, r"needs at least 3 classes"),
-    ({"label": "x"}, None, r"an attack entry needs a 'name'"),
+    ({"label": "x"}, None, r"each attack is a mapping with a 'name'"),
     ({"name": "autoattack", "targets": 12}, 10, r"AutoAttack targets must be at most classes - 1 = 9"),
 ])
 def test_bad_specs_fail_in_one_line_without_a_model(spec, classes, match):
     with pytest.raises(RftError, match=match) as info:
-        validate_attack_spec(spec, num_classes=classes)
+        check_attack_spec(spec, num_classes=classes)
     assert "\n" not in str(info.value)
 
 
 def test_good_specs_and_the_registry():
-    assert validate_attack_spec({"name": "apgd_t", "label": "apgdt9", "targets": 9}, num_classes=10) == {"targets": 9}
-    assert validate_attack_spec({"name": "pgd", "eps": 2 / 255}) == {"eps": 2 / 255}
+    check_attack_spec({"name": "apgd_t", "label": "apgdt9", "targets": 9}, num_classes=10)
+    check_attack_spec({"name": "pgd", "eps": 2 / 255})
     attack = make_attack("apgd_ce_t", torch.nn.Identity(), eps=2 / 255, targets=2)
     assert isinstance(attack, APGDCEAndT) and attack.targeted.targets == 2 and attack.ce.eps == 2 / 255
+
+
+def test_run_config_refuses_bad_attacks_before_loading():
+    from rftlib.config import RunConfig
+
+    with pytest.raises(RftError, match=r"APGD-T targets must be at most classes - 1 = 3, got 5"):
+        RunConfig.from_dict({"dataset": "synthetic", "dataset_options": {"num_classes": 4},
+                             "attacks": [{"name": "pgd"}, {"name": "apgd_t", "targets": 5}]})
+    with pytest.raises(RftError, match=r"unknown apgd_ce_t option 'target'"):
+        RunConfig.from_dict({"dataset": "digits", "attacks": [{"name": "apgd_ce_t", "target": 2}]})
+    config = RunConfig.from_dict({"dataset": "digits", "attacks": [{"name": "pgd"}, {"name": "apgd_ce_t"}]})
+    assert [spec["label"] for spec in config.attack_specs()] == ["pgd", "apgd_ce_t"]
 
 
 def test_too_many_targets_at_run_time(batch):

@@ -325,10 +325,10 @@ def test_bad_inputs(model, images, labels, match):
 
 
 def test_make_attack(model):
-    assert ATTACKS.names() == ["pgd"]
+    assert ATTACKS.names() == ["pgd", "apgd", "apgd_t", "apgd_ce_t", "autoattack"]
     attack = make_attack("pgd", model, eps=8 / 255, steps=3)
     assert isinstance(attack, PGD) and attack.eps == 8 / 255 and attack.steps == 3
-    with pytest.raises(RftError, match=r"unknown attack 'pdg' \(did you mean 'pgd'\?\); valid: pgd"):
+    with pytest.raises(RftError, match=r"unknown attack 'pdg' \(did you mean 'pgd'\?\); valid: apgd, .*, pgd$"):
         make_attack("pdg", model)
     with pytest.raises(RftError, match=r"unknown pgd option 'epsilon'.*valid: .*eps"):
         make_attack("pgd", model, epsilon=1 / 255)

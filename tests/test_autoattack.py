@@ -9,7 +9,7 @@ import torch
 from pyautoattack import AutoAttack as Reference
 
 from attack_helpers import trained_digits_vit
-from rftlib.attacks import APGD, AutoAttack, make_attack, validate_attack_spec
+from rftlib.attacks import APGD, AutoAttack, make_attack, check_attack_spec
 from rftlib.errors import RftError
 
 pytestmark = pytest.mark.xdist_group("trained-digits-vit")
@@ -93,5 +93,5 @@ def test_missing_package_names_the_install_command(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pyautoattack" else real(name, *a))
     with pytest.raises(RftError, match=r"pip install 'rftlib\[autoattack\]'") as info:
-        validate_attack_spec({"name": "autoattack"})
+        check_attack_spec({"name": "autoattack"})
     assert "\n" not in str(info.value)
