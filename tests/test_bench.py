@@ -249,3 +249,18 @@ def test_estimate_prices_the_objective_and_the_corruptions():
     forward = 1 / 10.0 / 15 / 2
     corrupted = estimate_run_seconds(_run_config(corruptions={"names": ["fog", "snow"], "size": 20}), record)
     assert math.isclose(corrupted - base, 3 * 20 * 2 * forward)  # 3 evaluations x 20 images x 2 corruptions
+
+
+def test_quick_bench_has_the_apgd_and_evaluation_rows(quick):
+    _, out, record = quick
+    apgd = {row["name"]: row for row in record["apgd"]}
+    assert set(apgd) == {"pyautoattack APGD-CE", "rftlib APGD-CE", "pyautoattack APGD-T", "rftlib APGD-T"}
+    assert all(row["status"] == "ok" and 0 <= row["robust_acc"] <= 1 for row in apgd.values())
+    assert apgd["rftlib APGD-T"]["peer"] == "pyautoattack APGD-T" and apgd["rftlib APGD-T"]["speedup"] > 0
+    evaluation = {row["name"]: row for row in record["evaluation"]}
+    ours = evaluation["rftlib Evaluator (clean-correct points only)"]
+    assert ours["status"] == "ok" and ours["clean_acc"] == pytest.approx(record["config"]["eval_clean_acc"])
+    assert ours["robust_acc"] <= ours["clean_acc"] and "robust_acc_delta" in ours
+    assert "APGD, 4 iterations" in out and "one whole evaluation" in out
+    assert {t["target"] for t in record["targets"]} >= {"CPU: rftlib APGD-CE / pyautoattack's",
+                                                        "CPU: whole evaluation / naive evaluation at clean accuracy 0.5"}

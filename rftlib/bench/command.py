@@ -14,6 +14,7 @@ from ..models import PAPER_MODEL, build_model
 from ..strategies.families import family_of_name
 from ..yamlio import parse_yaml
 from .estimate import DEFAULT_JSON
+from .apgd import bench_apgd, bench_evaluation
 from .objectives import bench_objectives
 from .pgd import bench_pgd
 from .report import add_peak_fractions, environment, format_result, targets
@@ -39,6 +40,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add("--steps", type=int, help="PGD steps (default: 15; 3 with --quick)")
     add("--eps", default="1/255", help="PGD radius in pixel units, a number or a fraction (default: 1/255)")
     add("--alpha", default="0.25/255", help="PGD step size (default: 0.25/255)")
+    add("--apgd-steps", type=int, help="APGD iterations of the APGD rows (default: 100 on CUDA, 25 on CPU, 4 with --quick)")
+    add("--apgd-targets", type=int, help="APGD-T target classes (default: 9 on CUDA, 3 on CPU, 2 with --quick)")
+    add("--eval-clean-acc", type=float, default=0.5,
+        help="clean accuracy of the whole-evaluation rows, as early in fine-tuning (default: 0.5)")
     add("--repeats", type=int,
         help="timed calls per variant, round-robin, median reported (default: 5; 1 with --quick)")
     add("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
@@ -68,10 +73,13 @@ def command(args: argparse.Namespace) -> int:
 
 def resolve(args: argparse.Namespace) -> dict:
     """The benchmark's settings: the options given, the device's defaults for the rest."""
-    for name in ("img_size", "patch_size", "batch", "train_batch", "steps", "repeats", "threads"):
+    for name in ("img_size", "patch_size", "batch", "train_batch", "steps", "repeats", "threads", "apgd_steps",
+                 "apgd_targets"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise RftError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if not 0 <= args.eval_clean_acc <= 1:
+        raise RftError(f"--eval-clean-acc must be in [0, 1], got {args.eval_clean_acc}")
     device = _device(args.device)
     gpu, quick = device.type == "cuda", args.quick
     full_gpu = gpu and not quick
@@ -103,6 +111,9 @@ def resolve(args: argparse.Namespace) -> dict:
         "eps": _fraction(args.eps, "--eps"),
         "alpha": _fraction(args.alpha, "--alpha"),
         "repeats": pick(args.repeats, 1, 5, 5),
+        "apgd_steps": pick(args.apgd_steps, 4, 100, 25),
+        "apgd_targets": pick(args.apgd_targets, 2, 9, 3),
+        "eval_clean_acc": args.eval_clean_acc,
         "device": device.type,
         "device_index": str(device),
         "threads": args.threads,
@@ -138,7 +149,15 @@ def run_bench(config: dict) -> dict:
     _log(f"PGD: {config['model']} on {device}, batch {config['batch']}, {config['steps']} steps")
     pgd = bench_pgd(model, images, eps=config["eps"], alpha=config["alpha"], steps=config["steps"],
                     repeats=config["repeats"], compile=config["compile"], seed=config["seed"])
-    del model, images
+    _log(f"APGD: {config['apgd_steps']} steps, APGD-T over {config['apgd_targets']} targets, against pyautoattack")
+    apgd = bench_apgd(model, images, eps=config["eps"], steps=config["apgd_steps"], targets=config["apgd_targets"],
+                      repeats=config["repeats"], seed=config["seed"])
+    _log(f"one whole evaluation of {2 * config['batch']} points at clean accuracy {config['eval_clean_acc']}")
+    evaluation_images = torch.rand(2 * config["batch"], 3, height, width, generator=generator).to(device)
+    evaluation = bench_evaluation(model, evaluation_images, eps=config["eps"], alpha=config["alpha"],
+                                  steps=config["steps"], clean_acc=config["eval_clean_acc"], batch=config["batch"],
+                                  repeats=config["repeats"], seed=config["seed"])
+    del model, images, evaluation_images
     _release(device)
 
     _log(f"fine-tuning: the strategies the model takes, batch {config['train_batch']}, {', '.join(config['train_precisions'])}")
@@ -160,7 +179,7 @@ def run_bench(config: dict) -> dict:
     for rows in (pgd, train):
         add_peak_fractions(rows, peak["flops_per_s"])
     result = {"schema": SCHEMA, "config": config, "environment": environment(device), "peak": peak,
-              "pgd": pgd, "train": train, "objectives": objectives}
+              "pgd": pgd, "train": train, "objectives": objectives, "apgd": apgd, "evaluation": evaluation}
     result["targets"] = targets(result)
     return result
 

@@ -14,6 +14,9 @@ GPU_PGD_SPEEDUP = 5.0
 GPU_ACC_POINTS = 0.01
 GPU_FULL_FT_PEAK_FRACTION = 0.4
 CPU_PGD_SPEEDUP = 1.0
+CPU_APGD_SPEEDUP = 1.0  # rftlib's APGD over the authors' at equal iterations ...
+APGD_ACC_POINTS = 0.005  # ... with robust accuracies within 0.5 points
+CPU_EVAL_SPEEDUP = 1.5  # one whole evaluation over the naive one (every point attacked)
 
 
 def environment(device: torch.device) -> dict:
@@ -64,7 +67,7 @@ def targets(result: dict) -> list[dict]:
         row = pgd["rftlib fp32"]
         out.append(_target("CPU: rftlib fp32 PGD / torchattacks fp32 PGD", row.get("speedup"), CPU_PGD_SPEEDUP,
                            "rftlib fp32"))
-        return out
+        return out + _calibrated_targets(result)
     candidates = [r for r in result["pgd"] if r["library"] == "rftlib" and not r["early_stop"]
                   and r["status"] == "ok" and not r["lever"]]
     accurate = [r for r in candidates if abs(r.get("robust_acc_delta", math.inf)) <= GPU_ACC_POINTS + 1e-12]
@@ -81,6 +84,24 @@ def targets(result: dict) -> list[dict]:
     fastest = max(full, key=lambda r: r["images_per_s"], default=None)
     out.append(_target("GPU: full fine-tuning fraction of the bf16 peak", fastest and fastest.get("peak_fraction"),
                        GPU_FULL_FT_PEAK_FRACTION, fastest and fastest["name"]))
+    return out
+
+
+def _calibrated_targets(result: dict) -> list[dict]:
+    """APGD against the authors' APGD (speed and agreement) and the whole evaluation against the naive one."""
+    out = []
+    for row in result.get("apgd", []):
+        if row["name"].startswith("rftlib"):
+            delta = row.get("robust_acc_delta")
+            out.append(_target(f"CPU: {row['name']} robust accuracy within 0.5 points of pyautoattack's (|delta|)",
+                               None if delta is None else abs(delta), APGD_ACC_POINTS, row["name"], at_most=True))
+            out.append(_target(f"CPU: {row['name']} / pyautoattack's", row.get("speedup"), CPU_APGD_SPEEDUP,
+                               row["name"]))
+    for row in result.get("evaluation", []):
+        if row.get("peer"):
+            out.append(_target(f"CPU: whole evaluation / naive evaluation at clean accuracy "
+                               f"{result['config'].get('eval_clean_acc')}", row.get("speedup"), CPU_EVAL_SPEEDUP,
+                               row["name"]))
     return out
 
 
@@ -138,6 +159,7 @@ def format_result(result: dict) -> str:
         _table(["strategy", "status", "trainable", "img/s", "GFLOP/img", "FLOP/s", "%peak", "note"], train_rows),
         "",
         *_objective_lines(result),
+        *_calibrated_tables(result),
         "targets:",
     ]
     for t in result["targets"]:
@@ -156,6 +178,26 @@ def _objective_lines(result: dict) -> list[str]:
     return [f"fine-tuning step by objective (full fine-tuning; training attack eps {config['eps']:.5g}, "
             f"step eps/4), batch {config['train_batch']}, median of {config['repeats']}",
             _table(["objective", "status", "attack steps", "img/s", "x standard", "note"], rows), ""]
+
+
+def _calibrated_tables(result: dict) -> list[str]:
+    """The APGD and whole-evaluation tables (absent from records written before they existed)."""
+    config, lines = result["config"], []
+    if result.get("apgd"):
+        rows = [[r["name"], r["status"], _num(r.get("images_per_s"), ".1f"), _num(r.get("speedup"), ".2f"),
+                 _num(r.get("robust_acc"), ".3f"), _num(_points(r.get("robust_acc_delta")), "+.1f"),
+                 r.get("note", "")] for r in result["apgd"]]
+        lines += [f"APGD, {config['apgd_steps']} iterations (APGD-T: {config['apgd_targets']} targets), same batch, "
+                  f"eps and seed, median of {config['repeats']}; labels = the model's clean predictions",
+                  _table(["attack", "status", "img/s", "x ref", "robust", "d pts", "note"], rows), ""]
+    if result.get("evaluation"):
+        rows = [[r["name"], r["status"], _num(r.get("images_per_s"), ".1f"), _num(r.get("speedup"), ".2f"),
+                 _num(r.get("clean_acc"), ".3f"), _num(r.get("robust_acc"), ".3f"),
+                 _num(_points(r.get("robust_acc_delta")), "+.1f"), r.get("note", "")] for r in result["evaluation"]]
+        lines += [f"one whole evaluation (clean + PGD-{config['steps']} + robust pass) at clean accuracy "
+                  f"{config['eval_clean_acc']}, median of {config['repeats']}",
+                  _table(["evaluator", "status", "img/s", "x naive", "clean", "robust", "d pts", "note"], rows), ""]
+    return lines
 
 
 def _points(delta: float | None) -> float | None:
