@@ -104,6 +104,12 @@ class RunConfig:
     """Common-corruption accuracy (Hendrycks & Dietterich 2019) on the evaluation subset, off by default:
     ``{names: [...], severities: [3], size: N}`` (``rftlib.data.corruptions.CorruptionOptions``; ``{}``:
     the 15 corruptions at severity 3 on the whole subset). Needs images of at least 32 px."""
+    final_autoattack: dict | None = None
+    """Standard AutoAttack at the end of the run on a fixed, seeded subset of the evaluation points, of
+    the final model and of the model at the step of peak PGD robustness (whose trainable weights the run
+    keeps): ``{size: 500, **AutoAttack options}``, eps defaulting to PGD's; ``steps`` / ``square_queries``
+    below 100 / 5000 make a cheaper, non-standard version. The summary's ``autoattack`` says by how much
+    PGD overstated robustness at the peak and at the end. None: off."""
     # --- execution -----------------------------------------------------------------------------
     device: str = "auto"
     """"auto" (CUDA when available), "cpu", "cuda", "cuda:1", ..."""
@@ -120,7 +126,7 @@ class RunConfig:
     # Fields added after the first release: left out of the run's identity while they hold their
     # default, so configurations that do not use them keep their run names and finished runs still load.
     ADDED_FIELDS: ClassVar[tuple[str, ...]] = ("attacks", "final_model", "objective", "objective_options",
-                                                "corruptions")
+                                                "corruptions", "final_autoattack")
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -226,11 +232,14 @@ class RunConfig:
         from .attacks import check_attack_spec
         from .data.classes import known_num_classes
 
+        from .training.final_autoattack import check_final_autoattack
+
+        num_classes = known_num_classes(self.dataset, self.dataset_options)  # None: checked when the run starts
+        check_final_autoattack(self.final_autoattack, num_classes)
         if self.attacks is None:
             return
         if not self.attacks:
             raise RftError("attacks must list at least one attack (or be left out for the paper's PGD)")
-        num_classes = known_num_classes(self.dataset, self.dataset_options)  # None: checked when the run starts
         for spec in self.attacks:
             check_attack_spec(spec, "attacks entry", num_classes=num_classes)
         labels = [spec.get("label", spec["name"]) for spec in self.attacks]

@@ -38,6 +38,7 @@ from ..strategies import apply_strategy, trainable_parameters
 from .best import VAL_SET, BestValidation
 from .checkpoint import load_checkpoint, save_checkpoint, save_final_weights
 from .evaluation import Evaluator
+from .final_autoattack import PeakWeights, peak_key, run_final_autoattack
 from .objectives import make_objective
 from .optim import make_optimizer, make_scheduler
 from .step import training_step
@@ -120,6 +121,8 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
     records = keep_records_up_to(run_dir / RECORDS, step if resumed else -1)
     drop_outcomes_after(run_dir, step if resumed else -1)
     best = BestValidation(run_dir, records, model, step if resumed else None) if best_val else None
+    peak_record_key, peak_outcome_key, peak_eps = peak_key(evaluate.attack_specs)
+    peak = PeakWeights(run_dir, peak_record_key, records) if config.final_autoattack is not None else None
 
     # ---- the loop -----------------------------------------------------------------------------
     loss_sum, correct, seen, steps_since_eval = 0.0, 0, 0, 0
@@ -148,6 +151,8 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
         write_outcomes(run_dir, step, result.outcomes)
         append_record(run_dir / RECORDS, record)
         records.append(record)
+        if peak is not None:
+            peak.update(model, record)
         loss_sum, correct, seen, steps_since_eval = 0.0, 0, 0, 0
         if config.checkpoint:
             save_checkpoint(run_dir, model=model, optimizer=optimizer, scheduler=scheduler, step=step,
@@ -190,6 +195,11 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
     final = best.restore(model) if best is not None else None  # final_model: best_val
     save_final_weights(run_dir, model, {"strategy": config.strategy, "model": config.model})
     summary = summarise(records, trainable=trainable, total=total, steps=total_steps, final=final)
+    if config.final_autoattack is not None:  # on the run's result: the last model, or the best-validation one
+        summary["autoattack"] = run_final_autoattack(
+            spec=config.final_autoattack, run_dir=run_dir, model=model, test_points=evaluate.test,
+            pgd_eps=peak_eps or config.attack["eps"], outcome_key=peak_outcome_key,
+            final_step=final["step"] if final is not None else step, peak=peak, seed=config.seed, device=device)
     _write_json(run_dir / SUMMARY, summary)
     (run_dir / DONE).touch()
     return RunResult(run_dir, _frame(records), summary)
