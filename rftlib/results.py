@@ -23,6 +23,7 @@ import pandas as pd
 import yaml
 
 from .errors import RftError
+from .calibration import AUTOATTACK_COLUMNS, summary_fields
 from .pareto import pareto_auc
 from .records import CONFIG, DONE, RECORD_FIELDS, RECORDS, SUMMARY
 from .records import read_records as _read_records_file
@@ -191,6 +192,7 @@ def _summary_row(run: Path) -> dict[str, Any]:
     for key in ("best_adv_acc", "best_adv_step", "pareto_auc", "trainable_fraction"):
         if summary.get(key) is not None:
             row[key] = summary[key]
+    row.update(summary_fields(records, summary))  # per-attack AUCs, end-of-run AutoAttack
     return row
 
 
@@ -205,17 +207,22 @@ def load_summaries(*roots_or_runs: str | Path, include_unfinished: bool = False)
     from its records (final = the record of the highest step, best = the first record with the
     highest adv_acc, pareto_auc = ``rftlib.pareto.pareto_auc`` of its (clean_acc, adv_acc)
     points), which is what unfinished runs have. trainable_fraction exists only in summary.json (NaN
-    without one); a run with no evaluation yet has NaN results.
+    without one); a run with no evaluation yet has NaN results. Then, where runs have them,
+    ``pareto_auc_<label>`` per attack and the end-of-run AutoAttack columns of
+    ``rftlib.calibration.AUTOATTACK_COLUMNS`` (NaN for runs without).
     """
     runs, left_out = select_runs(*roots_or_runs, include_unfinished=include_unfinished)
     rows = [_summary_row(run) for run in runs]
-    frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    extra = list(dict.fromkeys(k for row in rows for k in row if k not in SUMMARY_COLUMNS))
+    frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS + extra)
     frame = _typed(frame, ints=["seed", "n_evals"], nullable_ints=["final_step", "best_adv_step"],
                    floats=["final_clean_acc", "final_adv_acc", "final_ood_acc", "best_adv_acc",
                            "pareto_auc", "trainable_fraction"])
     frame["path"] = frame["path"].astype("str")
     frame["status"] = frame["status"].astype("str")
     frame.attrs["left_out"] = left_out
+    numeric = [c for c in extra if c.startswith("pareto_auc_") or c in AUTOATTACK_COLUMNS]
+    frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce").astype("float64")
     return frame
 
 
