@@ -76,13 +76,15 @@ def test_every_notebook_runs_in_a_tiny_sweep(tmp_path, capsys):
     rq2 (split by backbone too), rq3 and theory."""
     tiny = {"profile": "demo", "upstream": None, "pretrained": False, "max_steps": 4, "batch_size": 16,
             "model_kwargs": {"img_size": 8, "patch_size": 4, "depth": 1, "embed_dim": 32, "num_heads": 2},
-            "schedule": [[4, 2]], "eval_size": 16, "eval_batch_size": 16, "attack.steps": 1, "device": "cpu"}
+            "schedule": [[4, 2]], "eval_size": 16, "eval_batch_size": 16, "attack.steps": 1, "device": "cpu",
+            "attacks": [{"name": "pgd"}, {"name": "apgd_ce_t", "steps": 1, "targets": 2}],
+            "final_autoattack": {"size": 8, "steps": 1, "square_queries": 5}}
     path = tmp_path / "nb.yaml"
     path.write_text(yaml.safe_dump({
         "output_dir": str(tmp_path / "out"), "parameters": tiny,
         "grid": [{"strategy": ["lora", "bitfit"], "dataset": "digits"},
                  {"strategy": "lora", "dataset": "synthetic", "domain": "d0",
-                  "dataset_options": {"domains": 2, "num_classes": 3, "train_size": 48, "test_size": 16}},
+                  "dataset_options": {"domains": 2, "num_classes": 4, "train_size": 48, "test_size": 16}},
                  {"profile": "demo_resnet", "strategy": "lora", "dataset": "digits", "image_size": 8,
                   "model_kwargs": {"layers": [1, 1, 1, 1], "channels": [8, 8, 16, 16], "stem_width": 8}}],
         "reports": {str(ROOT / "notebooks" / "rq2_pareto.ipynb"): {},
@@ -96,7 +98,7 @@ def test_every_notebook_runs_in_a_tiny_sweep(tmp_path, capsys):
     sweep = load_sweep(path)
     for run in sweep.runs:
         assert run.status() == "done"
-        assert images(run.output.with_suffix(".html")) == 3  # the trade-off curve, the Pareto frontier, the bands
+        assert images(run.output.with_suffix(".html")) == 4  # trade-off curve, Pareto frontier, bands, per attack
     figures = {report.name: images(report.output.with_suffix(".html")) for report in sweep.reports}
     # rq2: 7 figures over all runs (+ AUC and % above average intervals, AUC against complexity), then
     # by backbone two heatmaps and one frontier panel per model (2); rq3: + shift against clean accuracy

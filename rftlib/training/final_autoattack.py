@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,7 @@ def run_final_autoattack(*, spec: dict, run_dir: Path, model: nn.Module, test_po
     ``test_points``: the evaluation subset (the Evaluator's ``test``), in the order of the outcomes.
     The model ends with the peak weights loaded when the peak differs from the final step.
     """
+    start = time.perf_counter()
     options = {k: v for k, v in spec.items() if k != "size"}
     options.setdefault("eps", pgd_eps)
     attack = AutoAttack(model, **options)
@@ -148,6 +150,7 @@ def run_final_autoattack(*, spec: dict, run_dir: Path, model: nn.Module, test_po
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, Path(run_dir) / FLAGS)
+    entry["seconds"] = time.perf_counter() - start
     return entry
 
 
