@@ -22,6 +22,7 @@ from .timing import matmul_peak
 from .train import bench_train
 
 SCHEMA = 1
+SECTIONS = ("pgd", "apgd", "evaluation", "train")
 CPU_MODEL = "vit_tiny_patch16_224"
 
 
@@ -44,6 +45,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add("--apgd-targets", type=int, help="APGD-T target classes (default: 9 on CUDA, 3 on CPU, 2 with --quick)")
     add("--eval-clean-acc", type=float, default=0.5,
         help="clean accuracy of the whole-evaluation rows, as early in fine-tuning (default: 0.5)")
+    add("--sections", default=",".join(SECTIONS),
+        help=f"what to measure, comma-separated, of {', '.join(SECTIONS)} (default: all)")
     add("--repeats", type=int,
         help="timed calls per variant, round-robin, median reported (default: 5; 1 with --quick)")
     add("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
@@ -114,6 +117,7 @@ def resolve(args: argparse.Namespace) -> dict:
         "apgd_steps": pick(args.apgd_steps, 4, 100, 25),
         "apgd_targets": pick(args.apgd_targets, 2, 9, 3),
         "eval_clean_acc": args.eval_clean_acc,
+        "sections": _sections(args.sections),
         "device": device.type,
         "device_index": str(device),
         "threads": args.threads,
@@ -146,26 +150,32 @@ def run_bench(config: dict) -> dict:
     height, width = (side, side) if isinstance(side, int) else side
     generator = torch.Generator().manual_seed(config["seed"])
     images = torch.rand(config["batch"], 3, height, width, generator=generator).to(device)
-    _log(f"PGD: {config['model']} on {device}, batch {config['batch']}, {config['steps']} steps")
-    pgd = bench_pgd(model, images, eps=config["eps"], alpha=config["alpha"], steps=config["steps"],
-                    repeats=config["repeats"], compile=config["compile"], seed=config["seed"])
-    _log(f"APGD: {config['apgd_steps']} steps, APGD-T over {config['apgd_targets']} targets, against pyautoattack")
-    apgd = bench_apgd(model, images, eps=config["eps"], steps=config["apgd_steps"], targets=config["apgd_targets"],
-                      repeats=config["repeats"], seed=config["seed"])
-    _log(f"one whole evaluation of {2 * config['batch']} points at clean accuracy {config['eval_clean_acc']}")
-    evaluation_images = torch.rand(2 * config["batch"], 3, height, width, generator=generator).to(device)
-    evaluation = bench_evaluation(model, evaluation_images, eps=config["eps"], alpha=config["alpha"],
-                                  steps=config["steps"], clean_acc=config["eval_clean_acc"], batch=config["batch"],
-                                  repeats=config["repeats"], seed=config["seed"])
-    del model, images, evaluation_images
+    sections = config.get("sections", SECTIONS)
+    pgd, apgd, evaluation, train = [], [], [], []
+    if "pgd" in sections:
+        _log(f"PGD: {config['model']} on {device}, batch {config['batch']}, {config['steps']} steps")
+        pgd = bench_pgd(model, images, eps=config["eps"], alpha=config["alpha"], steps=config["steps"],
+                        repeats=config["repeats"], compile=config["compile"], seed=config["seed"])
+    if "apgd" in sections:
+        _log(f"APGD: {config['apgd_steps']} steps, APGD-T over {config['apgd_targets']} targets, against pyautoattack")
+        apgd = bench_apgd(model, images, eps=config["eps"], steps=config["apgd_steps"],
+                          targets=config["apgd_targets"], repeats=config["repeats"], seed=config["seed"])
+    if "evaluation" in sections:
+        _log(f"one whole evaluation of {2 * config['batch']} points at clean accuracy {config['eval_clean_acc']}")
+        evaluation_images = torch.rand(2 * config["batch"], 3, height, width, generator=generator).to(device)
+        evaluation = bench_evaluation(model, evaluation_images, eps=config["eps"], alpha=config["alpha"],
+                                      steps=config["steps"], clean_acc=config["eval_clean_acc"],
+                                      batch=config["batch"], repeats=config["repeats"], seed=config["seed"])
+    del model, images
     _release(device)
 
-    _log(f"fine-tuning: the strategies the model takes, batch {config['train_batch']}, {', '.join(config['train_precisions'])}")
-    images = torch.rand(config["train_batch"], 3, height, width, generator=generator).to(device)
-    labels = torch.randint(0, config["num_classes"], (config["train_batch"],), generator=generator).to(device)
-    train = bench_train(build, images, labels, precisions=tuple(config["train_precisions"]),
-                        repeats=config["repeats"], compile=config["compile"])
-    _release(device)
+    if "train" in sections:
+        _log(f"fine-tuning: the strategies the model takes, batch {config['train_batch']}, {', '.join(config['train_precisions'])}")
+        images = torch.rand(config["train_batch"], 3, height, width, generator=generator).to(device)
+        labels = torch.randint(0, config["num_classes"], (config["train_batch"],), generator=generator).to(device)
+        train = bench_train(build, images, labels, precisions=tuple(config["train_precisions"]),
+                            repeats=config["repeats"], compile=config["compile"])
+        _release(device)
 
     _log(f"fine-tuning objectives: standard, pgd_at, trades (PGD-{config['objective_steps']} training attack)")
     objectives = bench_objectives(build, images, labels, precisions=tuple(config["train_precisions"]),
@@ -201,6 +211,14 @@ def _fraction(text: str, what: str) -> float:
     if not 0 < value <= 1:
         raise RftError(f"{what} must be in (0, 1] (pixel units; 1/255 is one grey level), got {text!r}")
     return value
+
+
+def _sections(text: str) -> list[str]:
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    bad = [p for p in names if p not in SECTIONS]
+    if bad or not names:
+        raise RftError(f"--sections takes a comma-separated choice of {', '.join(SECTIONS)}, got {text!r}")
+    return list(dict.fromkeys(names))
 
 
 def _precisions(text: str) -> list[str]:

@@ -64,9 +64,9 @@ def targets(result: dict) -> list[dict]:
     pgd = {row["name"]: row for row in result["pgd"]}
     out = []
     if result["config"]["device"] != "cuda":
-        row = pgd["rftlib fp32"]
-        out.append(_target("CPU: rftlib fp32 PGD / torchattacks fp32 PGD", row.get("speedup"), CPU_PGD_SPEEDUP,
-                           "rftlib fp32"))
+        if "rftlib fp32" in pgd:  # absent when --sections leaves PGD out
+            out.append(_target("CPU: rftlib fp32 PGD / torchattacks fp32 PGD", pgd["rftlib fp32"].get("speedup"),
+                               CPU_PGD_SPEEDUP, "rftlib fp32"))
         return out + _calibrated_targets(result)
     candidates = [r for r in result["pgd"] if r["library"] == "rftlib" and not r["early_stop"]
                   and r["status"] == "ok" and not r["lever"]]
