@@ -32,8 +32,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import RftError
-from .base import (AttackOutcome, autocast_for_dtype, check_autocast, check_count, check_eps, check_inputs,
-                   frozen_eval, positive_number, random_like)
+from .base import (AttackOutcome, OutcomeAttack, autocast_for_dtype, check_autocast, check_count, check_eps,
+                   check_inputs, frozen_eval, positive_number, random_like)
 
 MOMENTUM = 0.75
 LOSSES = ("ce", "dlr")
@@ -41,7 +41,7 @@ LOSSES = ("ce", "dlr")
 _MIN_CLASSES = {("ce", False): 2, ("dlr", False): 3, ("ce", True): 2, ("dlr", True): 4}
 
 
-class APGD:
+class APGD(OutcomeAttack):
     """Untargeted Auto-PGD, L-infinity, in [0, 1] pixel space (Croce & Hein, ICML 2020).
 
     Arguments:
@@ -101,15 +101,6 @@ class APGD:
         if num_classes < needed:
             raise RftError(f"{self.name} with the {self.loss} loss needs at least {needed} classes, "
                            f"the model has {num_classes}")
-
-    def __call__(self, images: torch.Tensor, labels: torch.Tensor,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.attack(images, labels, generator=generator)
-
-    def attack(self, images: torch.Tensor, labels: torch.Tensor,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        """Adversarial versions of ``images`` (same shape, dtype, device), inside the eps ball and [0, 1]."""
-        return self.run(images, labels, generator=generator).adversarial
 
     def run(self, images: torch.Tensor, labels: torch.Tensor,
             generator: torch.Generator | None = None) -> AttackOutcome:

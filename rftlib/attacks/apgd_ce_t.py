@@ -12,10 +12,10 @@ import torch
 from torch import nn
 
 from .apgd import APGD, APGDT
-from .base import AttackOutcome
+from .base import AttackOutcome, OutcomeAttack
 
 
-class APGDCEAndT:
+class APGDCEAndT(OutcomeAttack):
     """APGD-CE, then APGD-T (targeted DLR) on the points APGD-CE left robust.
 
     Arguments: eps, steps (per run, both attacks), targets (APGD-T's; default 3), restarts and
@@ -38,14 +38,6 @@ class APGDCEAndT:
     def check_classes(self, num_classes: int) -> None:
         self.ce.check_classes(num_classes)
         self.targeted.check_classes(num_classes)
-
-    def __call__(self, images: torch.Tensor, labels: torch.Tensor,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.attack(images, labels, generator=generator)
-
-    def attack(self, images: torch.Tensor, labels: torch.Tensor,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.run(images, labels, generator=generator).adversarial
 
     def run(self, images: torch.Tensor, labels: torch.Tensor,
             generator: torch.Generator | None = None) -> AttackOutcome:

@@ -22,7 +22,7 @@ from torch import nn
 
 from ..errors import RftError
 from ..seeding import preserved_rng
-from .base import AttackOutcome, check_count, check_eps, check_inputs, frozen_eval
+from .base import AttackOutcome, OutcomeAttack, check_count, check_eps, check_inputs, frozen_eval
 
 INSTALL = "pip install 'rftlib[autoattack]' (the authors' code, packaged as pyautoattack)"
 STANDARD_STEPS = 100
@@ -36,7 +36,7 @@ def require_pyautoattack() -> None:
         raise RftError(f"AutoAttack needs the authors' package, which is not installed: {INSTALL}")
 
 
-class AutoAttack:
+class AutoAttack(OutcomeAttack):
     """Standard AutoAttack (Croce & Hein, ICML 2020) through the authors' code, L-infinity, [0, 1] pixels.
 
     Arguments:
@@ -84,14 +84,6 @@ class AutoAttack:
 
     def target_count(self, num_classes: int) -> int:
         return min(STANDARD_TARGETS, num_classes - 1) if self.targets is None else self.targets
-
-    def __call__(self, images: torch.Tensor, labels: torch.Tensor,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.attack(images, labels, generator=generator)
-
-    def attack(self, images: torch.Tensor, labels: torch.Tensor,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.run(images, labels, generator=generator).adversarial
 
     def run(self, images: torch.Tensor, labels: torch.Tensor,
             generator: torch.Generator | None = None) -> AttackOutcome:

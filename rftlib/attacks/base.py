@@ -29,6 +29,24 @@ class AttackOutcome:
     robust: torch.Tensor  # bool, (N,): True where no point found fools the model
 
 
+class OutcomeAttack:
+    """An attack whose ``run(images, labels, generator)`` returns an :class:`AttackOutcome`; calling it,
+    or ``attack(...)``, returns the adversarial images alone, as :class:`~rftlib.attacks.PGD` does."""
+
+    def run(self, images: torch.Tensor, labels: torch.Tensor,
+            generator: torch.Generator | None = None) -> AttackOutcome:
+        raise NotImplementedError
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.attack(images, labels, generator=generator)
+
+    def attack(self, images: torch.Tensor, labels: torch.Tensor,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Adversarial versions of ``images`` (same shape, dtype, device), inside the eps ball and [0, 1]."""
+        return self.run(images, labels, generator=generator).adversarial
+
+
 def positive_number(value: object, name: str, who: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise RftError(f"{who} {name} must be a finite number, got {value!r}")
