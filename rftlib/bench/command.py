@@ -170,7 +170,8 @@ def run_bench(config: dict) -> dict:
     _release(device)
 
     if "train" in sections:
-        _log(f"fine-tuning: the strategies the model takes, batch {config['train_batch']}, {', '.join(config['train_precisions'])}")
+        _log(f"fine-tuning: the strategies the model takes, batch {config['train_batch']}, "
+             f"{', '.join(config['train_precisions'])}")
         images = torch.rand(config["train_batch"], 3, height, width, generator=generator).to(device)
         labels = torch.randint(0, config["num_classes"], (config["train_batch"],), generator=generator).to(device)
         train = bench_train(build, images, labels, precisions=tuple(config["train_precisions"]),
