@@ -22,7 +22,7 @@ from .timing import matmul_peak
 from .train import bench_train
 
 SCHEMA = 1
-SECTIONS = ("pgd", "apgd", "evaluation", "train")
+SECTIONS = ("pgd", "apgd", "evaluation", "train")  # train: the strategies' steps and the training objectives
 CPU_MODEL = "vit_tiny_patch16_224"
 
 
@@ -151,7 +151,7 @@ def run_bench(config: dict) -> dict:
     generator = torch.Generator().manual_seed(config["seed"])
     images = torch.rand(config["batch"], 3, height, width, generator=generator).to(device)
     sections = config.get("sections", SECTIONS)
-    pgd, apgd, evaluation, train = [], [], [], []
+    pgd, apgd, evaluation, train, objectives = [], [], [], [], []
     if "pgd" in sections:
         _log(f"PGD: {config['model']} on {device}, batch {config['batch']}, {config['steps']} steps")
         pgd = bench_pgd(model, images, eps=config["eps"], alpha=config["alpha"], steps=config["steps"],
@@ -177,12 +177,11 @@ def run_bench(config: dict) -> dict:
         train = bench_train(build, images, labels, precisions=tuple(config["train_precisions"]),
                             repeats=config["repeats"], compile=config["compile"])
         _release(device)
-
-    _log(f"fine-tuning objectives: standard, pgd_at, trades (PGD-{config['objective_steps']} training attack)")
-    objectives = bench_objectives(build, images, labels, precisions=tuple(config["train_precisions"]),
-                                  repeats=config["repeats"], attack_steps=config["objective_steps"],
-                                  eps=config["eps"])
-    _release(device)
+        _log(f"fine-tuning objectives: standard, pgd_at, trades (PGD-{config['objective_steps']} training attack)")
+        objectives = bench_objectives(build, images, labels, precisions=tuple(config["train_precisions"]),
+                                      repeats=config["repeats"], attack_steps=config["objective_steps"],
+                                      eps=config["eps"])
+        _release(device)
 
     # Measured again at the end, the better of the two kept: on a shared machine one measurement
     # may land in a burst of load the benchmark itself did not see.
