@@ -95,7 +95,8 @@ class RunConfig:
     attacks: list[dict] | None = None
     """Attacks for continuous evaluation, each ``{name: <one of rftlib.attacks.ATTACKS>, label: <record
     column suffix, default the name>, **options}``; records hold ``adv_acc_<label>`` for each and
-    ``adv_acc``, the per-sample worst case over all of them. None: the paper's single PGD (``attack``)."""
+    ``adv_acc``, the per-sample worst case over all of them. None: the paper's single PGD (``attack``).
+    Entries without an eps take ``attack``'s."""
     final_model: Literal["last", "best_val"] = "last"
     """The run's result (summary ``final``, ``trainable.safetensors``): the model after the last step, or,
     as the released code does, the evaluated model of highest validation accuracy (``val_acc``,
@@ -250,13 +251,19 @@ class RunConfig:
 
     def attack_specs(self) -> list[dict[str, Any]]:
         """The evaluation attacks as ``{name, label, **options}``, pgd entries completed with ``attack``'s
-        settings (the paper's where not overridden)."""
+        settings (the paper's where not overridden). Every other attack that has an eps takes
+        ``attack``'s eps unless its entry sets one, so attacks are compared within one threat model."""
+        from .attacks import accepts_option
+
         pgd_defaults = {**PAPER_ATTACK, **self.attack}
         if self.attacks is None:
             return [{"name": "pgd", "label": "pgd", **pgd_defaults}]
         specs = []
         for spec in self.attacks:
-            defaults = pgd_defaults if spec["name"] == "pgd" else {}
+            if spec["name"] == "pgd":
+                defaults = pgd_defaults
+            else:
+                defaults = {"eps": pgd_defaults["eps"]} if accepts_option(spec["name"], "eps") else {}
             specs.append({"name": spec["name"], "label": spec.get("label", spec["name"]), **defaults,
                           **{k: v for k, v in spec.items() if k not in ("name", "label")}})
         return specs

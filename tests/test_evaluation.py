@@ -116,3 +116,10 @@ def test_attacks_configuration_is_checked_and_keeps_old_run_names():
                              ([{"name": "pgd", "label": "Has Space"}], "label")]:
         with pytest.raises(RftError, match=message):
             RunConfig.from_dict(tiny_config(attacks=attacks))
+
+
+def test_attacks_without_an_eps_take_the_pgd_eps():
+    config = RunConfig.from_dict(tiny_config(attack={"eps": 4 / 255}, attacks=[
+        {"name": "pgd"}, {"name": "apgd", "steps": 3}, {"name": "apgd", "label": "apgd8", "eps": 8 / 255}]))
+    eps = {spec["label"]: spec["eps"] for spec in config.attack_specs()}
+    assert eps == {"pgd": 4 / 255, "apgd": 4 / 255, "apgd8": 8 / 255}
