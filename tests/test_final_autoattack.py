@@ -11,7 +11,8 @@ from rftlib import calibration, results
 from rftlib.config import RunConfig
 from rftlib.errors import RftError
 from rftlib.outcomes import read_outcomes
-from rftlib.training.final_autoattack import FLAGS, PEAK_WEIGHTS, PeakWeights, peak_key, subset_positions
+from rftlib.training.best import BestWeights
+from rftlib.training.final_autoattack import FLAGS, PEAK_WEIGHTS, peak_key, subset_positions
 from rftlib.training.loop import finetune
 from training_helpers import tiny_config
 
@@ -59,16 +60,21 @@ def test_a_run_reports_how_much_pgd_overstated_robustness(tmp_path):
 
 def test_peak_weights_follow_the_highest_pgd_accuracy(tmp_path):
     model = torch.nn.Linear(2, 2)
-    keeper = PeakWeights(tmp_path, "adv_acc_pgd", [])
+    keeper = BestWeights(tmp_path, PEAK_WEIGHTS, "adv_acc_pgd", [], model, resumed_step=None)
     for step, value in [(0, 0.1), (5, 0.3), (10, 0.3), (15, 0.2)]:
         with torch.no_grad():
             model.weight.fill_(step)
         keeper.update(model, {"step": step, "adv_acc_pgd": value})
     assert keeper.step == 5 and keeper.stored_step() == 5  # the first of equal maxima
     assert torch.all(load_file(str(tmp_path / PEAK_WEIGHTS))["weight"] == 5)
-    # Resumed from a checkpoint at step 0: the stored peak (step 5) lies past it and is written again.
-    resumed = PeakWeights(tmp_path, "adv_acc_pgd", [{"step": 0, "adv_acc_pgd": 0.1}])
-    assert resumed.step == 0 and not (tmp_path / PEAK_WEIGHTS).exists()
+    # Resumed from a checkpoint at step 0: the stored peak (step 5) lies past it and is dropped (the replay
+    # keeps it again); the model restored from that checkpoint holds step 0's weights, kept at once.
+    with torch.no_grad():
+        model.weight.fill_(0)
+    resumed = BestWeights(tmp_path, PEAK_WEIGHTS, "adv_acc_pgd", [{"step": 0, "adv_acc_pgd": 0.1}], model,
+                          resumed_step=0)
+    assert resumed.step == 0 and resumed.stored_step() == 0
+    assert torch.all(load_file(str(tmp_path / PEAK_WEIGHTS))["weight"] == 0)
 
 
 def test_peak_key_is_the_first_pgd_attack():

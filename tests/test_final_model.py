@@ -12,7 +12,7 @@ from torch import nn
 
 from rftlib import RunConfig, finetune
 from rftlib.errors import RftError
-from rftlib.training.best import BEST_WEIGHTS, BestValidation, best_record
+from rftlib.training.best import BEST_WEIGHTS, VAL_KEY, BestWeights, best_record
 from training_helpers import tiny_config
 
 
@@ -38,7 +38,7 @@ def test_best_val_is_the_earliest_maximum_and_survives_a_kill_before_it_was_kept
     assert best_record(records)["step"] == 4
     model = nn.Linear(2, 2)
     # Killed after step 4's checkpoint, before its weights were kept: the resumed model holds them.
-    keeper = BestValidation(tmp_path, records[:2], model, resumed_step=4)
+    keeper = BestWeights(tmp_path, BEST_WEIGHTS, VAL_KEY, records[:2], model, resumed_step=4)
     with safe_open(str(tmp_path / BEST_WEIGHTS), framework="pt") as handle:
         assert handle.metadata()["step"] == "4"
     keeper.update(nn.Linear(2, 2), records[2])  # equal, not better: the earlier stays

@@ -22,24 +22,40 @@ VAL_SET = "val"  # the Evaluator's extra set: records get "val_acc"
 VAL_KEY = f"{VAL_SET}_acc"
 
 
-def best_record(records: list[dict]) -> dict | None:
-    """The record of highest ``val_acc``, the earliest of equal ones; None without records."""
-    scored = [r for r in records if r.get(VAL_KEY) is not None]
-    return max(scored, key=lambda r: (r[VAL_KEY], -r["step"])) if scored else None
+def best_record(records: list[dict], key: str = VAL_KEY) -> dict | None:
+    """The record of highest ``key``, the earliest of equal ones; None without a record that has it."""
+    scored = [r for r in records if r.get(key) is not None]
+    return max(scored, key=lambda r: (r[key], -r["step"])) if scored else None
 
 
-class BestValidation:
-    """Keeps the weights of the best evaluation so far in ``<run_dir>/best_val.safetensors``."""
+class BestWeights:
+    """Keeps the trainable weights of the evaluation with the highest ``key`` so far (the earliest of equal
+    ones) in ``<run_dir>/<name>``, its step in the metadata: the best-validation model of
+    ``final_model: best_val``, and the peak-PGD model that the end-of-run AutoAttack attacks.
 
-    def __init__(self, run_dir: Path, records: list[dict], model: nn.Module, resumed_step: int | None):
-        self.path = Path(run_dir) / BEST_WEIGHTS
-        self.best = best_record(records)
-        # Killed after the checkpoint of a new best but before its weights were kept: the model
-        # just restored from that checkpoint holds them.
-        if self.best is not None and self.best["step"] == resumed_step and self._stored_step() != resumed_step:
+    ``update`` runs after the evaluation's checkpoint, so on resume (``records`` are those kept, up to
+    ``resumed_step``) the kept file is that of the best kept record, with two exceptions it repairs:
+    killed after the checkpoint of a new best but before its weights were kept, the model just restored
+    from that checkpoint holds them; a file from past the checkpoint is dropped, as the replay keeps it again.
+    """
+
+    def __init__(self, run_dir: Path, name: str, key: str, records: list[dict], model: nn.Module,
+                 resumed_step: int | None):
+        self.path = Path(run_dir) / name
+        self.key = key
+        self.best = best_record(records, key)
+        stored = self.stored_step()
+        if stored is not None and (self.best is None or stored != self.best["step"]):
+            self.path.unlink()
+        if self.best is not None and self.best["step"] == resumed_step and not self.path.exists():
             self._keep(model, resumed_step)
 
-    def _stored_step(self) -> int | None:
+    @property
+    def step(self) -> int | None:
+        """The step of the best evaluation so far; None before any."""
+        return None if self.best is None else self.best["step"]
+
+    def stored_step(self) -> int | None:
         if not self.path.exists():
             return None
         with safe_open(str(self.path), framework="pt") as handle:
@@ -50,7 +66,8 @@ class BestValidation:
 
     def update(self, model: nn.Module, record: dict) -> None:
         """Keep ``model``'s weights when ``record`` (its evaluation) is the best so far."""
-        if self.best is None or record[VAL_KEY] > self.best[VAL_KEY]:
+        value = record.get(self.key)
+        if value is not None and (self.best is None or value > self.best[self.key]):
             self._keep(model, record["step"])
             self.best = record
 

@@ -3,7 +3,7 @@
 With ``RunConfig.final_autoattack`` set (``{size: N, **AutoAttack options}``), a run
 
 1. keeps, while it trains, the trainable weights of the step where PGD robust accuracy peaked
-   (``peak_trainable.safetensors``, written atomically with its step in the metadata), and
+   (``peak_trainable.safetensors``, by :class:`rftlib.training.best.BestWeights`), and
 2. at the end, before the summary and the ``done`` marker, runs standard AutoAttack (the authors' code,
    :class:`rftlib.attacks.AutoAttack`) on a fixed, seeded subset of N evaluation points, on the final
    model and on the peak model. PGD's flags on the same points come from that step's per-sample
@@ -23,14 +23,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from ..attacks import AutoAttack, check_attack_spec
 from ..errors import RftError
 from ..outcomes import read_step_outcomes
 from ..seeding import derived_seed
-from .checkpoint import load_trainable_state, trainable_state
+from .best import BestWeights
+from .checkpoint import load_trainable_state
 
 PEAK_WEIGHTS = "peak_trainable.safetensors"
 FLAGS = "autoattack.npz"
@@ -60,48 +61,6 @@ def peak_key(attack_specs: list[dict]) -> tuple[str, str, float | None]:
     return "adv_acc", "robust", None
 
 
-class PeakWeights:
-    """Keeps the trainable weights of the evaluation with the highest PGD robust accuracy (the first
-    of equal maxima), atomically, in ``<run_dir>/peak_trainable.safetensors``."""
-
-    def __init__(self, run_dir: Path, key: str, records: list[dict]):
-        self.path = Path(run_dir) / PEAK_WEIGHTS
-        self.key = key
-        self.step, self.value = None, -math.inf
-        for record in records:  # the records kept on resume
-            self._consider(record)
-        stored = self.stored_step()
-        if stored is not None and stored != self.step:
-            # Written after the checkpoint the run resumed from: the resumed run writes it again.
-            self.path.unlink()
-
-    def _consider(self, record: dict) -> bool:
-        value = record.get(self.key)
-        if value is None or not value > self.value:
-            return False
-        self.step, self.value = record["step"], value
-        return True
-
-    def stored_step(self) -> int | None:
-        if not self.path.exists():
-            return None
-        from safetensors import safe_open
-
-        with safe_open(str(self.path), framework="pt") as handle:
-            return int(handle.metadata()["step"])
-
-    def update(self, model: nn.Module, record: dict) -> None:
-        """After an evaluation: keep the model's trainable weights if this is the new peak."""
-        if not self._consider(record):
-            return
-        tensors = {k: v.contiguous() for k, v in trainable_state(model).items()}
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        save_file(tensors, str(tmp), metadata={"step": str(self.step), self.key: repr(self.value)})
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
-
-
 def subset_positions(n_points: int, size: int, seed: int) -> np.ndarray:
     """The fixed, seeded positions (in evaluation-subset order) that AutoAttack attacks."""
     if size >= n_points:
@@ -110,7 +69,7 @@ def subset_positions(n_points: int, size: int, seed: int) -> np.ndarray:
 
 
 def run_final_autoattack(*, spec: dict, run_dir: Path, model: nn.Module, test_points, pgd_eps: float,
-                         outcome_key: str, final_step: int, peak: PeakWeights | None, seed: int,
+                         outcome_key: str, final_step: int, peak: BestWeights | None, seed: int,
                          device: torch.device) -> dict:
     """AutoAttack on the final model and the peak model; returns the summary's ``autoattack`` entry.
 
@@ -171,5 +130,5 @@ def _gap(run_dir: Path, step: int, outcome_key: str, positions: np.ndarray, auto
             "pgd_only_robust": int((pgd & ~autoattack).sum())}
 
 
-__all__ = ["DEFAULT_SIZE", "FLAGS", "PEAK_WEIGHTS", "PeakWeights", "check_final_autoattack", "peak_key",
+__all__ = ["DEFAULT_SIZE", "FLAGS", "PEAK_WEIGHTS", "check_final_autoattack", "peak_key",
            "run_final_autoattack", "subset_positions"]

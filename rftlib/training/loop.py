@@ -35,10 +35,10 @@ from ..rundir import CHECKPOINT, claim, failure_recorded
 from ..schedule import EvalSchedule
 from ..seeding import derived_seed, seed_everything
 from ..strategies import apply_strategy, trainable_parameters
-from .best import VAL_SET, BestValidation
+from .best import BEST_WEIGHTS, VAL_KEY, VAL_SET, BestWeights
 from .checkpoint import load_checkpoint, save_checkpoint, save_final_weights
 from .evaluation import Evaluator
-from .final_autoattack import PeakWeights, peak_key, run_final_autoattack
+from .final_autoattack import PEAK_WEIGHTS, peak_key, run_final_autoattack
 from .objectives import make_objective
 from .optim import make_optimizer, make_scheduler
 from .step import training_step
@@ -120,9 +120,11 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
     train_seconds = resumed["train_seconds"] if resumed else 0.0
     records = keep_records_up_to(run_dir / RECORDS, step if resumed else -1)
     drop_outcomes_after(run_dir, step if resumed else -1)
-    best = BestValidation(run_dir, records, model, step if resumed else None) if best_val else None
+    resumed_step = step if resumed else None
+    best = BestWeights(run_dir, BEST_WEIGHTS, VAL_KEY, records, model, resumed_step) if best_val else None
     peak_record_key, peak_outcome_key, peak_eps = peak_key(evaluate.attack_specs)
-    peak = PeakWeights(run_dir, peak_record_key, records) if config.final_autoattack is not None else None
+    peak = (BestWeights(run_dir, PEAK_WEIGHTS, peak_record_key, records, model, resumed_step)
+            if config.final_autoattack is not None else None)
 
     # ---- the loop -----------------------------------------------------------------------------
     loss_sum, correct, seen, steps_since_eval = 0.0, 0, 0, 0
@@ -151,14 +153,13 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
         write_outcomes(run_dir, step, result.outcomes)
         append_record(run_dir / RECORDS, record)
         records.append(record)
-        if peak is not None:
-            peak.update(model, record)
         loss_sum, correct, seen, steps_since_eval = 0.0, 0, 0, 0
         if config.checkpoint:
             save_checkpoint(run_dir, model=model, optimizer=optimizer, scheduler=scheduler, step=step,
                             extra={"train_seconds": train_seconds})
-        if best is not None:
-            best.update(model, record)
+        for keeper in (best, peak):  # after the checkpoint: see BestWeights
+            if keeper is not None:
+                keeper.update(model, record)
         shown.update(clean=f"{result.clean_acc:.3f}", adv=f"{result.adv_acc:.3f}")
         bar.set_postfix(shown, refresh=False)
 
