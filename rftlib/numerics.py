@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .atomic import atomic_write_text
 from .errors import RftError
 
 if TYPE_CHECKING:
@@ -67,6 +68,4 @@ def pin_numerics(run_dir: Path, env: dict[str, Any], *, resuming: bool, force: b
                            f"would not match an uninterrupted run. Resume where it started, or force it "
                            f"(rft run/sweep --force-resume, finetune(force_resume=True))")
         previous = [*previous, stored]
-    tmp = path.with_name(NUMERICS + ".tmp")
-    tmp.write_text(json.dumps({**env, **({"previous": previous} if previous else {})}, indent=2))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps({**env, **({"previous": previous} if previous else {})}, indent=2))

@@ -17,13 +17,13 @@ Light to import (numpy only).
 """
 from __future__ import annotations
 
-import os
 import re
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_write
 from .errors import RftError
 
 OUTCOMES = "outcomes"
@@ -38,13 +38,15 @@ def write_outcomes(run_dir: str | Path, step: int, outcomes: dict[str, np.ndarra
     """Write one evaluation's boolean per-sample outcomes, atomically."""
     path = outcome_path(run_dir, step)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez_compressed(f, **{k: np.asarray(v, dtype=bool) for k, v in outcomes.items()})
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
+    flags = {k: np.asarray(v, dtype=bool) for k, v in outcomes.items()}
+    return atomic_write(path, lambda tmp: save_npz(tmp, flags))
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez_compressed`` to exactly ``path``."""
+    # Through a file handle: given a name not ending in .npz (our temporary file), numpy appends one.
+    with open(path, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
 
 
 def outcome_steps(run_dir: str | Path) -> list[int]:
@@ -80,4 +82,4 @@ def drop_outcomes_after(run_dir: str | Path, step: int) -> None:
 
 
 __all__ = ["OUTCOMES", "write_outcomes", "read_outcomes", "read_step_outcomes", "outcome_steps",
-           "drop_outcomes_after", "outcome_path"]
+           "drop_outcomes_after", "outcome_path", "save_npz"]

@@ -9,6 +9,7 @@ import os
 import warnings
 from pathlib import Path
 
+from .atomic import atomic_write_text
 from .errors import RftError
 
 # The files of a run directory; `done` is written last, when the run has finished.
@@ -78,7 +79,5 @@ def keep_records_up_to(path: Path, step: int) -> list[dict]:
     """Rewrite ``path`` (atomically) with the records of steps <= ``step`` only: on resume from a
     checkpoint at ``step``, later records are redone, so they must not be duplicated."""
     kept = [r for r in read_records(path) if r["step"] <= step]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
     return kept

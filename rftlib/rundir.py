@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from .atomic import atomic_write_text
 from .errors import RftError
 from .records import CONFIG, DONE, RECORDS
 
@@ -176,9 +177,7 @@ def claim(run_dir: str | Path, config) -> RunLock:
                 raise RftError(f"{run_dir} holds a run with a different configuration (differs in: "
                                f"{', '.join(changed)}); choose another run directory")
         else:
-            tmp = path.with_name(CONFIG + ".tmp")
-            tmp.write_text(dump_yaml(config.to_dict()))
-            os.replace(tmp, path)
+            atomic_write_text(path, dump_yaml(config.to_dict()))
     except BaseException:
         lock.release()
         raise

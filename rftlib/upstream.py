@@ -8,12 +8,12 @@ passed as ``weights=`` (the new task's head is re-initialised, as with hub weigh
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
+from .atomic import atomic_write
 from .config import RunConfig
 from .options import build_dataclass
 
@@ -63,7 +63,5 @@ def pretrain(progress: bool = True, **options) -> Path:
     # Our classifier wraps the timm model as `backbone`; timm's loaders expect its own keys.
     tensors = {name.removeprefix("backbone."): tensor
                for name, tensor in load_file(run_dir / "trainable.safetensors").items()}
-    tmp = weights.with_name(BACKBONE_FILE + ".tmp")
-    save_file(tensors, str(tmp), metadata={"upstream_clean_acc": str(result.summary["final"]["clean_acc"])})
-    os.replace(tmp, weights)
-    return weights
+    metadata = {"upstream_clean_acc": str(result.summary["final"]["clean_acc"])}
+    return atomic_write(weights, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))

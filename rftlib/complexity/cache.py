@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import warnings
 from collections.abc import Callable, Mapping
@@ -16,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..atomic import atomic_write_text
 from ..errors import RftError
 from .measure import MEASURES, complexity_options, measure_task, task_identity, task_label
 
@@ -37,10 +37,7 @@ def write_result(path: str | Path, result: Mapping[str, Any]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise RftError(f"cannot create {path.parent}: {error.strerror or error}") from None
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, json.dumps(result, indent=2) + "\n")
 
 
 def read_result(path: str | Path) -> dict[str, Any] | None:

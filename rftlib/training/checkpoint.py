@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
@@ -11,6 +10,7 @@ from safetensors.torch import save
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..atomic import atomic_write
 from ..errors import RftError
 from ..models import load_error_summary
 from ..rundir import CHECKPOINT
@@ -49,14 +49,6 @@ def load_trainable_state(model: nn.Module, state: dict[str, torch.Tensor]) -> No
             targets[name].copy_(tensor)
 
 
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def save_checkpoint(run_dir: Path, *, model, optimizer, scheduler, step: int, extra: dict) -> None:
     state = {
         "step": step,
@@ -66,7 +58,7 @@ def save_checkpoint(run_dir: Path, *, model, optimizer, scheduler, step: int, ex
         "rng": torch_rng_state(),
         "extra": extra,
     }
-    _atomic_write(run_dir / CHECKPOINT, lambda tmp: torch.save(state, tmp))
+    atomic_write(run_dir / CHECKPOINT, lambda tmp: torch.save(state, tmp))
 
 
 def load_checkpoint(run_dir: Path, *, model, optimizer, scheduler) -> dict | None:
@@ -92,7 +84,7 @@ def save_final_weights(run_dir: Path, model: nn.Module, metadata: dict[str, str]
     for identical runs, with the permissions of every other file the run writes."""
     tensors = {k: v.contiguous() for k, v in trainable_state(model).items()}
     data = canonical_safetensors(save(tensors, metadata=metadata))
-    _atomic_write(run_dir / name, lambda tmp: tmp.write_bytes(data))
+    atomic_write(run_dir / name, lambda tmp: tmp.write_bytes(data))
 
 
 def canonical_safetensors(data: bytes) -> bytes:

@@ -16,7 +16,6 @@ The per-sample flags go to ``autoattack.npz`` (atomically) and the figures to th
 from __future__ import annotations
 
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -26,9 +25,10 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from ..atomic import atomic_write
 from ..attacks import AutoAttack, check_attack_spec
 from ..errors import RftError
-from ..outcomes import read_step_outcomes
+from ..outcomes import save_npz, read_step_outcomes
 from ..seeding import derived_seed
 from .best import BestWeights
 from .checkpoint import load_trainable_state
@@ -103,12 +103,7 @@ def run_final_autoattack(*, spec: dict, run_dir: Path, model: nn.Module, test_po
         entry[which] = _gap(run_dir, step, outcome_key, positions, robust)
     # No peak entry: its weights were lost (a resume whose replay did not reach the stored peak again).
     entry.setdefault("peak", None)
-    tmp = Path(run_dir) / (FLAGS + ".tmp")
-    with open(tmp, "wb") as handle:
-        np.savez_compressed(handle, **flags)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, Path(run_dir) / FLAGS)
+    atomic_write(Path(run_dir) / FLAGS, lambda tmp: save_npz(tmp, flags))
     entry["seconds"] = time.perf_counter() - start
     return entry
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
+from ..atomic import atomic_write_text
 from ..config import RunConfig
 from ..data import eval_subset, load_task
 from ..data.corruptions import CACHE_DIR, check_image_size, corrupted_sets, corruption_accuracy
@@ -201,7 +201,7 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
             spec=config.final_autoattack, run_dir=run_dir, model=model, test_points=evaluate.test,
             pgd_eps=peak_eps or config.attack["eps"], outcome_key=peak_outcome_key,
             final_step=final["step"] if final is not None else step, peak=peak, seed=config.seed, device=device)
-    _write_json(run_dir / SUMMARY, summary)
+    atomic_write_text(run_dir / SUMMARY, json.dumps(summary, indent=2))
     (run_dir / DONE).touch()
     return RunResult(run_dir, _frame(records), summary)
 
@@ -239,12 +239,6 @@ def load_result(run_dir: str | Path) -> RunResult:
 
 def _frame(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
-
-
-def _write_json(path: Path, values: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(values, indent=2))
-    os.replace(tmp, path)
 
 
 def _model_image_size(config: RunConfig, model_kwargs: dict) -> int:
