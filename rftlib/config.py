@@ -120,10 +120,15 @@ class RunConfig:
     """Write a resumable checkpoint at every evaluation step."""
     output_dir: str = "outputs/runs"
     """Where run directories are created (when no explicit run directory is given)."""
+    tracking: dict | None = None
+    """Mirror the run live in MLflow (``rftlib.tracking``): ``{backend: mlflow, uri: <store>, experiment:
+    <name>}``, every key optional (``{}``: $MLFLOW_TRACKING_URI, else outputs/mlflow.db; the experiment
+    named after the folder holding the run directory). None: off. Where results are mirrored, not what
+    the run computes: left out of the run's identity and name."""
 
     # Fields that change where and how fast a run goes, never what it computes: left out of the
     # run's identity so a resumed run on another machine finds its directory.
-    NON_IDENTITY = ("device", "num_workers", "output_dir", "checkpoint", "eval_batch_size")
+    NON_IDENTITY = ("device", "num_workers", "output_dir", "checkpoint", "eval_batch_size", "tracking")
     # Fields added after the first release: left out of the run's identity while they hold their
     # default, so configurations that do not use them keep their run names and finished runs still load.
     ADDED_FIELDS: ClassVar[tuple[str, ...]] = ("attacks", "final_model", "objective", "objective_options",
@@ -227,6 +232,10 @@ class RunConfig:
             raise RftError("final_model 'best_val' needs a validation hold-out: val_fraction > 0")
         if self.weights is not None and not Path(self.weights).expanduser().is_file():
             raise RftError(f"weights file not found: {self.weights}")
+        if self.tracking is not None:
+            from .tracking.options import tracking_options
+
+            tracking_options(self.tracking)  # unknown backend or key, malformed URI, a name MLflow refuses
         return self
 
     def _check_attacks(self) -> None:

@@ -33,6 +33,7 @@ from ..progress import progress_bar
 from ..records import DONE, RECORDS, SUMMARY, TIMING_FIELDS, append_record, keep_records_up_to, read_records
 from ..rundir import CHECKPOINT, claim, failure_recorded
 from ..schedule import EvalSchedule
+from ..tracking.live import tracked
 from ..seeding import derived_seed, seed_everything
 from ..strategies import apply_strategy, trainable_parameters
 from .best import BEST_WEIGHTS, VAL_KEY, VAL_SET, BestWeights
@@ -73,11 +74,12 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
         pin_numerics(run_dir, numerics_environment(resolve_device(config.device), config.precision),
                      resuming=(run_dir / CHECKPOINT).exists(),
                      force=force_resume_default() if force_resume is None else force_resume)
-        with failure_recorded(run_dir):
-            return _train(config, run_dir, progress)
+        # Outside failure_recorded: a failed run's MLflow run gets the reason that block records.
+        with tracked(config.tracking, run_dir, config.to_dict()) as tracker, failure_recorded(run_dir):
+            return _train(config, run_dir, progress, tracker)
 
 
-def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
+def _train(config: RunConfig, run_dir: Path, progress: bool, tracker) -> RunResult:
     """The run itself, in its claimed and locked directory."""
     device = resolve_device(config.device)
     seed_everything(config.seed)
@@ -153,6 +155,7 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
         write_outcomes(run_dir, step, result.outcomes)
         append_record(run_dir / RECORDS, record)
         records.append(record)
+        tracker.record(record)  # mirrored live when the run has `tracking`; never raises
         loss_sum, correct, seen, steps_since_eval = 0.0, 0, 0, 0
         if config.checkpoint:
             save_checkpoint(run_dir, model=model, optimizer=optimizer, scheduler=scheduler, step=step,
