@@ -13,9 +13,10 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export RAY_USAGE_STATS_ENABLED := 0
 export RAY_AUTH_MODE := disabled
+export MLFLOW_DISABLE_TELEMETRY := true
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test test-fast lab bench lock clean
+.PHONY: setup demo test test-fast lab ui bench lock clean
 
 setup: $(STAMP)
 
@@ -39,13 +40,17 @@ test-fast: setup
 lab: setup
 	$(BIN)/jupyter lab notebooks/
 
+# The MLflow UI over outputs/mlflow.db (or $$MLFLOW_TRACKING_URI): open http://127.0.0.1:5000
+ui: setup
+	$(BIN)/rft ui
+
 bench: setup
 	$(BIN)/rft bench
 
 # Re-pin after changing dependencies: resolves pyproject's ranges with the torch pins into requirements.lock.
 lock:
 	rm -rf /tmp/rftlib-lock && $(PYTHON) -m venv /tmp/rftlib-lock
-	/tmp/rftlib-lock/bin/pip install -q torch==2.14.1 torchvision==0.29.1 -e ".[ray,lab,test,autoattack,corruptions]"
+	/tmp/rftlib-lock/bin/pip install -q torch==2.14.1 torchvision==0.29.1 -e ".[ray,lab,test,autoattack,corruptions,tracking]"
 	{ head -2 requirements.lock; /tmp/rftlib-lock/bin/pip freeze --all --exclude-editable | grep -v -E "^(pip|torchattacks|imagecorruptions-imaug)=="; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 

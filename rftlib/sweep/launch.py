@@ -61,11 +61,12 @@ def thread_env(threads: int) -> dict[str, str]:
 
 def job_env(threads: int) -> dict[str, str]:
     """A job's environment: ``thread_env(threads)``, plus the driver's $RFT_FORCE_RESUME (set by
-    ``rft sweep --force-resume``), which a Ray task on another node would not inherit."""
+    ``rft sweep --force-resume``), which a Ray task on another node would not inherit, and MLflow's
+    telemetry off (a notebook that imports MLflow itself must not phone home either)."""
     from ..numerics import FORCE_VARIABLE
 
     forwarded = {FORCE_VARIABLE: os.environ[FORCE_VARIABLE]} if os.environ.get(FORCE_VARIABLE) else {}
-    return {**thread_env(threads), **forwarded}
+    return {**thread_env(threads), **forwarded, "MLFLOW_DISABLE_TELEMETRY": "true"}
 
 
 def _visible_gpus() -> list[str]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..progress import progress_bar
 from ..rundir import make_run_dir
+from ..tracking.sweep import sweep_mirror
 from . import params as run_params
 from .index import write_index
 from .jobs import Job
@@ -55,14 +56,24 @@ def run_sweep(sweep: Sweep, launcher: str = "local", jobs: int = 1, address: str
     result = SweepResult(skipped=[job for job in sweep.runs if job not in todo])
     if result.skipped:
         log(f"{len(result.skipped)} of {len(sweep.runs)} runs already done: skipped")
-    if todo:
-        # Once here rather than in every run at the same time (they would race on the cache).
-        for upstream in sweep.upstreams:
-            log(f"upstream weights: {run_params.pretrained_weights(upstream)}")
-        launched: Iterator[dict[str, Any]] = (
-            run_ray(todo, sweep.resources, address) if launcher == "ray"
-            else run_local(todo, jobs, threads=int(sweep.resources.cpus)))
-        result.runs = _drain(launched, len(todo), f"{sweep.name} runs", "run", progress)
+    mirror = sweep_mirror(sweep.tracking, sweep.name, sweep.runs)  # also brings runs done before into MLflow
+    if mirror is not None:
+        log(f"tracking: MLflow at {mirror.uri}, experiment {mirror.experiment!r} (`rft ui` shows it)")
+        mirror.start()
+    try:
+        if todo:
+            # Once here rather than in every run at the same time (they would race on the cache).
+            for upstream in sweep.upstreams:
+                log(f"upstream weights: {run_params.pretrained_weights(upstream)}")
+            launched: Iterator[dict[str, Any]] = (
+                run_ray(todo, sweep.resources, address) if launcher == "ray"
+                else run_local(todo, jobs, threads=int(sweep.resources.cpus)))
+            if mirror is not None:
+                launched = mirror.follow(launched)
+            result.runs = _drain(launched, len(todo), f"{sweep.name} runs", "run", progress)
+    finally:
+        if mirror is not None:
+            mirror.close()
     from ..complexity.cache import measure_sweep  # torch: only when a sweep runs
 
     measure_sweep(sweep, log=log)  # task complexity, once per task, cached beside the runs for the reports

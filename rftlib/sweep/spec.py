@@ -16,6 +16,8 @@
       notebooks/rq2_pareto.ipynb: {}  # (default: rq2_pareto, rq3_ood, theory)
     resources: {cpus: 1, gpus: 0, retries: 2}  # per run: its math threads (both launchers), what a Ray
                                       # task asks for, Ray's reruns after a lost worker or node
+    tracking: {}                      # mirror the runs live in MLflow (rftlib.tracking): {uri, experiment,
+                                      # backend}; experiment: the sweep's name. Default: off
 
 A key in ``parameters`` or a grid is the name of a parameter the notebook declares or, when the
 notebook declares ``overrides``, a RunConfig field (or ``upstream``) passed inside ``overrides``.
@@ -43,6 +45,7 @@ from ..config import apply_overrides
 from ..records import DONE
 from ..errors import RftError
 from ..options import build_dataclass, check_keys
+from ..tracking.options import TrackingOptions, tracking_options
 from ..validation import integer, number
 from . import params as run_params
 from .jobs import NAME_KEYS, Job
@@ -66,6 +69,7 @@ class SweepFile:
     grid: dict | list[dict] = field(default_factory=dict)
     reports: dict | None = None
     resources: dict = field(default_factory=dict)
+    tracking: dict | None = None
 
 
 @dataclass
@@ -92,6 +96,7 @@ class Sweep:
     reports: list[Job]
     resources: Resources
     upstreams: list[dict[str, Any]]  # distinct `upstream` settings to pretrain before the runs
+    tracking: TrackingOptions | None = None  # the sweep's runs mirrored in MLflow by its driver
 
 
 def _project_path(relative: str) -> Path:
@@ -177,6 +182,9 @@ def _expand_runs(spec: SweepFile, notebook: Path, root: Path, kernel: str) -> tu
             parameters = _route(values, declared)
             parameters = check_parameters(notebook, parameters, declared)
             config = _run_config(parameters, declared)
+            if config and config.get("tracking") is not None:
+                raise RftError("tracking is a key of the sweep file itself (the sweep's driver mirrors every run), "
+                               "not of a run's parameters or profile")
             if config and config.get(run_params.UPSTREAM) is not None:
                 upstreams[_digest(config[run_params.UPSTREAM])] = config[run_params.UPSTREAM]
             shown = {**(config or {}), **parameters}
@@ -226,5 +234,6 @@ def load_sweep(path: str | Path) -> Sweep:
     number("resources cpus", resources.cpus, low=0, low_open=True)
     number("resources gpus", resources.gpus, low=0)
     integer("resources retries", resources.retries, low=0)
+    tracking = tracking_options(spec.tracking, "sweep tracking option")
     return Sweep(name=name, path=path, root=root, runs=runs, reports=_expand_reports(spec, root, spec.kernel),
-                 resources=resources, upstreams=upstreams)
+                 resources=resources, upstreams=upstreams, tracking=tracking)

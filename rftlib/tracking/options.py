@@ -127,5 +127,12 @@ def default_experiment(run_dir: str | Path) -> str:
     return re.sub(r"\s+", "-", name) or "rftlib"
 
 
+
+
+def sqlite_store_exists(uri: str) -> bool:
+    """False only for a sqlite store whose database file does not exist (yet)."""
+    return not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).is_file()
+
+
 __all__ = ["DEFAULT_STORE", "TRACKING_BACKENDS", "TrackingOptions", "check_experiment_name", "default_experiment",
-           "normalise_uri", "store_uri", "tracking_options"]
+           "normalise_uri", "sqlite_store_exists", "store_uri", "tracking_options"]
