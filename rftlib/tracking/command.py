@@ -1,6 +1,6 @@
 """``rft track OUTPUT_DIR [--uri URI] [--experiment NAME]``: log existing run directories to MLflow.
 
-Every run directory under OUTPUT_DIR (a folder holding ``config.yaml``) is brought up to date in its
+Every run directory under OUTPUT_DIR (a folder holding ``config.yaml`` and records) is brought up to date in its
 MLflow run: created when missing, then the records, the summary, the rendered notebook and the status
 it lacks. Idempotent: a second call adds nothing. A run another process is writing now is left to that
 process (a tracked run or a tracking sweep mirrors it already; otherwise track it once it ends).
@@ -27,8 +27,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run_directories(root: Path) -> list[Path]:
-    """The run directories under ``root`` (itself included), in path order."""
-    return sorted(path.parent for path in root.rglob(CONFIG) if path.parent.name != "reports")
+    """The run directories under ``root`` (itself included) where a run started, in path order (a copy
+    of a config.yaml among MLflow's artifacts is no run)."""
+    from ..rundir import started
+
+    return sorted(path.parent for path in root.rglob(CONFIG) if started(path.parent))
 
 
 def command(args: argparse.Namespace) -> int:
