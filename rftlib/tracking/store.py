@@ -32,9 +32,11 @@ class TrackingUnavailable(Exception):
 
 
 def quiet_mlflow_environment() -> None:
-    """Before MLflow is first imported in this process: no telemetry, and HTTP retries that give up
-    within about a minute instead of MLflow's default of several (a run must not wait on a dead server)."""
+    """Before MLflow is first imported in this process: no telemetry, no "View run at" lines on a run's
+    stdout, and HTTP retries that give up within about a minute instead of MLflow's default of several
+    (a run must not wait on a dead server)."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
 
