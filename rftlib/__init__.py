@@ -29,7 +29,7 @@ _EXPORTS = {
 # imported on first use like the names above.
 _SUBMODULES = ("attacks", "bench", "config", "data", "devices", "errors", "models", "numerics", "pareto",
                "plots", "records", "results", "rundir", "schedule", "strategies", "sweep", "theory",
-               "training", "upstream")
+               "tracking", "training", "upstream")
 
 __all__ = sorted(_EXPORTS)
 
