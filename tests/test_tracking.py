@@ -210,6 +210,29 @@ def test_rft_track_logs_each_run_once(unreachable_runs, sqlite_store, tmp_path, 
     assert {r.info.run_id: len(history(uri, r.info.run_id, "clean_acc")) for r in again} == counts
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("mlflow-sqlite")
+def test_a_failed_run_is_failed_in_mlflow_with_its_reason(sqlite_store, tmp_path, monkeypatch):
+    from rftlib.training import loop
+
+    real_step = loop.training_step
+
+    def failing_step(*args, step, **kwargs):
+        if step == 3:
+            raise RuntimeError("the GPU caught fire\nsecond line")
+        return real_step(*args, step=step, **kwargs)
+
+    monkeypatch.setattr(loop, "training_step", failing_step)
+    run_dir = tmp_path / "failing" / "run"
+    with pytest.raises(RuntimeError):
+        finetune(tiny_config(max_steps=4, schedule=[[None, 2]], tracking={"uri": sqlite_store}), run_dir=run_dir,
+                 progress=False)
+    (run,) = runs_of(sqlite_store, "failing")
+    assert run.info.status == "FAILED" and run.data.tags["status"] == "failed"
+    assert run.data.tags["failure_reason"] == "RuntimeError: the GPU caught fire" == (run_dir / "failed").read_text().strip()
+    assert [s for s, _ in history(sqlite_store, run.info.run_id, "clean_acc")] == [0, 2]
+
+
 WRITER = """
 import json, sys, yaml
 from pathlib import Path
@@ -318,6 +341,12 @@ def test_tracking_changes_no_run_name(tmp_path):
     sweep.write_text(yaml.safe_dump({**base, "grid": {**base["grid"], "tracking": {}}}))
     with pytest.raises(Exception, match="tracking is a key of the sweep file itself"):
         load_sweep(sweep)
+
+
+def test_rft_ui_without_a_store_is_one_line(tmp_path, capsys):
+    assert main(["ui", "--uri", str(tmp_path / "none.db")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rft ui: error: no tracking store at") and err.count("\n") == 1
 
 
 def test_the_cli_imports_mlflow_only_to_track():
