@@ -40,7 +40,7 @@ test-fast: setup
 lab: setup
 	$(BIN)/jupyter lab notebooks/
 
-# The MLflow UI over outputs/mlflow.db (or $$MLFLOW_TRACKING_URI): open http://127.0.0.1:5000
+# The MLflow UI over outputs/mlflow.db (or $$MLFLOW_TRACKING_URI), on 127.0.0.1:5000: open the address it prints
 ui: setup
 	$(BIN)/rft ui
 

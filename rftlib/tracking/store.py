@@ -23,6 +23,9 @@ from .options import SERVER_SCHEMES
 
 T = TypeVar("T")
 ARTIFACTS = "mlartifacts"  # beside a sqlite database: the artifacts of the experiments rftlib creates
+# MLflow 3's UI opens an experiment of unknown kind on its GenAI pages (traces: none); this kind opens
+# it on its runs, their charts and their params.
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 _PROBE_SECONDS = 5
 _RETRIES, _BACKOFF_SECONDS = 6, 0.5
 
@@ -132,11 +135,13 @@ def experiment_id(client, name: str) -> str:
         if found.lifecycle_stage == "deleted":
             raise TrackingUnavailable(f"experiment {name!r} is deleted in this store; restore it "
                                       f"(mlflow experiments restore) or choose another name")
+        if KIND_TAG not in found.tags:
+            retried(client.set_experiment_tag, found.experiment_id, KIND_TAG, KIND)
         return found.experiment_id
     database = sqlite_path(client.tracking_uri)
     location = (database.parent / ARTIFACTS).as_uri() if database is not None else None
     try:
-        return retried(client.create_experiment, name, artifact_location=location)
+        return retried(client.create_experiment, name, artifact_location=location, tags={KIND_TAG: KIND})
     except MlflowException:  # created meanwhile by another writer
         found = retried(client.get_experiment_by_name, name)
         if found is None:

@@ -2,6 +2,8 @@
 
 The store: ``--uri``, else $MLFLOW_TRACKING_URI, else outputs/mlflow.db. Only this machine can open it
 (http://127.0.0.1:PORT); from another machine, forward the port (``ssh -L 5000:127.0.0.1:5000 host``).
+MLflow 3's UI opens on its GenAI pages (traces) unless asked for its "Model training" ones, where runs,
+their curves and params are: the address printed asks for those.
 """
 from __future__ import annotations
 
@@ -18,6 +20,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--uri", default=None,
                         help="the tracking store (default: $MLFLOW_TRACKING_URI, else outputs/mlflow.db)")
     parser.add_argument("--port", type=int, default=5000, help="the port on 127.0.0.1 (default: 5000)")
+
+
+def ui_address(port: int) -> str:
+    """The UI's experiments page on its "Model training" side (runs, curves, params)."""
+    return f"http://127.0.0.1:{port}/#/experiments?workflowType=machine_learning"
 
 
 def ui_command(uri: str, port: int) -> list[str]:
@@ -41,7 +48,7 @@ def command(args: argparse.Namespace) -> int:
         raise RftError(f"no tracking store at {uri.removeprefix('sqlite:///')} yet: run `make demo`, a sweep with "
                        f"tracking, `rft run ... -p tracking={{}}` or `rft track OUTPUT_DIR` first")
     argv = ui_command(uri, args.port)
-    print(f"MLflow UI on http://127.0.0.1:{args.port} over {uri} (Ctrl-C stops it)", flush=True)
+    print(f"MLflow UI over {uri}: open {ui_address(args.port)} (Ctrl-C stops it)", flush=True)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.execv(argv[0], argv)
     return 0  # not reached
