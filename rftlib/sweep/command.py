@@ -49,6 +49,11 @@ def command(args: argparse.Namespace) -> int:
         print(f"sweep {sweep.name}: {len(sweep.runs)} runs in {_relative(sweep.root)} ({counts})")
         print("\n".join(describe(sweep.runs)))
         print(f"reports: {', '.join(r.name for r in sweep.reports) or 'none'} -> {_relative(sweep.root / 'reports')}")
+        if sweep.tracking is not None:
+            from ..tracking.options import store_uri
+
+            print(f"tracking: MLflow at {store_uri(sweep.tracking.uri)}, experiment "
+                  f"{sweep.tracking.experiment or sweep.name!r}")
         print(describe_cost([run for run in sweep.runs if run.status() != "done"], args.jobs))
         return 0
     if args.force_resume:
