@@ -206,6 +206,9 @@ class RunMirror:
         tags = {"status": status, **({"failure_reason": reason[:5000]} if reason else {})}
         unchanged = self.tags.get("status") == status
         self._set_tags(tags)
+        if status != "failed" and "failure_reason" in self.tags:  # a failed run tried again
+            retried(self.client.delete_tag, self.run_id, "failure_reason")
+            del self.tags["failure_reason"]
         mlflow_status = MLFLOW_STATUS[status]
         if unchanged:
             return

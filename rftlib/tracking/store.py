@@ -90,6 +90,21 @@ def _file_lock(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    """MLflow's INFO lines ("Creating initial MLflow database tables...") off for the block: a run's
+    output is its progress and, at most, one warning about tracking."""
+    import logging
+
+    logger = logging.getLogger(logger_name)
+    saved = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(saved)
+
+
 def _probe_server(uri: str) -> None:
     import requests
 
@@ -119,7 +134,7 @@ def open_client(uri: str):
         database.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise TrackingUnavailable(f"cannot create {database.parent}: {error.strerror or error}") from None
-    with _file_lock(database.with_name(database.name + ".lock")):
+    with _file_lock(database.with_name(database.name + ".lock")), _quiet("mlflow.store.db.utils"):
         client = MlflowClient(uri)
         retried(client.search_experiments, max_results=1)  # creates and migrates a new store, once
     return client

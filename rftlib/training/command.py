@@ -33,4 +33,8 @@ def command(args: argparse.Namespace) -> int:
               + (f"  ood {ood:.4f}" if ood is not None else "")
               + f"  | best robust {summary['best_adv_acc']:.4f} at step {summary['best_adv_step']}"
               + f"  | Pareto AUC {summary['pareto_auc']:.4f}")
+    if config.tracking is not None:
+        from ..tracking.options import store_uri
+
+        print(f"tracked in MLflow: {store_uri(config.tracking.get('uri'))} (`rft ui` shows it)")
     return 0
