@@ -154,34 +154,48 @@ def test_a_run_killed_and_resumed_is_one_mlflow_run_equal_to_its_records(server,
 
 # ---- sqlite stores: broken ones, two writers, `rft track`, a sweep's driver ----------------------
 
+def _shared_dir(tmp_path_factory, name: str) -> Path:
+    """A folder all xdist workers of this session share (each worker's basetemp is a child of the
+    session's), or this session's own without xdist."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+
+
 @pytest.fixture(scope="module")
 def unreachable_runs(tmp_path_factory):
-    """Two tiny runs tracked to stores that do not work, and the warnings each gave."""
-    root = tmp_path_factory.mktemp("untracked") / "study"
-    broken = root.parent / "broken.db"
-    broken.write_text("not a database\n" * 100)
-    caught = {}
-    for name, uri in (("server", f"http://127.0.0.1:{free_port()}"), ("broken", f"sqlite:///{broken}")):
-        with warnings.catch_warnings(record=True) as seen:
-            warnings.simplefilter("always")
-            finetune(tiny_config(max_steps=4, schedule=[[None, 2]], tracking={"uri": uri}), run_dir=root / name,
-                     progress=False)
-        caught[name] = [w for w in seen if issubclass(w.category, TrackingWarning)]
-    return root, caught
+    """Two tiny runs tracked to stores that do not work, and the tracking warnings each gave; made once
+    per session under a file lock, whichever xdist worker asks first (the tests only copy them)."""
+    from rftlib.tracking.store import _file_lock
+
+    shared = _shared_dir(tmp_path_factory, "tracking-unreachable")
+    root, made = shared / "study", shared / "warnings.json"
+    with _file_lock(shared.with_name(shared.name + ".lock")):
+        if not made.exists():
+            broken = shared / "broken.db"
+            broken.parent.mkdir(parents=True, exist_ok=True)
+            broken.write_text("not a database\n" * 100)
+            caught = {}
+            for name, uri in (("server", f"http://127.0.0.1:{free_port()}"), ("broken", f"sqlite:///{broken}")):
+                with warnings.catch_warnings(record=True) as seen:
+                    warnings.simplefilter("always")
+                    finetune(tiny_config(max_steps=4, schedule=[[None, 2]], tracking={"uri": uri}),
+                             run_dir=root / name, progress=False)
+                caught[name] = [str(w.message) for w in seen if issubclass(w.category, TrackingWarning)]
+            made.write_text(json.dumps(caught))
+    return root, json.loads(made.read_text())
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("mlflow-sqlite")  # one worker: the module's runs are made once
 def test_an_unusable_store_gives_one_warning_and_a_done_run(unreachable_runs):
     root, caught = unreachable_runs
     for name in ("server", "broken"):
-        assert len(caught[name]) == 1, [str(w.message) for w in caught[name]]
-        message = str(caught[name][0].message)
+        assert len(caught[name]) == 1, caught[name]
+        message = caught[name][0]
         assert "\n" not in message and f"rft track {root}" in message
         assert (root / name / "done").exists()
         assert [r["step"] for r in read_records(root / name / "records.jsonl")] == [0, 2, 4]
         assert not (root / name / ID_FILE).exists()
-    assert "no MLflow tracking server answers" in str(caught["server"][0].message)
+    assert "no MLflow tracking server answers" in caught["server"][0]
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +205,6 @@ def sqlite_store(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("mlflow-sqlite")  # one worker: the module's runs are made once
 def test_rft_track_logs_each_run_once(unreachable_runs, sqlite_store, tmp_path, capsys):
     study = shutil.copytree(unreachable_runs[0], tmp_path / "study")
     uri = sqlite_store
@@ -211,7 +224,6 @@ def test_rft_track_logs_each_run_once(unreachable_runs, sqlite_store, tmp_path, 
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("mlflow-sqlite")
 def test_a_failed_run_is_failed_in_mlflow_with_its_reason(sqlite_store, tmp_path, monkeypatch):
     from rftlib.training import loop
 
@@ -252,7 +264,6 @@ tracker.end("done")
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("mlflow-sqlite")  # one worker: the module's runs are made once
 def test_two_concurrent_writers_on_one_new_sqlite_store_both_log_completely(unreachable_runs, tmp_path):
     uri = f"sqlite:///{tmp_path / 'shared.db'}"  # new: both writers race to create and migrate it
     writers = []
@@ -274,7 +285,6 @@ def test_two_concurrent_writers_on_one_new_sqlite_store_both_log_completely(unre
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("mlflow-sqlite")  # one worker: the module's runs are made once
 def test_a_sweeps_driver_mirrors_its_runs_and_their_notebooks(unreachable_runs, sqlite_store, tmp_path):
     from types import SimpleNamespace
 
