@@ -23,7 +23,6 @@ import pandas as pd
 import yaml
 
 from .errors import RftError
-from .calibration import AUTOATTACK_COLUMNS, summary_fields
 from .pareto import pareto_auc
 from .records import CONFIG, DONE, RECORD_FIELDS, RECORDS, SUMMARY
 from .records import read_records as _read_records_file
@@ -37,6 +36,35 @@ SUMMARY_COLUMNS = ID_COLUMNS + [
     "best_adv_step", "pareto_auc", "trainable_fraction", "path",
 ]
 _NAME_COLUMNS = ["run", "model", "strategy", "dataset", "domain", "objective"]
+
+ATTACK_PREFIX = "adv_acc_"
+# Summary columns from a run's end-of-run AutoAttack, for the final model and for the peak-PGD model
+# (rftlib.calibration compares them; it sits above this module).
+AUTOATTACK_COLUMNS = [f"{name}_{which}" for which in ("peak", "final")
+                      for name in ("pgd_acc", "autoattack_acc", "pgd_overstatement", "pgd_overstatement_se")]
+
+
+def attack_labels(columns) -> list[str]:
+    """The attack labels of a records frame (or of a record's keys): ``adv_acc_<label>`` columns."""
+    return [c[len(ATTACK_PREFIX):] for c in columns if str(c).startswith(ATTACK_PREFIX)]
+
+
+def summary_fields(records: list[dict], summary: dict) -> dict[str, Any]:
+    """Per-run summary columns: the Pareto AUC under each attack, and the end-of-run AutoAttack figures."""
+    fields: dict[str, Any] = {}
+    labels = attack_labels(dict.fromkeys(k for r in records for k in r))
+    for label in labels:
+        points = [(r["clean_acc"], r[ATTACK_PREFIX + label]) for r in records
+                  if r.get(ATTACK_PREFIX + label) is not None]
+        fields[f"pareto_auc_{label}"] = pareto_auc(points) if points else math.nan
+    autoattack = summary.get("autoattack") or {}
+    for which in ("peak", "final"):
+        entry = autoattack.get(which) or {}
+        for name in ("pgd_acc", "autoattack_acc", "pgd_overstatement", "pgd_overstatement_se"):
+            fields[f"{name}_{which}"] = entry.get(name)
+    if autoattack:
+        fields["autoattack_standard"] = autoattack.get("standard")
+    return fields
 
 
 def is_run_dir(path: Path) -> bool:
@@ -209,7 +237,7 @@ def load_summaries(*roots_or_runs: str | Path, include_unfinished: bool = False)
     points), which is what unfinished runs have. trainable_fraction exists only in summary.json (NaN
     without one); a run with no evaluation yet has NaN results. Then, where runs have them,
     ``pareto_auc_<label>`` per attack and the end-of-run AutoAttack columns of
-    ``rftlib.calibration.AUTOATTACK_COLUMNS`` (NaN for runs without).
+    ``AUTOATTACK_COLUMNS`` (NaN for runs without).
     """
     runs, left_out = select_runs(*roots_or_runs, include_unfinished=include_unfinished)
     rows = [_summary_row(run) for run in runs]
