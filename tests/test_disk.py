@@ -99,7 +99,7 @@ def test_full_disk_one_line_no_tmp_file_and_exact_resume(tmp_path, capsys):
         assert without_timing(resumed.records) == without_timing(reference.records)
 
 
-def test_read_only_disk_is_named_not_permission_denied(tmp_path):
+def test_read_only_disk_is_named_not_permission_denied(tmp_path, capsys):
     with mounted_tmpfs(tmp_path / "ro", "1m", read_only=True) as disk:
         assert mount_point(disk / "a" / "b") == disk
         for target in (disk, disk / "runs" / "x"):  # an existing directory, one that would be created
@@ -107,6 +107,11 @@ def test_read_only_disk_is_named_not_permission_denied(tmp_path):
                 make_run_dir(target)
             message = _one_line(str(raised.value))
             assert f"{disk} is mounted read-only" in message and "permission" not in message, message
+        config_file = tmp_path / "config.yaml"
+        config_file.write_text(yaml.safe_dump(tiny_config()))
+        assert main(["run", str(config_file), "--run-dir", str(disk / "run"), "--no-progress"]) == 2
+        error = _one_line(capsys.readouterr().err)
+        assert error.startswith("rft run: error: cannot ") and f"{disk} is mounted read-only" in error, error
 
 
 def test_a_failed_write_leaves_no_tmp_file_and_keeps_the_old_file(tmp_path):
