@@ -6,9 +6,11 @@ system drops the lock when its holder dies, however it dies, so a lock left by a
 taken over; nothing stale has to be cleaned up by hand. (Linux and macOS; on a network file system
 the lock is as good as its ``flock`` support.)
 
-A run directory is ``done`` (the marker written last), ``failed`` (the run raised; the ``failed``
-file holds the reason, and a new attempt removes it), ``running`` (unfinished and locked now) or
-``unfinished`` (killed, or never finished). Light to import (no torch).
+A run directory is ``done`` (the marker written last), ``failed`` (the run raised, a resume was
+refused, or a sweep's notebook for it failed before the run began; the ``failed`` file holds the reason,
+and a new attempt removes it), ``running`` (unfinished and locked now) or ``unfinished`` (killed, or
+never finished). ``run_status`` is the one reader of these, for the reports (``rftlib.results``) and the
+sweep's index alike. Light to import (no torch).
 """
 from __future__ import annotations
 
@@ -137,7 +139,9 @@ def failure_reason(run_dir: str | Path) -> str | None:
 @contextlib.contextmanager
 def failure_recorded(run_dir: str | Path) -> Iterator[None]:
     """Run a block; if it raises (not an interrupt: a stopped run is unfinished, not failed), leave
-    ``<run_dir>/failed`` with the error's first line, so no reader mistakes the run for a result."""
+    ``<run_dir>/failed`` with the error's first line, so no reader mistakes the run for a result. A raw
+    error of a full or read-only disk becomes one line naming the mount (``rftlib.disk``); where even the
+    reason no longer fits on the disk, the marker stays empty and the raised error says it."""
     path = Path(run_dir) / FAILED
     path.unlink(missing_ok=True)
     try:
