@@ -2,6 +2,8 @@
 import textwrap
 from pathlib import Path
 
+import pytest
+
 import rftlib
 from import_graph import describe_cycle, import_cycles, import_graph
 
@@ -51,6 +53,7 @@ def test_the_check_finds_lazy_and_package_cycles_and_names_them(tmp_path):
                     "pkg.training.loop (pkg/training/loop.py:1) -> pkg.config")
 
 
+@pytest.mark.slow  # imports every subpackage (torch, timm, Ray, papermill): shared with other tests, but slow alone
 def test_public_names_still_resolve():
     """What the layering moves left importable: rftlib's public API and the names' old homes."""
     for name in rftlib.__all__ + list(rftlib._SUBMODULES):
