@@ -6,7 +6,8 @@ projections and on the MLP's two linears, (IA)^3 on key, value and the MLP, adap
 attention output and after the MLP. The strategies speak only of these roles (``q``, ``k``, ``v``,
 ``proj``, ``fc1``, ``fc2``, and the adapter positions ``attn``, ``mlp``); a :class:`Family` says which
 layers of its blocks play each role. A strategy therefore never names an architecture, and a new
-family is one module in this package that calls :func:`register_family` (and one import below).
+family is one module in this package that calls :func:`register_family` (from ``.base``), and one
+import below.
 
 =========  ==========================  ============================================  ===========================
 family     timm classes                roles -> layers of every block                 adapters after
