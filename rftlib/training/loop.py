@@ -71,11 +71,12 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
     with claim(run_dir, config):
         if (run_dir / DONE).exists():
             return load_result(run_dir)
-        pin_numerics(run_dir, numerics_environment(resolve_device(config.device), config.precision),
-                     resuming=(run_dir / CHECKPOINT).exists(),
-                     force=force_resume_default() if force_resume is None else force_resume)
-        # Outside failure_recorded: a failed run's MLflow run gets the reason that block records.
+        # A refused resume is recorded as a failure too (with its reason), so every reader agrees on its status.
+        # The tracker is outside failure_recorded: a failed run's MLflow run gets the reason that block records.
         with tracked(config.tracking, run_dir, config.to_dict()) as tracker, failure_recorded(run_dir):
+            pin_numerics(run_dir, numerics_environment(resolve_device(config.device), config.precision),
+                         resuming=(run_dir / CHECKPOINT).exists(),
+                         force=force_resume_default() if force_resume is None else force_resume)
             return _train(config, run_dir, progress, tracker)
 
 
