@@ -21,7 +21,8 @@ def test_a_runs_threads_do_not_depend_on_jobs(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     one, two, eight = local_slots(1), local_slots(2), local_slots(8)
     assert one[0] == two[0] == two[1] == eight[7] == {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-                                                      "OPENBLAS_NUM_THREADS": "1"}
+                                                      "OPENBLAS_NUM_THREADS": "1",
+                                                      "MLFLOW_DISABLE_TELEMETRY": "true"}
     assert local_slots(2, threads=4)[1]["OMP_NUM_THREADS"] == "4"  # the sweep's resources.cpus
 
 
