@@ -182,16 +182,16 @@ class RunConfig:
         ranges use ``rftlib.validation``: a new field adds its line here."""
         from torch import nn
 
+        from . import preflight
         from .attacks import make_attack
-        from .data import DATASETS
         from .strategies import strategy_config
         from .training.objectives import objective_options
 
         strategy_config(self.strategy, **self.strategy_options)  # unknown strategy or option
-        DATASETS.get(self.dataset)
+        preflight.check_dataset(self.dataset, self.domain, self.dataset_options)  # before the attacks' class checks
         EvalSchedule.from_spec(self.schedule)
         check_keys(self.attack, list(PAPER_ATTACK), "attack option")
-        self._check_attacks()
+        self.check_attacks()
         for spec in self.attack_specs():  # each attack's own value checks, on a stand-in model
             options = {k: v for k, v in spec.items() if k not in ("name", "label")}
             make_attack(spec["name"], nn.Identity(), **options)
@@ -210,8 +210,7 @@ class RunConfig:
         for name in ("batch_size", "eval_batch_size"):
             integer(name, getattr(self, name), low=1)
         integer("max_steps", self.max_steps, low=1, optional=True)
-        if self.max_steps is None:
-            number("epochs", self.epochs, low=0, low_open=True)
+        number("epochs", self.epochs, low=0, low_open=True)  # checked even where max_steps overrides it
         number("val_fraction", self.val_fraction, low=0, high=1, high_open=True)
         number("lr", self.lr, low=0, low_open=True, optional=True)  # lr 0 would "train" to the end
         number("weight_decay", self.weight_decay, low=0, optional=True)
@@ -225,17 +224,27 @@ class RunConfig:
         integer("seed", self.seed, low=0)
         if self.final_model == "best_val" and self.val_fraction == 0:
             raise RftError("final_model 'best_val' needs a validation hold-out: val_fraction > 0")
-        if self.weights is not None and not Path(self.weights).expanduser().is_file():
-            raise RftError(f"weights file not found: {self.weights}")
+        # What the values point at, last (timm's registry is the slowest import): the weights file's
+        # format, the device, the model name and whether its family takes the strategy.
+        preflight.check_weights(self.weights, self.pretrained)
+        preflight.check_device(self.device)
+        from .data.classes import known_num_classes
+
+        preflight.check_model(self.model, self.model_kwargs, self.strategy, self.strategy_options,
+                              known_num_classes(self.dataset, self.dataset_options))
         return self
 
-    def _check_attacks(self) -> None:
+    def check_attacks(self, num_classes: int | None = None) -> None:
+        """The attacks (and final AutoAttack) against the dataset's class count: ``num_classes``, or
+        where the dataset's options fix it; a local copy's count is checked once loaded, before the
+        run directory is written (``rftlib.preflight.check_task``)."""
         from .attacks import check_attack_spec
         from .data.classes import known_num_classes
 
         from .training.final_autoattack import check_final_autoattack
 
-        num_classes = known_num_classes(self.dataset, self.dataset_options)  # None: checked when the run starts
+        if num_classes is None:
+            num_classes = known_num_classes(self.dataset, self.dataset_options)
         check_final_autoattack(self.final_autoattack, num_classes)
         if self.attacks is None:
             return

@@ -8,6 +8,11 @@ import torch
 from .errors import RftError
 
 
+# The device types a run can train on, and how the error message lists them.
+RUN_DEVICE_TYPES = ("cpu", "cuda", "mps")
+RUN_DEVICES = "auto, cpu, cuda, cuda:N, mps"
+
+
 def resolve_device(name: str) -> torch.device:
     """"auto" (CUDA when available, else CPU) or any torch device name; a CUDA device asked for on a
     machine without CUDA is an error, not a silent fall-back to the CPU."""
@@ -15,10 +20,18 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
-    except RuntimeError as error:
-        raise RftError(f"unknown device {name!r}: {error}") from None
+    except (RuntimeError, TypeError):
+        device = None
+    if device is None or device.type not in RUN_DEVICE_TYPES:
+        hint = " (a CUDA GPU is 'cuda' or 'cuda:N')" if str(name).lower().startswith("gpu") else ""
+        raise RftError(f"unknown device {name!r}{hint}; valid: {RUN_DEVICES}")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RftError(f"device {name!r} asked for, but CUDA is not available here; use cpu or auto")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise RftError(f"device {name!r} asked for, but this machine has {torch.cuda.device_count()} CUDA "
+                       f"device(s): cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise RftError(f"device {name!r} asked for, but MPS is not available here; use cpu or auto")
     return device
 
 

@@ -44,4 +44,12 @@ def integer(name: str, value: int | None, *, low: int, optional: bool = False) -
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise RftError(f"{name} must be an integer >= {low}, got {value!r}")
+        raise RftError(f"{name} must be an integer >= {low}, got {value!r}{integer_hint(value)}")
+
+
+def integer_hint(value: object) -> str:
+    """For 64.0 or 1e4 where an integer is expected: how to write it. rftlib takes integers only
+    there, never a float rounded (YAML reads 1e4 as a float, so a typed 1e4 is said, not guessed)."""
+    if isinstance(value, float) and value.is_integer():
+        return f" (integer fields take integers only: write {int(value)})"
+    return ""

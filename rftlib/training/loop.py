@@ -29,6 +29,7 @@ from ..models import build_model
 from ..numerics import force_resume_default, numerics_environment, pin_numerics
 from ..outcomes import drop_outcomes_after, write_outcomes
 from ..pareto import pareto_auc
+from ..preflight import check_task
 from ..progress import progress_bar
 from ..records import DONE, RECORDS, SUMMARY, TIMING_FIELDS, append_record, keep_records_up_to, read_records
 from ..rundir import CHECKPOINT, claim, failure_recorded
@@ -67,6 +68,10 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
     """
     config = RunConfig.coerce(config).resolved()  # every value checked before anything is written
     run_dir = Path(run_dir) if run_dir is not None else Path(config.output_dir) / config.run_name()
+    # What only the data can tell (a local copy's labels and class count) is checked before the
+    # directory is written; a finished run is loaded without its data. Loading draws on no global
+    # random state (every split is seeded on its own), so loading first leaves the records unchanged.
+    task = None if (run_dir / DONE).exists() else _load_checked_task(config)
     with claim(run_dir, config):
         if (run_dir / DONE).exists():
             return load_result(run_dir)
@@ -74,21 +79,27 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
                      resuming=(run_dir / CHECKPOINT).exists(),
                      force=force_resume_default() if force_resume is None else force_resume)
         with failure_recorded(run_dir):
-            return _train(config, run_dir, progress)
+            return _train(config, run_dir, progress, task or _load_checked_task(config))
 
 
-def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
-    """The run itself, in its claimed and locked directory."""
-    device = resolve_device(config.device)
-    seed_everything(config.seed)
-
-    # ---- data, model, strategy ----------------------------------------------------------------
-    model_kwargs = dict(config.model_kwargs)
-    image_size = config.image_size or _model_image_size(config, model_kwargs)
+def _load_checked_task(config: RunConfig):
+    """The run's task, loaded and checked against the configuration (``rftlib.preflight.check_task``)."""
+    image_size = config.image_size or _model_image_size(config, config.model_kwargs)
     if config.corruptions is not None:
         check_image_size(image_size)
     task = load_task(config.dataset, image_size=image_size, seed=config.seed, val_fraction=config.val_fraction,
                      domain=config.domain, **config.dataset_options)
+    check_task(config, task)
+    return task
+
+
+def _train(config: RunConfig, run_dir: Path, progress: bool, task) -> RunResult:
+    """The run itself, on its loaded ``task``, in its claimed and locked directory."""
+    device = resolve_device(config.device)
+    seed_everything(config.seed)
+
+    # ---- model, strategy ----------------------------------------------------------------------
+    model_kwargs = dict(config.model_kwargs)
     model = build_model(config.model, task.num_classes, pretrained=config.pretrained, weights=config.weights,
                         **model_kwargs)
     apply_strategy(model, config.strategy, **config.strategy_options)
@@ -196,6 +207,8 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
     final = best.restore(model) if best is not None else None  # final_model: best_val
     save_final_weights(run_dir, model, {"strategy": config.strategy, "model": config.model})
     summary = summarise(records, trainable=trainable, total=total, steps=total_steps, final=final)
+    # The points every evaluation used (fewer than eval_size where a split is smaller).
+    summary.update(n_eval=len(evaluate.test), **({"n_ood": len(evaluate.ood)} if evaluate.ood is not None else {}))
     if config.final_autoattack is not None:  # on the run's result: the last model, or the best-validation one
         summary["autoattack"] = run_final_autoattack(
             spec=config.final_autoattack, run_dir=run_dir, model=model, test_points=evaluate.test,
