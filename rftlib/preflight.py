@@ -3,12 +3,12 @@
 ``RunConfig.validated()`` checks each value's type and range; these check what the values point at:
 the timm model name (timm's registry, nothing built), whether the model's family takes the strategy
 (the model built on the meta device: no memory, no weights), the weights file (its format read from
-its first bytes, never unpickled), the device and the dataset's options, path and domain (the
+its first bytes, never unpickled), the device name and the dataset's options, path and domain (the
 dataset's own checks, nothing loaded). Each failure is one RftError line.
 
-What only loading the data can tell (the labels of a local copy, its class count) is checked by
-:func:`check_task`, which ``rftlib.finetune`` calls after loading the task and before claiming the
-run directory.
+What only the machine or the data can tell (whether the device is here; a local copy's labels and
+class count, by :func:`check_task`) ``rftlib.finetune`` checks after loading the task and before
+claiming the run directory.
 
 This module imports neither the training package nor the sweeps nor the results: the configuration
 imports it lazily.
@@ -79,13 +79,13 @@ def check_weights(weights: str | None, pretrained: bool) -> None:
     name timm reads it by (timm picks safetensors by the ``.safetensors`` suffix)."""
     if weights is None:
         return
-    if not pretrained:
-        raise RftError(f"weights {weights!r} was given with pretrained: false; drop one of them")
     path = Path(weights).expanduser()
     if path.is_dir():
         raise RftError(f"weights {weights!r} is a directory; give the weights file itself")
     if not path.is_file():
         raise RftError(f"weights file not found: {weights}")
+    if not pretrained:
+        raise RftError(f"weights {weights!r} was given with pretrained: false; drop one of them")
     is_safetensors = weights_format(path) == "safetensors"
     if is_safetensors != (path.suffix == ".safetensors"):
         actual, rename = ("a safetensors file", "name it *.safetensors") if is_safetensors else \
@@ -94,10 +94,12 @@ def check_weights(weights: str | None, pretrained: bool) -> None:
 
 
 def check_device(name: str) -> None:
-    """A device torch knows, available here (``rftlib.devices.resolve_device``)."""
-    from .devices import resolve_device
+    """A device a run can use. Whether this machine has it is checked where the run starts
+    (``rftlib.finetune``, before the run directory): a configuration, its run name and a sweep's
+    dry run may be made on a machine without the GPUs the runs will use."""
+    from .devices import parse_device
 
-    resolve_device(name)
+    parse_device(name)
 
 
 def check_dataset(name: str, domain: str | None, options: dict[str, Any]) -> None:

@@ -17,7 +17,6 @@ from ..hub import hub_offline, unreachable_host
 from ..options import build_dataclass
 from .base import HubImageDataset, column_values
 from .catalog import DATASETS
-from .classes import KNOWN_CLASSES
 from .task import Task, make_task
 
 DOMAINNET_DOMAINS = ("clipart", "infograph", "painting", "quickdraw", "real", "sketch")
@@ -210,6 +209,8 @@ def label_space(name: str, train, test, column: str, name_column: str | None):
                        f"expected ClassLabel, integer or string (choose another with label_column=)")
     # Plain integers: the label space is 0..K-1 where the dataset's class count K is known (cifar10:
     # 10); elsewhere any labels >= 0, renumbered below. A negative label is never a class.
+    from .classes import KNOWN_CLASSES  # here: importing it at the top would register synthetic before the hub datasets
+
     known = KNOWN_CLASSES.get(name)
     for split, hf in (("train", train), ("test", test)):
         refuse_labels_outside(name, split, column, column_values(hf, column), known)

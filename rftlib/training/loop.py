@@ -68,8 +68,8 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
     """
     config = RunConfig.coerce(config).resolved()  # every value checked before anything is written
     run_dir = Path(run_dir) if run_dir is not None else Path(config.output_dir) / config.run_name()
-    # What only the data can tell (a local copy's labels and class count) is checked before the
-    # directory is written; a finished run is loaded without its data. Loading draws on no global
+    # What only this machine or the data can tell (the device is here; a local copy's labels and class
+    # count) is checked before the directory is written; a finished run is loaded without either. Loading draws on no global
     # random state (every split is seeded on its own), so loading first leaves the records unchanged.
     task = None if (run_dir / DONE).exists() else _load_checked_task(config)
     with claim(run_dir, config):
@@ -83,7 +83,9 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
 
 
 def _load_checked_task(config: RunConfig):
-    """The run's task, loaded and checked against the configuration (``rftlib.preflight.check_task``)."""
+    """The run's task, loaded and checked against the configuration (``rftlib.preflight.check_task``),
+    once the device is known to be here (RunConfig checks only its name)."""
+    resolve_device(config.device)
     image_size = config.image_size or _model_image_size(config, config.model_kwargs)
     if config.corruptions is not None:
         check_image_size(image_size)
