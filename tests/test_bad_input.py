@@ -321,3 +321,9 @@ def test_a_test_split_smaller_than_eval_size_is_said_once_and_its_n_recorded(tmp
         result = finetune(config, progress=False)
     assert len([w for w in said if "eval_size" in str(w.message)]) == 1
     assert result.summary["n_eval"] == 16
+
+
+def test_complexity_on_a_one_class_task_blames_the_classes_not_autoattack(capsys):
+    err = one_line_error(capsys, ["complexity", "--dataset", "synthetic", "--profile", "demo",
+                                  "-p", "dataset_options.num_classes=1"])
+    assert "synthetic option 'num_classes' must be at least 2, got 1" in err and "AutoAttack" not in err
