@@ -45,7 +45,12 @@ def _check_placement(name: str, model_kwargs: str, strategy: str, strategy_optio
     from .models import build_model
     from .strategies import check_placement
 
-    model = build_model(name, num_classes, pretrained=False, device="meta", **json.loads(model_kwargs))
+    try:
+        model = build_model(name, num_classes, pretrained=False, device="meta", **json.loads(model_kwargs))
+    except RftError:
+        raise
+    except Exception:  # noqa: BLE001 - a model that cannot be built without memory is checked when the run builds it
+        return
     check_placement(model, strategy, **json.loads(strategy_options))
 
 

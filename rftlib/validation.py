@@ -4,7 +4,11 @@
 the sweep expansion (``rft sweep``) and ``rft sweep --dry-run`` all go through it, before anything
 is loaded or written. Types are checked earlier, by ``rftlib.options.build_dataclass``; these
 helpers check ranges. A new field gets its check by a line in ``RunConfig.validated()``, e.g.
-``number("label_smoothing", self.label_smoothing, low=0, high=1, high_open=True)``.
+``number("label_smoothing", self.label_smoothing, low=0, high=1, high_open=True)``. What the values
+point at (the timm model, the weights file, the dataset's options) is checked by ``rftlib.preflight``.
+
+Integer fields take integers only: 64.0 (or 1e4, a float in YAML) is refused with the integer to
+write, never rounded, in every integer field (top-level, strategy, dataset and attack options).
 """
 from __future__ import annotations
 
