@@ -239,9 +239,8 @@ class RunConfig:
         where the dataset's options fix it; a local copy's count is checked once loaded, before the
         run directory is written (``rftlib.preflight.check_task``)."""
         from .attacks import check_attack_spec
+        from .attacks.end_of_run import check_final_autoattack
         from .data.classes import known_num_classes
-
-        from .training.final_autoattack import check_final_autoattack
 
         if num_classes is None:
             num_classes = known_num_classes(self.dataset, self.dataset_options)

@@ -69,16 +69,18 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
     config = RunConfig.coerce(config).resolved()  # every value checked before anything is written
     run_dir = Path(run_dir) if run_dir is not None else Path(config.output_dir) / config.run_name()
     # What only this machine or the data can tell (the device is here; a local copy's labels and class
-    # count) is checked before the directory is written; a finished run is loaded without either. Loading draws on no global
-    # random state (every split is seeded on its own), so loading first leaves the records unchanged.
+    # count) is checked before the directory is written; a finished run is loaded without either.
+    # Loading draws on no global random state (every split is seeded on its own), so loading before
+    # the claim leaves the records unchanged.
     task = None if (run_dir / DONE).exists() else _load_checked_task(config)
     with claim(run_dir, config):
         if (run_dir / DONE).exists():
             return load_result(run_dir)
-        pin_numerics(run_dir, numerics_environment(resolve_device(config.device), config.precision),
-                     resuming=(run_dir / CHECKPOINT).exists(),
-                     force=force_resume_default() if force_resume is None else force_resume)
+        # A refused resume is recorded as a failure too (with its reason), so every reader agrees on its status.
         with failure_recorded(run_dir):
+            pin_numerics(run_dir, numerics_environment(resolve_device(config.device), config.precision),
+                         resuming=(run_dir / CHECKPOINT).exists(),
+                         force=force_resume_default() if force_resume is None else force_resume)
             return _train(config, run_dir, progress, task or _load_checked_task(config))
 
 
