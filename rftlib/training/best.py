@@ -100,16 +100,12 @@ def robust_record(records: list[dict], tolerance: float | None = None) -> dict |
 
 
 def dominated(record: dict, others: list[dict]) -> bool:
-    """True when some other record is at least as good on both validation accuracies (and earlier if equal
-    on both): such a record can never be chosen by :func:`robust_record`, whatever the tolerance."""
-    for other in others:
-        if other["step"] == record["step"]:
-            continue
-        at_least = other[VAL_KEY] >= record[VAL_KEY] and other[VAL_ADV_KEY] >= record[VAL_ADV_KEY]
-        better = other[VAL_KEY] > record[VAL_KEY] or other[VAL_ADV_KEY] > record[VAL_ADV_KEY]
-        if at_least and (better or other["step"] < record["step"]):
-            return True
-    return False
+    """True when another record has at least the same ``val_acc`` and wins :func:`robust_record`'s
+    ordering (higher ``val_adv_acc``, or equal and earlier): eligible whenever ``record`` is, it always
+    beats it, so ``record`` can never be chosen, whatever the tolerance."""
+    return any(other["step"] != record["step"] and other[VAL_KEY] >= record[VAL_KEY]
+               and (other[VAL_ADV_KEY], -other["step"]) > (record[VAL_ADV_KEY], -record["step"])
+               for other in others)
 
 
 class FrontierWeights:
