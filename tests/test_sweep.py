@@ -198,7 +198,7 @@ def test_demo_sweep_is_seven_strategies_on_three_tasks_and_the_controls():
     sweep = load_sweep(ROOT / "params" / "sweeps" / "demo.yaml")
     assert len(sweep.runs) == 21 + 6
     assert {run.config["strategy"] for run in sweep.runs} == set(STRATEGIES)
-    assert [r.name for r in sweep.reports] == ["rq2_pareto", "rq3_ood", "theory"]
+    assert [r.name for r in sweep.reports] == ["rq2_pareto", "rq3_ood", "rq4_remedies", "theory"]
     assert len(sweep.upstreams) == 2  # the synthetic upstream task, and the feature model's robust patterns
     controls = [run for run in sweep.runs if run.config["dataset"] == "feature_model"]
     assert sorted(run.config["dataset_options"]["nonrobust_strength"] for run in controls) == [0.0] * 3 + [4.0] * 3
