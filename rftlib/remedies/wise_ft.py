@@ -114,5 +114,130 @@ def read_wise_ft_outcomes(run_dir: str | Path, alpha: float, start: str = "probe
         raise RftError(f"cannot read {path}: {type(error).__name__}: {error}") from None
 
 
-__all__ = ["DEFAULT_ALPHAS", "STARTS", "WISE_FT_RECORDS", "WISE_FT_DIR", "load_wise_ft", "outcome_file",
-           "read_wise_ft_outcomes"]
+
+
+# ---- evaluation (torch from here on, imported on use) --------------------------------------------
+def evaluate_wise_ft(config, run_dir: str | Path, model, *, task, initial_state: dict, end_state: dict, evaluate,
+                     end_step: int, corrupted: bool, device, alphas, start: str = "probe",
+                     progress: bool = False) -> list[dict]:
+    """Evaluate θ_α for each α not yet written from ``start``, with the run's ``evaluate``
+    (``rftlib.training.evaluation.Evaluator``) at ``end_step`` (so the attacks' random starts are
+    those of the end model's evaluation, and α = 1 reproduces it), and write each row. ``model``
+    (the run's, with its strategy) is left holding ``end_state``. Returns the rows of ``start``."""
+    from ..data.corruptions import corruption_accuracy
+    from ..progress import progress_bar
+    from ..training.checkpoint import load_trainable_state
+    from .interpolation import interpolate_states
+
+    run_dir = Path(run_dir)
+    todo = [float(a) for a in alphas if float(a) not in done_alphas(run_dir, start)]
+    if todo:
+        start_state = start_point(config, run_dir, initial_state, task=task, start=start, device=device,
+                                  progress=progress)
+        bar = progress_bar(total=len(todo), desc="WiSE-FT", unit="alpha", disable=not progress)
+        for alpha in todo:
+            load_trainable_state(model, interpolate_states(model, start_state, end_state, alpha))
+            result = evaluate(model, end_step)
+            row = {"alpha": alpha, "start": start, "end_step": end_step, "clean_acc": result.clean_acc,
+                   "adv_acc": result.adv_acc, "ood_acc": result.ood_acc, "n": int(len(result.outcomes["clean"])),
+                   **{f"adv_acc_{label}": acc for label, acc in result.attack_acc.items()},
+                   **{f"{name}_acc": acc for name, acc in result.extra_acc.items()},
+                   **({"corruption_acc": corruption_accuracy(result.extra_acc)} if corrupted else {})}
+            write_row(run_dir, row, result.outcomes)
+            bar.update(1)
+        bar.close()
+        load_trainable_state(model, end_state)
+    return [r for r in read_rows(run_dir) if r["start"] == start]
+
+
+def start_point(config, run_dir: Path, initial_state: dict, *, task, start: str, device,
+                progress: bool = False) -> dict:
+    """The trainable state WiSE-FT starts from: the run's initial state, with (``start: probe``) the
+    linear-probe head: the run's own probe-stage head under ``lp_ft``, else one fitted on the frozen
+    pretrained backbone with LP-FT's default settings (standard objective), kept in
+    ``wise_ft/probe_head.safetensors``."""
+    from ..models import build_model
+    from ..seeding import preserved_rng
+    from .probe_head import PROBE_HEAD, fit_probe_head, load_head, save_head
+    from .wise_lp_options import LP_FT_DEFAULTS
+
+    if start == "initial" or config.lp_ft is not None:  # an LP-FT run's initial head is its probe head
+        return dict(initial_state)
+    path = run_dir / WISE_FT_DIR / PROBE_HEAD
+    if path.exists():
+        head = load_head(path)
+    else:
+        with preserved_rng():  # the fresh model's random head is replaced; the run's stream is untouched
+            pretrained = build_model(config.model, task.num_classes, pretrained=config.pretrained,
+                                     weights=config.weights, **config.model_kwargs)
+        head = fit_probe_head(pretrained, task.train, steps=LP_FT_DEFAULTS["steps"], lr=LP_FT_DEFAULTS["lr"],
+                              batch_size=config.batch_size, seed=config.seed, precision=config.precision,
+                              grad_clip=config.grad_clip, betas=config.betas, adam_eps=config.adam_eps,
+                              device=device, num_workers=config.num_workers, progress=progress)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_head(path, head)
+    if not set(head) <= set(initial_state):
+        raise RftError(f"the probe head {sorted(head)} is not part of the run's trainable state")
+    return {**initial_state, **head}
+
+
+def wise_ft(run_dir: str | Path, alphas=None, start: str | None = None, *, progress: bool = True):
+    """WiSE-FT on a finished run directory: θ_α between the start point (``probe``, default, or
+    ``initial``; see the module docstring) and the run's result (``trainable.safetensors``) for each α
+    (default: the run's ``wise_ft`` alphas, else 0, 0.25, 0.5, 0.75, 1), evaluated as the run's end
+    model was. Resumable: an (α, start) already written is not redone. Returns ``load_wise_ft(run_dir)``
+    restricted to ``start``."""
+    from ..config import RunConfig
+    from ..records import CONFIG, DONE, SUMMARY
+    from ..rundir import RunLock
+    from .wise_lp_options import check_alphas, check_start
+
+    run_dir = Path(run_dir)
+    configured = None
+    if (run_dir / CONFIG).exists():
+        import yaml
+
+        configured = (yaml.safe_load((run_dir / CONFIG).read_text()) or {}).get("wise_ft")
+    alphas = check_alphas(alphas if alphas is not None else (configured or {}).get("alphas"))
+    start = check_start(start if start is not None else (configured or {}).get("start", "probe"))
+    if not (run_dir / DONE).exists():
+        raise RftError(f"{run_dir} is not a finished run (no {DONE} marker); WiSE-FT interpolates towards a run's result")
+    config = RunConfig.from_yaml(run_dir / CONFIG).resolved()
+    end_step = json.loads((run_dir / SUMMARY).read_text()).get("final", {}).get("step")
+    with RunLock(run_dir):
+        if not set(alphas) - done_alphas(run_dir, start):
+            return _rows_frame(run_dir, start)
+        _evaluate_finished_run(config, run_dir, alphas=alphas, start=start, end_step=end_step, progress=progress)
+    return _rows_frame(run_dir, start)
+
+
+def _rows_frame(run_dir: Path, start: str):
+    frame = load_wise_ft(run_dir)
+    return frame[frame["start"] == start].reset_index(drop=True) if len(frame) else frame
+
+
+def _evaluate_finished_run(config, run_dir: Path, *, alphas, start: str, end_step: int, progress: bool) -> None:
+    """Rebuild the run's initial model exactly as the run did (same seed, same order of random draws),
+    load its result, and evaluate the α-curve."""
+    from safetensors.torch import load_file
+
+    from ..devices import resolve_device
+    from ..seeding import seed_everything
+    from ..training.checkpoint import FINAL_WEIGHTS, load_trainable_state, trainable_state
+    from ..training.loop import build_run_model, run_evaluator
+
+    device = resolve_device(config.device)
+    seed_everything(config.seed)
+    task, model = build_run_model(config, run_dir, device, progress)
+    initial_state = trainable_state(model)
+    end_state = load_file(str(run_dir / FINAL_WEIGHTS))
+    load_trainable_state(model, end_state)
+    model.to(device)
+    evaluate, corrupted = run_evaluator(config, task, run_dir, device, progress)
+    evaluate_wise_ft(config, run_dir, model, task=task, initial_state=initial_state,
+                     end_state=trainable_state(model), evaluate=evaluate, end_step=end_step,
+                     corrupted=corrupted is not None, device=device, alphas=alphas, start=start, progress=progress)
+
+
+__all__ = ["DEFAULT_ALPHAS", "STARTS", "WISE_FT_RECORDS", "WISE_FT_DIR", "evaluate_wise_ft", "load_wise_ft",
+           "outcome_file", "read_wise_ft_outcomes", "start_point", "wise_ft"]
