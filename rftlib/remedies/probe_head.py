@@ -94,7 +94,10 @@ def set_head(model: nn.Module, head: dict[str, torch.Tensor]) -> None:
 
 
 def save_head(path: str | Path, head: dict[str, torch.Tensor]) -> None:
-    data = save({k: v.contiguous() for k, v in head.items()})
+    """Write a head atomically, byte-identical for identical heads."""
+    from ..training.checkpoint import canonical_safetensors
+
+    data = canonical_safetensors(save({k: v.contiguous() for k, v in head.items()}))
     atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
