@@ -122,6 +122,18 @@ class RunConfig:
     keeps): ``{size: 500, **AutoAttack options}``, eps defaulting to PGD's; ``steps`` / ``square_queries``
     below 100 / 5000 make a cheaper, non-standard version. The summary's ``autoattack`` says by how much
     PGD overstated robustness at the peak and at the end. None: off."""
+    # --- remedies (RQ4) ------------------------------------------------------------------------
+    lp_ft: dict | None = None
+    """LP-FT (Kumar et al., ICLR 2022): a head-only stage on the frozen pretrained backbone first, then
+    the configured strategy from that head: ``{steps: 200, lr: 5e-3, objective: standard,
+    objective_options: {}}`` (constant lr, AdamW; a robust probe objective, pgd_at or trades, is RoLI,
+    Hua et al., CVPR 2024). The probe head is kept as ``probe_head.safetensors``; step 0 of the records
+    is the probed model. Not with ``linear_probe``. None: off (``rftlib.remedies.lp_ft``)."""
+    wise_ft: dict | None = None
+    """WiSE-FT (Wortsman et al., CVPR 2022) at the end of the run: ``{alphas: [0, 0.25, 0.5, 0.75, 1],
+    start: probe|initial}``, θ_α = (1 − α)·θ_start + α·θ_end evaluated on the run's evaluation points,
+    written to ``wise_ft.jsonl``; start ``probe`` (default): the pretrained backbone with a linear-probe
+    head, ``initial``: the run's own initial model. None: off (``rftlib.remedies.wise_ft``)."""
     # --- execution -----------------------------------------------------------------------------
     device: str = "auto"
     """"auto" (CUDA when available), "cpu", "cuda", "cuda:1", ..."""
@@ -138,8 +150,8 @@ class RunConfig:
     # Fields added after the first release: left out of the run's identity while they hold their
     # default, so configurations that do not use them keep their run names and finished runs still load.
     ADDED_FIELDS: ClassVar[tuple[str, ...]] = ("attacks", "final_model", "objective", "objective_options",
-                                                "corruptions", "final_autoattack", "l2_sp",
-                                                "selection_tolerance")
+                                                "corruptions", "final_autoattack", "lp_ft", "wise_ft",
+                                                "l2_sp", "selection_tolerance")
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -217,6 +229,7 @@ class RunConfig:
             size = self.image_size or self.model_kwargs.get("img_size")
             if isinstance(size, int):  # otherwise the model's default, known once it is built
                 check_image_size(size)
+        self._check_remedies(objective_options)
         if isinstance(self.eval_size, str) and self.eval_size != "all":
             raise RftError(f"eval_size must be a positive integer or 'all', got {self.eval_size!r}")
         if isinstance(self.eval_size, int) and self.eval_size < 1:
@@ -242,6 +255,17 @@ class RunConfig:
         if self.weights is not None and not Path(self.weights).expanduser().is_file():
             raise RftError(f"weights file not found: {self.weights}")
         return self
+
+    def _check_remedies(self, objective_options) -> None:
+        from .remedies.wise_lp_options import lp_ft_options, wise_ft_options
+
+        wise_ft_options(self.wise_ft)
+        lp_ft = lp_ft_options(self.lp_ft, self.strategy)
+        if lp_ft is not None:  # the probe objective: the run objective's checks
+            try:
+                objective_options(lp_ft["objective"], **lp_ft["objective_options"])
+            except RftError as error:
+                raise RftError(f"lp_ft: {error}") from None
 
     def _check_attacks(self) -> None:
         from .attacks import check_attack_spec
@@ -299,6 +323,15 @@ class RunConfig:
         changes["attack"] = {**PAPER_ATTACK, **self.attack}
         changes["objective_options"] = objective_options(self.objective, eval_eps=changes["attack"]["eps"],
                                                          **self.objective_options)
+        if self.lp_ft is not None or self.wise_ft is not None:
+            from .remedies.wise_lp_options import lp_ft_options, wise_ft_options
+
+            changes["wise_ft"] = wise_ft_options(self.wise_ft)
+            lp_ft = lp_ft_options(self.lp_ft, self.strategy)
+            if lp_ft is not None:
+                lp_ft["objective_options"] = objective_options(lp_ft["objective"], eval_eps=changes["attack"]["eps"],
+                                                               **lp_ft["objective_options"])
+            changes["lp_ft"] = lp_ft
         return dataclasses.replace(self, **changes)
 
     def run_name(self) -> str:

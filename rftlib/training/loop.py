@@ -36,7 +36,7 @@ from ..schedule import EvalSchedule
 from ..seeding import derived_seed, seed_everything
 from ..strategies import apply_strategy, trainable_parameters
 from .best import BEST_WEIGHTS, VAL_ADV_KEY, VAL_KEY, VAL_SET, BestWeights, FrontierWeights
-from .checkpoint import load_checkpoint, save_checkpoint, save_final_weights
+from .checkpoint import load_checkpoint, save_checkpoint, save_final_weights, trainable_state
 from .evaluation import Evaluator
 from .final_autoattack import PEAK_WEIGHTS, peak_key, run_final_autoattack
 from .objectives import make_objective
@@ -83,15 +83,8 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
     seed_everything(config.seed)
 
     # ---- data, model, strategy ----------------------------------------------------------------
-    model_kwargs = dict(config.model_kwargs)
-    image_size = config.image_size or _model_image_size(config, model_kwargs)
-    if config.corruptions is not None:
-        check_image_size(image_size)
-    task = load_task(config.dataset, image_size=image_size, seed=config.seed, val_fraction=config.val_fraction,
-                     domain=config.domain, **config.dataset_options)
-    model = build_model(config.model, task.num_classes, pretrained=config.pretrained, weights=config.weights,
-                        **model_kwargs)
-    apply_strategy(model, config.strategy, **config.strategy_options)
+    task, model = build_run_model(config, run_dir, device, progress)
+    initial_state = trainable_state(model) if config.wise_ft is not None else None  # WiSE-FT's start
     model.to(device).train()
     trainable, total = trainable_parameters(model)
 
@@ -110,15 +103,7 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
         from ..remedies.l2_sp import L2SP, WithL2SP, l2_sp_options
 
         objective = WithL2SP(objective, L2SP(model, **vars(l2_sp_options(config.l2_sp))))
-    # Common corruptions of the evaluation subset: computed once, cached in the run directory.
-    corrupted = (corrupted_sets(eval_subset(task.test, config.eval_size, config.seed), config.corruptions,
-                                seed=config.seed, cache_dir=run_dir / CACHE_DIR, progress=progress)
-                 if config.corruptions is not None else None)
-    evaluate = Evaluator(test=task.test, ood=task.ood, size=config.eval_size, seed=config.seed,
-                         batch_size=config.eval_batch_size, attacks=config.attack_specs(), device=device,
-                         precision=config.precision, num_workers=config.num_workers,
-                         extra_sets={**({VAL_SET: eval_subset(task.val, config.eval_size, config.seed)}
-                                        if best_val else {}), **(corrupted or {})})
+    evaluate, corrupted = run_evaluator(config, task, run_dir, device, progress)
     # Robust selection attacks the validation subset too: an Evaluator of its own (clean and robust).
     evaluate_val = (Evaluator(test=eval_subset(task.val, config.eval_size, config.seed), ood=None, size="all",
                               seed=config.seed, batch_size=config.eval_batch_size, attacks=config.attack_specs(),
@@ -215,6 +200,13 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
     # ---- finish -------------------------------------------------------------------------------
     final = best.restore(model) if best is not None else None  # final_model: best_val / robust_val
     save_final_weights(run_dir, model, {"strategy": config.strategy, "model": config.model})
+    if config.wise_ft is not None:  # on the run's result, from the run's initial model (or a probe head)
+        from ..remedies.wise_ft import evaluate_wise_ft
+
+        evaluate_wise_ft(config, run_dir, model, task=task, initial_state=initial_state, end_state=trainable_state(model),
+                         evaluate=evaluate, end_step=final["step"] if final is not None else step,
+                         corrupted=corrupted is not None, device=device, progress=progress,
+                         **config.wise_ft)
     summary = summarise(records, trainable=trainable, total=total, steps=total_steps, final=final)
     if config.final_autoattack is not None:  # on the run's result: the last model, or the best-validation one
         summary["autoattack"] = run_final_autoattack(
@@ -224,6 +216,42 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
     atomic_write_text(run_dir / SUMMARY, json.dumps(summary, indent=2))
     (run_dir / DONE).touch()
     return RunResult(run_dir, _frame(records), summary)
+
+
+def build_run_model(config: RunConfig, run_dir: Path, device, progress: bool = False):
+    """The run's task and its model as at step 0: built, (with ``lp_ft``) given the probe head fitted
+    on the frozen pretrained backbone, then prepared with the strategy; on the CPU. Call after
+    ``seed_everything(config.seed)``: the head and the strategy's modules draw their initial values."""
+    model_kwargs = dict(config.model_kwargs)
+    image_size = config.image_size or _model_image_size(config, model_kwargs)
+    if config.corruptions is not None:
+        check_image_size(image_size)
+    task = load_task(config.dataset, image_size=image_size, seed=config.seed, val_fraction=config.val_fraction,
+                     domain=config.domain, **config.dataset_options)
+    model = build_model(config.model, task.num_classes, pretrained=config.pretrained, weights=config.weights,
+                        **model_kwargs)
+    if config.lp_ft is not None:  # LP-FT's first stage, before the strategy adds its modules
+        from ..remedies.lp_ft import probe_stage
+
+        probe_stage(model, task.train, config=config, run_dir=run_dir, device=device, progress=progress)
+    apply_strategy(model, config.strategy, **config.strategy_options)
+    return task, model
+
+
+def run_evaluator(config: RunConfig, task, run_dir: Path, device, progress: bool = False):
+    """The run's Evaluator (its evaluation points, attacks, OOD, corruptions and, with best_val, the
+    validation hold-out) and whether corruptions are measured."""
+    # Common corruptions of the evaluation subset: computed once, cached in the run directory.
+    corrupted = (corrupted_sets(eval_subset(task.test, config.eval_size, config.seed), config.corruptions,
+                                seed=config.seed, cache_dir=run_dir / CACHE_DIR, progress=progress)
+                 if config.corruptions is not None else None)
+    best_val = config.final_model == "best_val"
+    evaluate = Evaluator(test=task.test, ood=task.ood, size=config.eval_size, seed=config.seed,
+                         batch_size=config.eval_batch_size, attacks=config.attack_specs(), device=device,
+                         precision=config.precision, num_workers=config.num_workers,
+                         extra_sets={**({VAL_SET: eval_subset(task.val, config.eval_size, config.seed)}
+                                        if best_val else {}), **(corrupted or {})})
+    return evaluate, corrupted
 
 
 def _epoch_batches(dataset, config: RunConfig, steps_per_epoch: int, step: int):
