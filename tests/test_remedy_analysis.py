@@ -13,7 +13,9 @@ from training_helpers import tiny_config
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("rq4")
     base = tiny_config(model_kwargs=SMALL, max_steps=8, lr=3e-3, output_dir=str(root))
-    for extra in ({}, {"final_model": "robust_val"}, {"l2_sp": {"alpha": 0.0, "beta": 0.0}}):
+    # The plain run carries a WiSE-FT curve: it does not change training, so the run stays "plain".
+    for extra in ({"wise_ft": {"alphas": [0.0, 0.5, 1.0]}}, {"final_model": "robust_val"},
+                  {"l2_sp": {"alpha": 0.0, "beta": 0.0}}):
         finetune({**base, **extra}, progress=False)
     return root
 
@@ -35,14 +37,30 @@ def test_remedy_runs_are_matched_and_their_differences_have_known_answers(runs):
     sentences = analysis.comparison_sentences(table.reset_index())
     assert len(sentences) == 2 and any("l2_sp vs plain" in s and s.endswith("no difference is significant.")
                                        for s in sentences)
-    assert analysis.no_runs_text(summaries, table, analysis.wise_ft_points(summaries)) is None
+    points = analysis.wise_ft_points(summaries)
+    assert analysis.no_runs_text(summaries, table, points) is None
+    assert sorted(points["alpha"]) == [0.0, 0.5, 1.0] and points["run"].nunique() == 1
+    assert len(analysis.wise_ft_sentences(points)) == 1  # one sentence for the run's one curve
+
+
+def test_the_figures_draw_and_the_other_reports_leave_remedy_runs_out(runs):
+    from rftlib.remedies import figures
+
+    summaries, records = results.load_summaries(runs), results.load_records(runs)
+    remedies = analysis.remedy_runs(summaries)
+    fronts = figures.remedy_fronts(records, remedies)
+    assert len(fronts.axes) == 1 and len(fronts.axes[0].get_legend().get_texts()) == 3  # plain and two remedies
+    curves = figures.wise_ft_curves(records, analysis.wise_ft_points(summaries))
+    assert len(curves.axes) == 1
+    kept = analysis.without_remedies(records, summaries)
+    assert set(kept["run"]) == set(remedies.loc[remedies["remedy"] == "plain", "run"]) and len(set(kept["run"])) == 1
 
 
 def test_without_remedy_runs_the_report_says_why(runs):
     plain = results.load_summaries(runs)
     plain = plain[analysis.remedy_runs(plain)["remedy"] == "plain"]
-    table, points = analysis.comparisons(plain), analysis.wise_ft_points(plain)
-    assert table.empty and points.empty
+    table, points = analysis.comparisons(plain), analysis.wise_ft_points(plain).iloc[0:0]  # nor a WiSE-FT curve
+    assert table.empty
     assert analysis.no_runs_text(plain, table, points).startswith("No remedy runs here")
     lone = results.load_summaries(runs)
     lone = lone[analysis.remedy_runs(lone)["remedy"] == "l2_sp"]

@@ -31,8 +31,8 @@ from ..pareto import pareto_auc
 
 #: Remedy settings: a run's configuration without them is its plain counterpart's.
 REMEDY_FIELDS = ("l2_sp", "lp_ft", "wise_ft", "selection_tolerance")
-#: Fields that never change what a run computes (left out of the matching).
-_IGNORED = ("device", "num_workers", "output_dir", "checkpoint", "eval_batch_size")
+#: Fields that never change a run's records (left out of the matching; final_autoattack only adds to the summary).
+_IGNORED = ("device", "num_workers", "output_dir", "checkpoint", "eval_batch_size", "final_autoattack")
 
 
 def remedy_label(config: dict[str, Any]) -> str:
@@ -219,5 +219,15 @@ def no_runs_text(summaries: pd.DataFrame, table: pd.DataFrame, points: pd.DataFr
             "no paired comparison can be made; add the plain runs to the sweep.")
 
 
-__all__ = ["REMEDY_FIELDS", "base_key", "comparison_sentences", "comparisons", "no_runs_text",
+__all__ = ["REMEDY_FIELDS", "base_key", "comparison_sentences", "comparisons", "no_runs_text", "without_remedies",
            "paired_auc_difference", "remedy_label", "remedy_runs", "wise_ft_points", "wise_ft_sentences"]
+
+
+def without_remedies(frame: pd.DataFrame, summaries: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (records or summaries) without the rows of remedy runs (``remedy`` other than "plain";
+    WiSE-FT alone does not count): the RQ1-RQ3 reports compare strategies, and a remedy run of the same
+    strategy, dataset and seed would otherwise be pooled with its plain counterpart as if it were a seed."""
+    if summaries.empty:
+        return frame
+    remedies = remedy_runs(summaries)
+    return frame[frame["run"].isin(set(remedies.loc[remedies["remedy"] == "plain", "run"]))]
