@@ -119,3 +119,25 @@ def test_l2_sp_is_checked_and_left_out_of_old_run_names():
         RunConfig.from_dict(tiny_config(l2_sp={"beta": -1}))
     with pytest.raises(RftError, match=r"unknown l2_sp key 'alpa' \(did you mean 'alpha'\?\); valid: alpha, beta"):
         RunConfig.from_dict(tiny_config(l2_sp={"alpa": 1}))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"l2_sp": {"alpha": -1}}, r"^rft run: error: l2_sp.alpha must be a finite number >= 0, got -1.0$"),
+    ({"objective_options": {"eps_schedule": {}}}, r"^rft run: error: objective_options.eps_schedule needs an "
+                                                  r"adversarial objective \(pgd_at or trades\); objective is 'standard'$"),
+    ({"final_model": "robust_val", "selection_tolerance": 2},
+     r"^rft run: error: selection_tolerance must be a finite number in \[0, 1\], got 2"),
+])
+def test_bad_remedy_settings_are_one_line_and_exit_2_before_anything_is_written(tmp_path, capsys, overrides, message):
+    import re
+
+    import yaml
+
+    from rftlib.cli import main as rft
+
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(tiny_config(output_dir=str(tmp_path / "out"), **overrides)))
+    assert rft(["run", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and re.search(message, err), err
+    assert not (tmp_path / "out").exists()
