@@ -64,5 +64,7 @@ def test_eps_schedule_is_checked_and_left_out_of_old_run_names():
     with pytest.raises(RftError, match=r"eps_schedule.clean \+ eps_schedule.ramp must be at most 1"):
         RunConfig.from_dict(tiny_config(objective="trades", objective_options={"eps_schedule": {"clean": 0.6,
                                                                                                  "ramp": 0.6}}))
+    with pytest.raises(RftError, match=r"^eps_schedule applies to the run's objective \(objective_options\), not to lp_ft"):
+        RunConfig.from_dict(tiny_config(lp_ft={"objective": "pgd_at", "objective_options": {"eps_schedule": {}}}))
     with pytest.raises(RftError, match=r"unknown eps_schedule key 'warmup' .*; valid: clean, ramp"):
         RunConfig.from_dict(tiny_config(objective="pgd_at", objective_options={"eps_schedule": {"warmup": 1}}))

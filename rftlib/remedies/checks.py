@@ -41,6 +41,9 @@ def check_remedies(config) -> None:
         l2_sp_options(config.l2_sp)
     if "eps_schedule" in (config.objective_options or {}):
         parse_eps_schedule(config.objective_options["eps_schedule"], config.objective)
+    probe = getattr(config, "lp_ft", None)
+    if isinstance(probe, dict) and "eps_schedule" in (probe.get("objective_options") or {}):
+        raise RftError("eps_schedule applies to the run's objective (objective_options), not to lp_ft's probe stage")
     number("selection_tolerance", config.selection_tolerance, low=0, high=1, optional=True)
     if config.selection_tolerance is not None and config.final_model != "robust_val":
         raise RftError(f"selection_tolerance applies to final_model 'robust_val' only; final_model is "
