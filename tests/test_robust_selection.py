@@ -117,11 +117,12 @@ def test_robust_selection_ends_clearly_more_robust_than_the_last_model_on_the_po
     # The positive control of test_controls (robust accuracy peaks by step 10-20, then falls by ~0.6). The
     # run's last record is what final_model: last reports: evaluation never changes the training
     # trajectory (rftlib.training.evaluation), so one robust_val run gives both ends.
-    # Seeds 0, 1, 2: robust_val chose step ... (see the comment below) ...
+    # Seeds 0 / 1 / 2: robust_val chose step 20 / 10 / 20 with robust accuracy 0.75 / 0.80 / 0.82 against
+    # 0.09 / 0.21 / 0.17 for the last model: differences 0.66 / 0.58 / 0.65, paired 95% lower bounds
+    # 0.59 / 0.52 / 0.58. The margins (0.3, 0.2) leave room on both sides.
     result = finetune({**control(tmp_path, 4.0), "final_model": "robust_val"}, progress=False)
     chosen, last = result.summary["final"], result.records.iloc[-1]
     outcomes = read_outcomes(result.run_dir)
     difference = paired_difference_interval(outcomes[chosen["step"]]["robust"], outcomes[int(last["step"])]["robust"])
-    print(chosen["step"], chosen["adv_acc"], last["adv_acc"], difference)
     assert chosen["step"] < last["step"]
     assert chosen["adv_acc"] - last["adv_acc"] > 0.3 and difference[0] > 0.2
