@@ -196,7 +196,7 @@ def test_paper_sweep_is_the_papers_231_models():
 
 def test_demo_sweep_is_seven_strategies_on_three_tasks_and_the_controls():
     sweep = load_sweep(ROOT / "params" / "sweeps" / "demo.yaml")
-    assert len(sweep.runs) == 21 + 6
+    assert len(sweep.runs) == 21 + 6 + 4  # + the RQ4 remedy runs, each beside its plain counterpart
     assert {run.config["strategy"] for run in sweep.runs} == set(STRATEGIES)
     assert [r.name for r in sweep.reports] == ["rq2_pareto", "rq3_ood", "rq4_remedies", "theory"]
     assert len(sweep.upstreams) == 2  # the synthetic upstream task, and the feature model's robust patterns
