@@ -56,7 +56,7 @@ def base_key(config: dict[str, Any]) -> str:
     base = {k: v for k, v in config.items() if k not in REMEDY_FIELDS and k not in _IGNORED}
     base["objective_options"] = {k: v for k, v in (config.get("objective_options") or {}).items()
                                  if k != "eps_schedule"}
-    if base.get("final_model") == "robust_val":
+    if base.get("final_model") in (None, "robust_val"):  # absent from a sweep job's config: the default
         base["final_model"] = "last"
     return hashlib.sha256(json.dumps(base, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
