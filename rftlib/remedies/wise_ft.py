@@ -116,6 +116,32 @@ def read_wise_ft_outcomes(run_dir: str | Path, alpha: float, start: str = "probe
 
 
 
+def wise_ft_differences(run_dir: str | Path, start: str = "probe", metrics=("clean_acc", "adv_acc"),
+                        confidence: float | None = None):
+    """Each θ_α against the fine-tuned end point (the run's evaluation at ``end_step``, on the same
+    points): per metric, ``<metric>_diff`` (θ_α minus the end point) with the paired 95% interval of
+    Newcombe (``rftlib.stats.paired_difference_interval``) as ``<metric>_diff_low`` / ``_high``."""
+    from .. import stats
+    from ..outcomes import read_step_outcomes
+    from ..uncertainty import outcome_key
+
+    frame = load_wise_ft(run_dir)
+    if not len(frame):
+        return frame
+    frame = frame[frame["start"] == start].reset_index(drop=True)
+    extra = {} if confidence is None else {"confidence": confidence}
+    for metric in metrics:
+        key = outcome_key(metric)
+        values = []
+        for row in frame.to_dict("records"):
+            end = read_step_outcomes(run_dir, int(row["end_step"]))[key]
+            values.append(stats.paired_difference_interval(read_wise_ft_outcomes(run_dir, row["alpha"], start)[key],
+                                                           end, **extra))
+        for index, suffix in enumerate(("diff", "diff_low", "diff_high")):
+            frame[f"{metric}_{suffix}"] = [v[index] for v in values]
+    return frame
+
+
 # ---- evaluation (torch from here on, imported on use) --------------------------------------------
 def evaluate_wise_ft(config, run_dir: str | Path, model, *, task, initial_state: dict, end_state: dict, evaluate,
                      end_step: int, corrupted: bool, device, alphas, start: str = "probe",
@@ -240,4 +266,4 @@ def _evaluate_finished_run(config, run_dir: Path, *, alphas, start: str, end_ste
 
 
 __all__ = ["DEFAULT_ALPHAS", "STARTS", "WISE_FT_RECORDS", "WISE_FT_DIR", "evaluate_wise_ft", "load_wise_ft",
-           "outcome_file", "read_wise_ft_outcomes", "start_point", "wise_ft"]
+           "outcome_file", "read_wise_ft_outcomes", "start_point", "wise_ft", "wise_ft_differences"]
