@@ -20,6 +20,7 @@ def runs(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow  # the module fixture trains three tiny runs (~8 s CPU together)
 def test_remedy_runs_are_matched_and_their_differences_have_known_answers(runs):
     summaries = results.load_summaries(runs)
     remedies = analysis.remedy_runs(summaries)
@@ -43,6 +44,7 @@ def test_remedy_runs_are_matched_and_their_differences_have_known_answers(runs):
     assert len(analysis.wise_ft_sentences(points)) == 1  # one sentence for the run's one curve
 
 
+@pytest.mark.slow  # the module fixture trains three tiny runs (~8 s CPU together)
 def test_the_figures_draw_and_the_other_reports_leave_remedy_runs_out(runs):
     from rftlib.remedies import figures
 
@@ -56,6 +58,7 @@ def test_the_figures_draw_and_the_other_reports_leave_remedy_runs_out(runs):
     assert set(kept["run"]) == set(remedies.loc[remedies["remedy"] == "plain", "run"]) and len(set(kept["run"])) == 1
 
 
+@pytest.mark.slow  # the module fixture trains three tiny runs (~8 s CPU together)
 def test_without_remedy_runs_the_report_says_why(runs):
     plain = results.load_summaries(runs)
     plain = plain[analysis.remedy_runs(plain)["remedy"] == "plain"]
