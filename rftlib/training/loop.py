@@ -36,8 +36,8 @@ from ..rundir import CHECKPOINT, claim, failure_recorded
 from ..schedule import EvalSchedule
 from ..seeding import derived_seed, seed_everything
 from ..strategies import apply_strategy, trainable_parameters
-from .best import BEST_WEIGHTS, VAL_KEY, VAL_SET, BestWeights
-from .checkpoint import load_checkpoint, save_checkpoint, save_final_weights
+from .best import BEST_WEIGHTS, VAL_ADV_KEY, VAL_KEY, VAL_SET, BestWeights, FrontierWeights
+from .checkpoint import load_checkpoint, save_checkpoint, save_final_weights, trainable_state
 from .evaluation import Evaluator
 from .final_autoattack import PEAK_WEIGHTS, peak_key, run_final_autoattack
 from .objectives import make_objective
@@ -103,10 +103,8 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, task) -> RunResult:
     seed_everything(config.seed)
 
     # ---- model, strategy ----------------------------------------------------------------------
-    model_kwargs = dict(config.model_kwargs)
-    model = build_model(config.model, task.num_classes, pretrained=config.pretrained, weights=config.weights,
-                        **model_kwargs)
-    apply_strategy(model, config.strategy, **config.strategy_options)
+    task, model = build_run_model(config, run_dir, device, progress, task=task)
+    initial_state = trainable_state(model) if config.wise_ft is not None else None  # WiSE-FT's start
     model.to(device).train()
     trainable, total = trainable_parameters(model)
 
@@ -118,16 +116,19 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, task) -> RunResult:
     scheduler = make_scheduler(optimizer, kind=config.lr_schedule, warmup_steps=config.warmup_steps,
                                total_steps=total_steps)
     best_val = config.final_model == "best_val"
-    objective = make_objective(config.objective, seed=config.seed, **config.objective_options)
-    # Common corruptions of the evaluation subset: computed once, cached in the run directory.
-    corrupted = (corrupted_sets(eval_subset(task.test, config.eval_size, config.seed), config.corruptions,
-                                seed=config.seed, cache_dir=run_dir / CACHE_DIR, progress=progress)
-                 if config.corruptions is not None else None)
-    evaluate = Evaluator(test=task.test, ood=task.ood, size=config.eval_size, seed=config.seed,
-                         batch_size=config.eval_batch_size, attacks=config.attack_specs(), device=device,
-                         precision=config.precision, num_workers=config.num_workers,
-                         extra_sets={**({VAL_SET: eval_subset(task.val, config.eval_size, config.seed)}
-                                        if best_val else {}), **(corrupted or {})})
+    robust_val = config.final_model == "robust_val"
+    objective = make_objective(config.objective, seed=config.seed, total_steps=total_steps,
+                               **config.objective_options)
+    if config.l2_sp is not None:  # the starting point is taken here, before any checkpoint is loaded
+        from ..remedies.l2_sp import L2SP, WithL2SP, l2_sp_options
+
+        objective = WithL2SP(objective, L2SP(model, **vars(l2_sp_options(config.l2_sp))))
+    evaluate, corrupted = run_evaluator(config, task, run_dir, device, progress)
+    # Robust selection attacks the validation subset too: an Evaluator of its own (clean and robust).
+    evaluate_val = (Evaluator(test=eval_subset(task.val, config.eval_size, config.seed), ood=None, size="all",
+                              seed=config.seed, batch_size=config.eval_batch_size, attacks=config.attack_specs(),
+                              device=device, precision=config.precision, num_workers=config.num_workers)
+                    if robust_val else None)
 
     # ---- resume -------------------------------------------------------------------------------
     resumed = load_checkpoint(run_dir, model=model, optimizer=optimizer, scheduler=scheduler)
@@ -137,18 +138,21 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, task) -> RunResult:
     drop_outcomes_after(run_dir, step if resumed else -1)
     resumed_step = step if resumed else None
     best = BestWeights(run_dir, BEST_WEIGHTS, VAL_KEY, records, model, resumed_step) if best_val else None
+    if robust_val:
+        best = FrontierWeights(run_dir, records, model, resumed_step, config.selection_tolerance)
     peak_record_key, peak_outcome_key, peak_eps = peak_key(evaluate.attack_specs)
     peak = (BestWeights(run_dir, PEAK_WEIGHTS, peak_record_key, records, model, resumed_step)
             if config.final_autoattack is not None else None)
 
     # ---- the loop -----------------------------------------------------------------------------
-    loss_sum, correct, seen, steps_since_eval = 0.0, 0, 0, 0
+    loss_sum, correct, seen, steps_since_eval, penalty_sum = 0.0, 0, 0, 0, 0.0
     bar = progress_bar(total=total_steps, initial=step, desc=run_dir.name, unit="step", disable=not progress)
     shown = {}  # the bar's postfix: the last loss and the last evaluation's clean / robust accuracy
 
     def evaluate_and_record():
-        nonlocal loss_sum, correct, seen, steps_since_eval
+        nonlocal loss_sum, correct, seen, steps_since_eval, penalty_sum
         result = evaluate(model, step)
+        val = evaluate_val(model, step) if evaluate_val is not None else None
         record = {
             "step": step,
             "epoch": step / steps_per_epoch,
@@ -163,12 +167,17 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, task) -> RunResult:
             **{f"adv_acc_{label}": acc for label, acc in result.attack_acc.items()},
             **{f"{name}_acc": acc for name, acc in result.extra_acc.items()},
             **({"corruption_acc": corruption_accuracy(result.extra_acc)} if corrupted else {}),
+            **({VAL_KEY: val.clean_acc, VAL_ADV_KEY: val.adv_acc} if val is not None else {}),
+            **({"l2_sp_penalty": penalty_sum / steps_since_eval if steps_since_eval else None}
+               if config.l2_sp is not None else {}),
         }
+        outcomes = {**result.outcomes, **({VAL_SET: val.outcomes["clean"], f"{VAL_SET}_robust": val.outcomes["robust"]}
+                                          if val is not None else {})}
         # Outcomes first: a record is never appended without its per-sample file.
-        write_outcomes(run_dir, step, result.outcomes)
+        write_outcomes(run_dir, step, outcomes)
         append_record(run_dir / RECORDS, record)
         records.append(record)
-        loss_sum, correct, seen, steps_since_eval = 0.0, 0, 0, 0
+        loss_sum, correct, seen, steps_since_eval, penalty_sum = 0.0, 0, 0, 0, 0.0
         if config.checkpoint:
             save_checkpoint(run_dir, model=model, optimizer=optimizer, scheduler=scheduler, step=step,
                             extra={"train_seconds": train_seconds})
@@ -194,6 +203,7 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, task) -> RunResult:
             step += 1
             loss_value = loss.item()
             loss_sum += loss_value
+            penalty_sum += getattr(objective, "last_penalty", 0.0)
             correct += (logits.argmax(1) == labels).sum().item()
             seen += len(labels)
             steps_since_eval += 1
@@ -208,8 +218,15 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, task) -> RunResult:
     bar.close()
 
     # ---- finish -------------------------------------------------------------------------------
-    final = best.restore(model) if best is not None else None  # final_model: best_val
+    final = best.restore(model) if best is not None else None  # final_model: best_val / robust_val
     save_final_weights(run_dir, model, {"strategy": config.strategy, "model": config.model})
+    if config.wise_ft is not None:  # on the run's result, from the run's initial model (or a probe head)
+        from ..remedies.wise_ft import evaluate_wise_ft
+
+        evaluate_wise_ft(config, run_dir, model, task=task, initial_state=initial_state, end_state=trainable_state(model),
+                         evaluate=evaluate, end_step=final["step"] if final is not None else step,
+                         corrupted=corrupted is not None, device=device, progress=progress,
+                         **config.wise_ft)
     summary = summarise(records, trainable=trainable, total=total, steps=total_steps, final=final)
     # The points every evaluation used (fewer than eval_size where a split is smaller).
     summary.update(n_eval=len(evaluate.test), **({"n_ood": len(evaluate.ood)} if evaluate.ood is not None else {}))
@@ -221,6 +238,39 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, task) -> RunResult:
     atomic_write_text(run_dir / SUMMARY, json.dumps(summary, indent=2))
     (run_dir / DONE).touch()
     return RunResult(run_dir, _frame(records), summary)
+
+
+def build_run_model(config: RunConfig, run_dir: Path, device, progress: bool = False, task=None):
+    """The run's task (``task``, or loaded and checked) and its model as at step 0: built, (with
+    ``lp_ft``) given the probe head fitted on the frozen pretrained backbone, then prepared with the
+    strategy; on the CPU. Call after ``seed_everything(config.seed)``: the head and the strategy's
+    modules draw their initial values (loading the task draws none)."""
+    model_kwargs = dict(config.model_kwargs)
+    task = task if task is not None else _load_checked_task(config)
+    model = build_model(config.model, task.num_classes, pretrained=config.pretrained, weights=config.weights,
+                        **model_kwargs)
+    if config.lp_ft is not None:  # LP-FT's first stage, before the strategy adds its modules
+        from ..remedies.lp_ft import probe_stage
+
+        probe_stage(model, task.train, config=config, run_dir=run_dir, device=device, progress=progress)
+    apply_strategy(model, config.strategy, **config.strategy_options)
+    return task, model
+
+
+def run_evaluator(config: RunConfig, task, run_dir: Path, device, progress: bool = False):
+    """The run's Evaluator (its evaluation points, attacks, OOD, corruptions and, with best_val, the
+    validation hold-out) and whether corruptions are measured."""
+    # Common corruptions of the evaluation subset: computed once, cached in the run directory.
+    corrupted = (corrupted_sets(eval_subset(task.test, config.eval_size, config.seed), config.corruptions,
+                                seed=config.seed, cache_dir=run_dir / CACHE_DIR, progress=progress)
+                 if config.corruptions is not None else None)
+    best_val = config.final_model == "best_val"
+    evaluate = Evaluator(test=task.test, ood=task.ood, size=config.eval_size, seed=config.seed,
+                         batch_size=config.eval_batch_size, attacks=config.attack_specs(), device=device,
+                         precision=config.precision, num_workers=config.num_workers,
+                         extra_sets={**({VAL_SET: eval_subset(task.val, config.eval_size, config.seed)}
+                                        if best_val else {}), **(corrupted or {})})
+    return evaluate, corrupted
 
 
 def _epoch_batches(dataset, config: RunConfig, steps_per_epoch: int, step: int):
