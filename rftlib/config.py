@@ -82,7 +82,13 @@ class RunConfig:
     "pgd_at" (Madry et al. 2018) or "trades" (Zhang et al. 2019)."""
     objective_options: dict = field(default_factory=dict)
     """The training attack's settings for pgd_at and trades, separate from ``attack``: eps (default:
-    the evaluation attack's eps), alpha (eps / 4), steps (10), random_start (true); trades: beta (6.0)."""
+    the evaluation attack's eps), alpha (eps / 4), steps (10), random_start (true); trades: beta (6.0);
+    eps_schedule (None, or ``{clean: 0.1, ramp: 0.3}``: clean inputs for that fraction of the steps, then
+    eps ramps up linearly over the next fraction; Ngnawé et al., ``rftlib.remedies.eps_schedule``)."""
+    l2_sp: dict | None = None
+    """L2-SP (Li, Grandvalet & Davoine, ICML 2018; ``rftlib.remedies.l2_sp``): ``{alpha: 0.01, beta: 0.01}``
+    adds α/2·‖w − w_start‖² on every trainable parameter but the head (pretrained weights; PEFT modules
+    at their initialisation) and β/2·‖w_head‖² to the loss; records then hold ``l2_sp_penalty``. None: off."""
     # --- evaluation ----------------------------------------------------------------------------
     schedule: str | list = "paper"
     """Evaluation steps: a preset ("paper", "released") or a list of ``[up_to, every]`` phases."""
@@ -97,10 +103,15 @@ class RunConfig:
     column suffix, default the name>, **options}``; records hold ``adv_acc_<label>`` for each and
     ``adv_acc``, the per-sample worst case over all of them. None: the paper's single PGD (``attack``).
     Entries without an eps take ``attack``'s."""
-    final_model: Literal["last", "best_val"] = "last"
+    final_model: Literal["last", "best_val", "robust_val"] = "last"
     """The run's result (summary ``final``, ``trainable.safetensors``): the model after the last step, or,
     as the released code does, the evaluated model of highest validation accuracy (``val_acc``,
-    measured at every evaluation on the seeded validation hold-out, ``eval_size`` examples)."""
+    measured at every evaluation on the seeded validation hold-out, ``eval_size`` examples), or
+    (robust checkpoint selection, RQ4) the one of highest robust validation accuracy (``val_adv_acc``,
+    every configured attack on the same hold-out; ``rftlib.training.best``). Never the test split."""
+    selection_tolerance: float | None = None
+    """With ``final_model: robust_val``: choose only among the evaluations whose ``val_acc`` is within this
+    much ([0, 1]) of the run's best ``val_acc``; None: among all."""
     corruptions: dict | None = None
     """Common-corruption accuracy (Hendrycks & Dietterich 2019) on the evaluation subset, off by default:
     ``{names: [...], severities: [3], size: N}`` (``rftlib.data.corruptions.CorruptionOptions``; ``{}``:
@@ -139,7 +150,8 @@ class RunConfig:
     # Fields added after the first release: left out of the run's identity while they hold their
     # default, so configurations that do not use them keep their run names and finished runs still load.
     ADDED_FIELDS: ClassVar[tuple[str, ...]] = ("attacks", "final_model", "objective", "objective_options",
-                                                "corruptions", "final_autoattack", "lp_ft", "wise_ft")
+                                                "corruptions", "final_autoattack", "lp_ft", "wise_ft",
+                                                "l2_sp", "selection_tolerance")
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -196,10 +208,12 @@ class RunConfig:
 
         from .attacks import make_attack
         from .data import DATASETS
+        from .remedies.checks import check_remedies
         from .strategies import strategy_config
         from .training.objectives import objective_options
 
         strategy_config(self.strategy, **self.strategy_options)  # unknown strategy or option
+        check_remedies(self)  # L2-SP weights, eps_schedule's objective, robust selection's tolerance
         DATASETS.get(self.dataset)
         EvalSchedule.from_spec(self.schedule)
         check_keys(self.attack, list(PAPER_ATTACK), "attack option")
@@ -255,9 +269,8 @@ class RunConfig:
 
     def _check_attacks(self) -> None:
         from .attacks import check_attack_spec
+        from .attacks.end_of_run import check_final_autoattack
         from .data.classes import known_num_classes
-
-        from .training.final_autoattack import check_final_autoattack
 
         num_classes = known_num_classes(self.dataset, self.dataset_options)  # None: checked when the run starts
         check_final_autoattack(self.final_autoattack, num_classes)

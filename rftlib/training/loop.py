@@ -35,7 +35,7 @@ from ..rundir import CHECKPOINT, claim, failure_recorded
 from ..schedule import EvalSchedule
 from ..seeding import derived_seed, seed_everything
 from ..strategies import apply_strategy, trainable_parameters
-from .best import BEST_WEIGHTS, VAL_KEY, VAL_SET, BestWeights
+from .best import BEST_WEIGHTS, VAL_ADV_KEY, VAL_KEY, VAL_SET, BestWeights, FrontierWeights
 from .checkpoint import load_checkpoint, save_checkpoint, save_final_weights, trainable_state
 from .evaluation import Evaluator
 from .final_autoattack import PEAK_WEIGHTS, peak_key, run_final_autoattack
@@ -70,10 +70,11 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
     with claim(run_dir, config):
         if (run_dir / DONE).exists():
             return load_result(run_dir)
-        pin_numerics(run_dir, numerics_environment(resolve_device(config.device), config.precision),
-                     resuming=(run_dir / CHECKPOINT).exists(),
-                     force=force_resume_default() if force_resume is None else force_resume)
+        # A refused resume is recorded as a failure too (with its reason), so every reader agrees on its status.
         with failure_recorded(run_dir):
+            pin_numerics(run_dir, numerics_environment(resolve_device(config.device), config.precision),
+                         resuming=(run_dir / CHECKPOINT).exists(),
+                         force=force_resume_default() if force_resume is None else force_resume)
             return _train(config, run_dir, progress)
 
 
@@ -96,8 +97,19 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
     scheduler = make_scheduler(optimizer, kind=config.lr_schedule, warmup_steps=config.warmup_steps,
                                total_steps=total_steps)
     best_val = config.final_model == "best_val"
-    objective = make_objective(config.objective, seed=config.seed, **config.objective_options)
+    robust_val = config.final_model == "robust_val"
+    objective = make_objective(config.objective, seed=config.seed, total_steps=total_steps,
+                               **config.objective_options)
+    if config.l2_sp is not None:  # the starting point is taken here, before any checkpoint is loaded
+        from ..remedies.l2_sp import L2SP, WithL2SP, l2_sp_options
+
+        objective = WithL2SP(objective, L2SP(model, **vars(l2_sp_options(config.l2_sp))))
     evaluate, corrupted = run_evaluator(config, task, run_dir, device, progress)
+    # Robust selection attacks the validation subset too: an Evaluator of its own (clean and robust).
+    evaluate_val = (Evaluator(test=eval_subset(task.val, config.eval_size, config.seed), ood=None, size="all",
+                              seed=config.seed, batch_size=config.eval_batch_size, attacks=config.attack_specs(),
+                              device=device, precision=config.precision, num_workers=config.num_workers)
+                    if robust_val else None)
 
     # ---- resume -------------------------------------------------------------------------------
     resumed = load_checkpoint(run_dir, model=model, optimizer=optimizer, scheduler=scheduler)
@@ -107,18 +119,21 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
     drop_outcomes_after(run_dir, step if resumed else -1)
     resumed_step = step if resumed else None
     best = BestWeights(run_dir, BEST_WEIGHTS, VAL_KEY, records, model, resumed_step) if best_val else None
+    if robust_val:
+        best = FrontierWeights(run_dir, records, model, resumed_step, config.selection_tolerance)
     peak_record_key, peak_outcome_key, peak_eps = peak_key(evaluate.attack_specs)
     peak = (BestWeights(run_dir, PEAK_WEIGHTS, peak_record_key, records, model, resumed_step)
             if config.final_autoattack is not None else None)
 
     # ---- the loop -----------------------------------------------------------------------------
-    loss_sum, correct, seen, steps_since_eval = 0.0, 0, 0, 0
+    loss_sum, correct, seen, steps_since_eval, penalty_sum = 0.0, 0, 0, 0, 0.0
     bar = progress_bar(total=total_steps, initial=step, desc=run_dir.name, unit="step", disable=not progress)
     shown = {}  # the bar's postfix: the last loss and the last evaluation's clean / robust accuracy
 
     def evaluate_and_record():
-        nonlocal loss_sum, correct, seen, steps_since_eval
+        nonlocal loss_sum, correct, seen, steps_since_eval, penalty_sum
         result = evaluate(model, step)
+        val = evaluate_val(model, step) if evaluate_val is not None else None
         record = {
             "step": step,
             "epoch": step / steps_per_epoch,
@@ -133,12 +148,17 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
             **{f"adv_acc_{label}": acc for label, acc in result.attack_acc.items()},
             **{f"{name}_acc": acc for name, acc in result.extra_acc.items()},
             **({"corruption_acc": corruption_accuracy(result.extra_acc)} if corrupted else {}),
+            **({VAL_KEY: val.clean_acc, VAL_ADV_KEY: val.adv_acc} if val is not None else {}),
+            **({"l2_sp_penalty": penalty_sum / steps_since_eval if steps_since_eval else None}
+               if config.l2_sp is not None else {}),
         }
+        outcomes = {**result.outcomes, **({VAL_SET: val.outcomes["clean"], f"{VAL_SET}_robust": val.outcomes["robust"]}
+                                          if val is not None else {})}
         # Outcomes first: a record is never appended without its per-sample file.
-        write_outcomes(run_dir, step, result.outcomes)
+        write_outcomes(run_dir, step, outcomes)
         append_record(run_dir / RECORDS, record)
         records.append(record)
-        loss_sum, correct, seen, steps_since_eval = 0.0, 0, 0, 0
+        loss_sum, correct, seen, steps_since_eval, penalty_sum = 0.0, 0, 0, 0, 0.0
         if config.checkpoint:
             save_checkpoint(run_dir, model=model, optimizer=optimizer, scheduler=scheduler, step=step,
                             extra={"train_seconds": train_seconds})
@@ -164,6 +184,7 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
             step += 1
             loss_value = loss.item()
             loss_sum += loss_value
+            penalty_sum += getattr(objective, "last_penalty", 0.0)
             correct += (logits.argmax(1) == labels).sum().item()
             seen += len(labels)
             steps_since_eval += 1
@@ -178,7 +199,7 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
     bar.close()
 
     # ---- finish -------------------------------------------------------------------------------
-    final = best.restore(model) if best is not None else None  # final_model: best_val
+    final = best.restore(model) if best is not None else None  # final_model: best_val / robust_val
     save_final_weights(run_dir, model, {"strategy": config.strategy, "model": config.model})
     if config.wise_ft is not None:  # on the run's result, from the run's initial model (or a probe head)
         from ..remedies.wise_ft import evaluate_wise_ft
