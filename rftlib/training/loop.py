@@ -22,14 +22,15 @@ from torch.utils.data import DataLoader
 from ..atomic import atomic_write_text
 from ..config import RunConfig
 from ..data import eval_subset, load_task
-from ..data.corruptions import CACHE_DIR, check_image_size, corrupted_sets, corruption_accuracy
+from ..data.corruptions import CACHE_DIR, check_image_size, corrupted_sets, corruption_accuracy, severity_accuracies
 from ..devices import resolve_device
 from ..errors import RftError
 from ..models import build_model
 from ..numerics import force_resume_default, numerics_environment, pin_numerics
-from ..outcomes import drop_outcomes_after, write_outcomes
+from ..outcomes import drop_outcomes_after, read_step_outcomes, write_outcomes
 from ..pareto import pareto_auc
 from ..progress import progress_bar
+from ..robustness_curve import curve_summary
 from ..records import DONE, RECORDS, SUMMARY, TIMING_FIELDS, append_record, keep_records_up_to, read_records
 from ..rundir import CHECKPOINT, claim, failure_recorded
 from ..schedule import EvalSchedule
@@ -108,11 +109,13 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
     corrupted = (corrupted_sets(eval_subset(task.test, config.eval_size, config.seed), config.corruptions,
                                 seed=config.seed, cache_dir=run_dir / CACHE_DIR, progress=progress)
                  if config.corruptions is not None else None)
+    curve, curve_steps = _curve(config, total_steps)
     evaluate = Evaluator(test=task.test, ood=task.ood, size=config.eval_size, seed=config.seed,
                          batch_size=config.eval_batch_size, attacks=config.attack_specs(), device=device,
                          precision=config.precision, num_workers=config.num_workers,
                          extra_sets={**({VAL_SET: eval_subset(task.val, config.eval_size, config.seed)}
-                                        if best_val else {}), **(corrupted or {})})
+                                        if best_val else {}), **(corrupted or {})},
+                         curve=curve, curve_steps=curve_steps)
 
     # ---- resume -------------------------------------------------------------------------------
     resumed = load_checkpoint(run_dir, model=model, optimizer=optimizer, scheduler=scheduler)
@@ -148,6 +151,8 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
             **{f"adv_acc_{label}": acc for label, acc in result.attack_acc.items()},
             **{f"{name}_acc": acc for name, acc in result.extra_acc.items()},
             **({"corruption_acc": corruption_accuracy(result.extra_acc)} if corrupted else {}),
+            **(severity_accuracies(result.outcomes, config.corruptions) if corrupted else {}),
+            **result.curve,
         }
         # Outcomes first: a record is never appended without its per-sample file.
         write_outcomes(run_dir, step, result.outcomes)
@@ -196,6 +201,8 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
     final = best.restore(model) if best is not None else None  # final_model: best_val
     save_final_weights(run_dir, model, {"strategy": config.strategy, "model": config.model})
     summary = summarise(records, trainable=trainable, total=total, steps=total_steps, final=final)
+    if curve is not None:
+        summary["robustness_curve"] = _curve_summary(config, run_dir, records)
     if config.final_autoattack is not None:  # on the run's result: the last model, or the best-validation one
         summary["autoattack"] = run_final_autoattack(
             spec=config.final_autoattack, run_dir=run_dir, model=model, test_points=evaluate.test,
@@ -204,6 +211,28 @@ def _train(config: RunConfig, run_dir: Path, progress: bool) -> RunResult:
     atomic_write_text(run_dir / SUMMARY, json.dumps(summary, indent=2))
     (run_dir / DONE).touch()
     return RunResult(run_dir, _frame(records), summary)
+
+
+def _curve(config: RunConfig, total_steps: int) -> tuple[tuple | None, set[int] | None]:
+    """The Evaluator's robustness curve (radii, options at a radius, attack name) and the steps it is due."""
+    if config.robustness_curve is None:
+        return None, None
+    from ..threat_config import curve_attack_options, curve_options
+
+    options = curve_options(config.robustness_curve)
+    curve = (options.radii, lambda radius: curve_attack_options(options, radius, config.attack), options.attack["name"])
+    return curve, (None if options.when == "every" else {total_steps})
+
+
+def _curve_summary(config: RunConfig, run_dir: Path, records: list[dict]) -> dict | None:
+    """The last measured curve with its intervals, from that step's per-sample outcomes (None if none)."""
+    measured = [r["step"] for r in records if "curve_auc" in r]
+    if not measured:
+        return None
+    options = config.robustness_curve
+    entry = curve_summary(read_step_outcomes(run_dir, measured[-1]), options["radii"], options.get("norm", "Linf"),
+                          measured[-1])
+    return {**entry, "attack": options.get("attack", {"name": "pgd"}), "when": options.get("when", "end")}
 
 
 def _epoch_batches(dataset, config: RunConfig, steps_per_epoch: int, step: int):
