@@ -306,8 +306,9 @@ class RunConfig:
                 changes[name] = defaults[name]
         if self.lr_schedule == "auto":
             changes["lr_schedule"] = defaults["lr_schedule"]
-        changes["attack"] = {k: v for k, v in _pgd_step_for_norm({**PAPER_ATTACK, **self.attack}, self.attack).items()
-                             if k != "name"}
+        changes["attack"] = _without_default_norm(_pgd_step_for_norm({**PAPER_ATTACK, **self.attack}, self.attack))
+        if self.attacks is not None:
+            changes["attacks"] = [_without_default_norm(spec) for spec in self.attacks]
         changes["objective_options"] = objective_options(self.objective, eval_eps=changes["attack"]["eps"],
                                                          **self.objective_options)
         return dataclasses.replace(self, **changes)
@@ -319,6 +320,12 @@ class RunConfig:
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:8]
         domain = f"-{self.domain}" if self.domain else ""
         return f"{self.dataset}{domain}_{self.strategy}_s{self.seed}_{digest}"
+
+
+def _without_default_norm(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` without ``norm: Linf``: an option at its default stays out of the run's identity, so
+    writing it out keeps the run name of leaving it out."""
+    return {k: v for k, v in spec.items() if not (k == "norm" and v == "Linf")}
 
 
 def _pgd_step_for_norm(spec: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
