@@ -51,6 +51,31 @@ def mean_corruption_accuracy(severities: pd.DataFrame) -> pd.DataFrame:
     return (severities.groupby(["strategy", "dataset"])["acc"].mean().rename("mean_corruption_acc").reset_index())
 
 
+def radius_family(records: pd.DataFrame, radii: list[float], norm: str) -> pd.DataFrame:
+    """A run's robust accuracy over training at each radius of its curve (``curve_<k>_acc`` columns of the
+    evaluations that measured it): columns step, radius, acc."""
+    rows = [{"step": row["step"], "radius": f"{norm} {radius:.4g}", "acc": row[f"curve_{k}_acc"]}
+            for _, row in records.iterrows() for k, radius in enumerate(radii)
+            if f"curve_{k}_acc" in records and row[f"curve_{k}_acc"] == row[f"curve_{k}_acc"]]
+    return pd.DataFrame(rows, columns=["step", "radius", "acc"])
+
+
+def plot_radius_family(family: pd.DataFrame, title: str = ""):
+    """Robust accuracy over training, one line per radius (with ``when: end``, one point each)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    if family.empty:
+        axis.axis("off")
+        axis.text(0.5, 0.5, "no robustness curve in this run (robustness_curve in the run configuration)",
+                  ha="center", va="center")
+        return figure
+    sns.lineplot(family, x="step", y="acc", hue="radius", marker="o", ax=axis, palette="viridis")
+    axis.set(xlabel="step", ylabel="robust accuracy", title=title)
+    return figure
+
+
 def plot_curves(curves: pd.DataFrame, *, hue: str = "strategy", col: str = "dataset"):
     """Robust accuracy against the radius, a line per ``hue`` with its 95% band, a panel per ``col``
     (and norm): the family of curves at the chosen radii. A figure saying so when there are none."""
@@ -91,4 +116,4 @@ def _lines(frame: pd.DataFrame, *, x: str, y: str, hue: str, col: str, bands, xl
 
 
 __all__ = ["CURVE_COLUMNS", "SEVERITY_COLUMNS", "curve_frame", "mean_corruption_accuracy", "plot_curves",
-           "plot_severities", "severity_frame"]
+           "plot_radius_family", "plot_severities", "radius_family", "severity_frame"]

@@ -163,6 +163,7 @@ def test_severity_and_robustness_curves_are_identical_across_resume(tmp_path, mo
     assert resumed.summary["robustness_curve"] == curve
 
 
+@pytest.mark.slow
 def test_curve_at_the_end_only_and_default_norms_keep_run_names(tmp_path):
     config = tiny_config(robustness_curve={"radii": [2 / 255, 8 / 255]}, max_steps=4, schedule=[[None, 2]])
     result = finetune(config, run_dir=tmp_path / "run", progress=False)
