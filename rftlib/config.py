@@ -254,10 +254,11 @@ class RunConfig:
 
         num_classes = known_num_classes(self.dataset, self.dataset_options)  # None: checked when the run starts
         check_final_autoattack(self.final_autoattack, num_classes)
-        from .threat_config import check_entry_norms, check_objective_norm
+        from .threat_config import check_entry_norms, check_final_autoattack_norm, check_objective_norm
 
         check_entry_norms(self.attacks, self.attack)
         check_objective_norm(self.objective, self.objective_options, self.attack)
+        check_final_autoattack_norm(self.final_autoattack, self.attack)
         if self.attacks is None:
             return
         if not self.attacks:

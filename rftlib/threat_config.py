@@ -117,6 +117,16 @@ def check_entry_norms(entries: list[dict] | None, attack: dict) -> None:
                            f"is a {run_norm} radius: give the entry its own eps, in {norm} units")
 
 
+def check_final_autoattack_norm(final_autoattack: dict | None, attack: dict) -> None:
+    """End-of-run AutoAttack in another norm than the run's PGD cannot borrow PGD's eps."""
+    if not isinstance(final_autoattack, dict):
+        return
+    norm, run_norm = final_autoattack.get("norm", DEFAULT_NORM), attack.get("norm", DEFAULT_NORM)
+    if norm != run_norm and "eps" not in final_autoattack:
+        raise RftError(f"final_autoattack has norm {norm} but the PGD eps it defaults to is a {run_norm} radius: "
+                       f"give final_autoattack its own eps, in {norm} units")
+
+
 def check_objective_norm(objective: str, objective_options: dict, attack: dict) -> None:
     """The training attack (pgd_at, trades) is L-infinity: it cannot inherit an eps of another norm."""
     norm = attack.get("norm", DEFAULT_NORM)
@@ -125,5 +135,5 @@ def check_objective_norm(objective: str, objective_options: dict, attack: dict) 
                        f"set objective_options.eps (Linf, pixel units)")
 
 
-__all__ = ["check_objective_norm", "CURVE_ATTACKS", "CURVE_WHEN", "CurveOptions", "PGD_STEP_SHARE", "check_attack_radii", "check_entry_norms",
+__all__ = ["check_final_autoattack_norm", "check_objective_norm", "CURVE_ATTACKS", "CURVE_WHEN", "CurveOptions", "PGD_STEP_SHARE", "check_attack_radii", "check_entry_norms",
            "curve_attack_options", "curve_options", "input_dimension"]

@@ -199,6 +199,7 @@ BAD = [
     ({"robustness_curve": {"radii": [0.1], "when": "often"}}, "unknown robustness_curve when 'often'"),
     ({"corruptions": {"severities": [1, 6]}, "model_kwargs": {"img_size": 32}}, "severities are distinct integers from 1 to 5"),
     ({"objective": "trades", "attack": {"norm": "L2", "eps": 0.5}}, "set objective_options.eps"),
+    ({"final_autoattack": {"size": 8, "norm": "L1"}}, "give final_autoattack its own eps, in L1 units"),
 ]
 
 
