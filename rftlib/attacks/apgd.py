@@ -139,7 +139,7 @@ class APGD(OutcomeAttack):
         """
         check_inputs(images, labels, self.name)
         if images.dim() > 1:
-            check_radius(self.eps, self.norm, self.name, images[0].numel())
+            check_radius(self.eps, self.norm, self.name, math.prod(images.shape[1:]))
         clean = images.detach().clone()  # a copy: also turns an inference-mode tensor into a normal one
         labels = labels.to(images.device).long()
         if clean.shape[0] == 0:

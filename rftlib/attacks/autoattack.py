@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import math
 import sys
 from collections.abc import Iterator
 
@@ -106,7 +107,7 @@ class AutoAttack(OutcomeAttack):
             generator: torch.Generator | None = None) -> AttackOutcome:
         check_inputs(images, labels, self.name)
         if images.dim() > 1:
-            check_radius(self.eps, self.norm, self.name, images[0].numel())
+            check_radius(self.eps, self.norm, self.name, math.prod(images.shape[1:]))
         images = images.detach().clone().float()
         labels = labels.to(images.device).long()
         if images.shape[0] == 0:

@@ -11,6 +11,8 @@ its forward), model in eval mode.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -117,7 +119,7 @@ class PGD:
         check_images(images, "PGD")
         self._check_labels(images, labels)
         if images.dim() > 1:  # the radius against this input's size (above sqrt(d) the L2 ball holds the box)
-            check_radius(self.eps, self.norm, "PGD", images[0].numel())
+            check_radius(self.eps, self.norm, "PGD", math.prod(images.shape[1:]))
 
     # What a variant of PGD overrides (TRADES' KL attack, attacks/trades.py): _check_labels, _start and
     # _loss. The loop, the projection and the mode handling stay here, once.
