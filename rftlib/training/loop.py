@@ -30,8 +30,8 @@ from ..numerics import force_resume_default, numerics_environment, pin_numerics
 from ..outcomes import drop_outcomes_after, read_step_outcomes, write_outcomes
 from ..pareto import pareto_auc
 from ..progress import progress_bar
-from ..robustness_curve import curve_summary
 from ..records import DONE, RECORDS, SUMMARY, TIMING_FIELDS, append_record, keep_records_up_to, read_records
+from ..robustness_curve import curve_summary
 from ..rundir import CHECKPOINT, claim, failure_recorded
 from ..schedule import EvalSchedule
 from ..seeding import derived_seed, seed_everything
