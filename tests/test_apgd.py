@@ -253,7 +253,7 @@ def test_bf16_autocast_and_empty_batch(batch):
 @pytest.mark.parametrize("spec, classes, match", [
     ({"name": "apgdd"}, None, r"unknown attack 'apgdd' \(did you mean 'apgd'\?\); valid: apgd, apgd_ce_t, apgd_t, "
                               r"autoattack, pgd"),
-    ({"name": "apgd", "iterations": 5}, None, r"unknown apgd option 'iterations'; valid: eps, loss, restarts, rho, steps$"),
+    ({"name": "apgd", "iterations": 5}, None, r"unknown apgd option 'iterations'; valid: eps, loss, norm, restarts, rho, steps$"),
     ({"name": "apgd", "loss": "hinge"}, None, r"APGD loss must be one of ce, dlr, got 'hinge'"),
     ({"name": "apgd", "steps": 0}, None, r"APGD steps must be an integer >= 1"),
     ({"name": "apgd", "eps": 8}, None, r"eps must be at most 1"),
