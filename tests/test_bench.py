@@ -89,6 +89,14 @@ def test_quick_bench_record_is_sane(quick):
     # Training counts weight gradients, the attack does not: a full step costs more than a probe's.
     assert by_name["full fp32"]["flops_per_image"] > by_name["linear_probe fp32"]["flops_per_image"]
 
+    # The remedies' rows: L2-SP keeps a copy of the trainable weights but the head's (4 bytes each in fp32); the eps-schedule's clean phase runs no attack; at full eps it is the pgd_at step.
+    remedies = {row["name"]: row for row in record["remedies"]}
+    assert all(remedies[n]["status"] == "ok" and remedies[n]["x_plain"] > 0 for n in remedies if remedies[n]["kind"] == "timed")
+    trainable = by_name["full fp32"]["trainable_params"]  # the copy leaves out the head (a few hundred)
+    assert 0.99 * 4 * trainable < remedies["l2_sp"]["extra_bytes"] < 4 * trainable
+    assert remedies["eps_schedule (at full eps)"]["x_plain"] > remedies["eps_schedule (clean phase)"]["x_plain"]
+    assert {"robust_val", "wise_ft", "lp_ft"} <= set(remedies)
+
     target = record["targets"][0]  # then the APGD and whole-evaluation targets
     assert target["row"] == "rftlib fp32" and target["threshold"] == 1.0 and target["met"] in (True, False)
 

@@ -16,6 +16,7 @@ from ..yamlio import parse_yaml
 from .estimate import DEFAULT_JSON
 from .apgd import bench_apgd, bench_evaluation
 from .objectives import bench_objectives
+from .remedies import bench_remedies
 from .pgd import bench_pgd
 from .report import add_peak_fractions, environment, format_result, targets
 from .timing import matmul_peak
@@ -158,7 +159,7 @@ def run_bench(config: dict) -> dict:
     generator = torch.Generator().manual_seed(config["seed"])
     images = torch.rand(config["batch"], 3, height, width, generator=generator).to(device)
     sections = config.get("sections", SECTIONS)
-    pgd, apgd, evaluation, threat, train, objectives = [], [], [], [], [], []
+    pgd, apgd, evaluation, threat, train, objectives, remedies = [], [], [], [], [], [], []
     if "pgd" in sections:
         _log(f"PGD: {config['model']} on {device}, batch {config['batch']}, {config['steps']} steps")
         pgd = bench_pgd(model, images, eps=config["eps"], alpha=config["alpha"], steps=config["steps"],
@@ -194,6 +195,10 @@ def run_bench(config: dict) -> dict:
                                       repeats=config["repeats"], attack_steps=config["objective_steps"],
                                       eps=config["eps"])
         _release(device)
+        _log("remedies (RQ4): L2-SP and eps-scheduling against the plain step; the others counted")
+        remedies = bench_remedies(build, images, labels, precision=config["train_precisions"][0],
+                                  repeats=config["repeats"], attack_steps=config["objective_steps"], eps=config["eps"])
+        _release(device)
 
     # Measured again at the end, the better of the two kept: on a shared machine one measurement
     # may land in a burst of load the benchmark itself did not see.
@@ -201,7 +206,7 @@ def run_bench(config: dict) -> dict:
     for rows in (pgd, train):
         add_peak_fractions(rows, peak["flops_per_s"])
     result = {"schema": SCHEMA, "config": config, "environment": environment(device), "peak": peak,
-              "pgd": pgd, "train": train, "objectives": objectives, "apgd": apgd, "evaluation": evaluation,
+              "pgd": pgd, "train": train, "objectives": objectives, "remedies": remedies, "apgd": apgd, "evaluation": evaluation,
               "threat": threat}
     result["targets"] = targets(result)
     return result

@@ -165,6 +165,7 @@ def format_result(result: dict) -> str:
         _table(["strategy", "status", "trainable", "img/s", "GFLOP/img", "FLOP/s", "%peak", "note"], train_rows),
         "",
         *_objective_lines(result),
+        *_remedy_lines(result),
         *_calibrated_tables(result),
         "targets:",
     ]
@@ -184,6 +185,20 @@ def _objective_lines(result: dict) -> list[str]:
     return [f"fine-tuning step by objective (full fine-tuning; training attack eps {config['eps']:.5g}, "
             f"step eps/4), batch {config['train_batch']}, median of {config['repeats']}",
             _table(["objective", "status", "attack steps", "img/s", "x standard", "note"], rows), ""]
+
+
+def _remedy_lines(result: dict) -> list[str]:
+    """The RQ4 remedies' cost against the plain step (absent from records written before it existed)."""
+    if not result.get("remedies"):
+        return []
+    config = result["config"]
+    rows = [[r["name"], r["status"], _num(r.get("x_plain"), ".2f"),
+             _num(None if r.get("extra_bytes") is None else r["extra_bytes"] / 2**20, ".2f"),
+             _num(None if r.get("peak_bytes") is None else r["peak_bytes"] / 2**20, ".0f"), r.get("note", "")]
+            for r in result["remedies"]]
+    return [f"remedies (RQ4) against the plain full fine-tuning step, batch {config['train_batch']}, "
+            f"median of {config['repeats']}",
+            _table(["remedy", "status", "x plain", "extra MiB", "peak MiB", "note"], rows), ""]
 
 
 def _calibrated_tables(result: dict) -> list[str]:

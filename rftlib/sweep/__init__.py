@@ -9,11 +9,24 @@
 - ``execute``: one notebook job (papermill, HTML, markers), in a worker;
 - ``launch``: the local and Ray launchers; ``runner``: the sweep's order of work; ``index``: the
   reports' index page; ``cost``: the dry run's cost estimate hook.
+
+The names below are loaded from their modules on first use (PEP 562): ``rftlib.complexity.cache``
+reads ``sweep.params`` while ``sweep.runner`` runs the complexity measures, and importing one module
+of this package must not load the others (no import cycle through this package).
 """
 from __future__ import annotations
 
-from .params import resolve, run_config
-from .runner import SweepResult, run_sweep
-from .spec import Sweep, load_sweep
+import importlib
 
-__all__ = ["Sweep", "SweepResult", "load_sweep", "resolve", "run_config", "run_sweep"]
+_EXPORTS = {"resolve": "params", "run_config": "params", "SweepResult": "runner", "run_sweep": "runner",
+            "Sweep": "spec", "load_sweep": "spec"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,20 @@
-"""Fine-tuning runs with continuous evaluation (see ``loop.py`` for the loop itself)."""
-from .loop import RunResult, TrainingDiverged, finetune, load_result
+"""Fine-tuning runs with continuous evaluation (see ``loop.py`` for the loop itself).
 
-__all__ = ["finetune", "RunResult", "TrainingDiverged", "load_result"]
+The names below are loaded from ``loop.py`` on first use (PEP 562), so importing one of the package's
+modules (``rftlib.config`` checks objectives with ``rftlib.training.objectives``) does not load the
+training loop, which imports ``rftlib.config``: no import cycle through this package."""
+from __future__ import annotations
+
+import importlib
+
+_FROM_LOOP = ("finetune", "RunResult", "TrainingDiverged", "load_result")
+
+__all__ = list(_FROM_LOOP)
+
+
+def __getattr__(name: str):
+    if name in _FROM_LOOP:
+        value = getattr(importlib.import_module(f"{__name__}.loop"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
