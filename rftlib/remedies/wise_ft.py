@@ -114,8 +114,6 @@ def read_wise_ft_outcomes(run_dir: str | Path, alpha: float, start: str = "probe
         raise RftError(f"cannot read {path}: {type(error).__name__}: {error}") from None
 
 
-
-
 def wise_ft_differences(run_dir: str | Path, start: str = "probe", metrics=("clean_acc", "adv_acc"),
                         confidence: float | None = None):
     """Each θ_α against the fine-tuned end point (the run's evaluation at ``end_step``, on the same
