@@ -24,6 +24,9 @@ PAPER_MODEL = "vit_base_patch16_224.orig_in21k"
 
 # PGD settings of the paper (STUDY.md "Continuous evaluation"); overridable per run.
 PAPER_ATTACK = {"eps": 1 / 255, "alpha": 0.25 / 255, "steps": 15, "random_start": True}
+# Keys ``attack`` also takes without a paper default (so that leaving them out keeps run names):
+# norm, "Linf" (the paper's), "L2" or "L1" (not for PGD), with eps in that norm's units.
+ATTACK_EXTRA_KEYS = ("norm",)
 
 
 @dataclass
@@ -96,13 +99,15 @@ class RunConfig:
     """Examples of the fixed, seeded evaluation subset of the test split (and OOD split); "all" for all."""
     eval_batch_size: int = 256
     attack: dict = field(default_factory=dict)
-    """Overrides of the PGD settings: eps, alpha, steps, random_start (paper: 1/255, 0.25/255, 15, true).
+    """Overrides of the PGD settings: eps, alpha, steps, random_start (paper: 1/255, 0.25/255, 15, true)
+    and norm ("Linf", the paper's, or "L2"; eps in the norm's units, alpha then eps / 4 unless set).
     They are also the defaults of every ``pgd`` entry of ``attacks``."""
     attacks: list[dict] | None = None
     """Attacks for continuous evaluation, each ``{name: <one of rftlib.attacks.ATTACKS>, label: <record
     column suffix, default the name>, **options}``; records hold ``adv_acc_<label>`` for each and
     ``adv_acc``, the per-sample worst case over all of them. None: the paper's single PGD (``attack``).
-    Entries without an eps take ``attack``'s."""
+    Entries without an eps take ``attack``'s, and its norm where they have one (``norm``: Linf, L2, L1
+    where the attack defines it; an entry in another norm than ``attack``'s sets its own eps)."""
     final_model: Literal["last", "best_val", "robust_val"] = "last"
     """The run's result (summary ``final``, ``trainable.safetensors``): the model after the last step, or,
     as the released code does, the evaluated model of highest validation accuracy (``val_acc``,
@@ -122,6 +127,12 @@ class RunConfig:
     keeps): ``{size: 500, **AutoAttack options}``, eps defaulting to PGD's; ``steps`` / ``square_queries``
     below 100 / 5000 make a cheaper, non-standard version. The summary's ``autoattack`` says by how much
     PGD overstated robustness at the peak and at the end. None: off."""
+    robustness_curve: dict | None = None
+    """Robust accuracy over a list of radii (Göpfert et al. 2020), ``{radii: [...], norm: Linf|L2|L1,
+    attack: {name: pgd|apgd|apgd_t|apgd_ce_t, ...}, when: end|every}`` (``rftlib.threat_config.CurveOptions``):
+    records hold ``curve_<k>_acc`` per radius and ``curve_auc``, the normalised area under the curve; the
+    summary's ``robustness_curve`` adds its 95% interval. Each radius attacks only the points that
+    survived the smaller ones (``rftlib.robustness_curve``). None: off."""
     # --- remedies (RQ4) ------------------------------------------------------------------------
     lp_ft: dict | None = None
     """LP-FT (Kumar et al., ICLR 2022): a head-only stage on the frozen pretrained backbone first, then
@@ -151,7 +162,7 @@ class RunConfig:
     # default, so configurations that do not use them keep their run names and finished runs still load.
     ADDED_FIELDS: ClassVar[tuple[str, ...]] = ("attacks", "final_model", "objective", "objective_options",
                                                 "corruptions", "final_autoattack", "lp_ft", "wise_ft",
-                                                "l2_sp", "selection_tolerance")
+                                                "l2_sp", "selection_tolerance", "robustness_curve")
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -216,11 +227,17 @@ class RunConfig:
         check_remedies(self)  # L2-SP weights, eps_schedule's objective, robust selection's tolerance
         preflight.check_dataset(self.dataset, self.domain, self.dataset_options)  # before the attacks' class checks
         EvalSchedule.from_spec(self.schedule)
-        check_keys(self.attack, list(PAPER_ATTACK), "attack option")
+        check_keys(self.attack, [*PAPER_ATTACK, *ATTACK_EXTRA_KEYS], "attack option")
         self.check_attacks()
+        from .threat_config import check_attack_radii, curve_options, input_dimension
+
+        dimension = input_dimension(self.image_size, self.model, self.model_kwargs)
+        check_attack_radii(self.attack_specs(), self.attack, dimension)
         for spec in self.attack_specs():  # each attack's own value checks, on a stand-in model
             options = {k: v for k, v in spec.items() if k not in ("name", "label")}
             make_attack(spec["name"], nn.Identity(), **options)
+        if self.robustness_curve is not None:
+            curve_options(self.robustness_curve, dimension)
         objective_options(self.objective, **self.objective_options)  # unknown objective, option or value
         if self.corruptions is not None:
             from .data.corruptions import check_image_size, corruption_options
@@ -283,6 +300,11 @@ class RunConfig:
         if num_classes is None:
             num_classes = known_num_classes(self.dataset, self.dataset_options)
         check_final_autoattack(self.final_autoattack, num_classes)
+        from .threat_config import check_entry_norms, check_final_autoattack_norm, check_objective_norm
+
+        check_entry_norms(self.attacks, self.attack)
+        check_objective_norm(self.objective, self.objective_options, self.attack)
+        check_final_autoattack_norm(self.final_autoattack, self.attack)
         if self.attacks is None:
             return
         if not self.attacks:
@@ -303,15 +325,18 @@ class RunConfig:
 
         pgd_defaults = {**PAPER_ATTACK, **self.attack}
         if self.attacks is None:
-            return [{"name": "pgd", "label": "pgd", **pgd_defaults}]
+            return [_pgd_step_for_norm({"name": "pgd", "label": "pgd", **pgd_defaults}, self.attack)]
         specs = []
         for spec in self.attacks:
             if spec["name"] == "pgd":
                 defaults = pgd_defaults
             else:
                 defaults = {"eps": pgd_defaults["eps"]} if accepts_option(spec["name"], "eps") else {}
-            specs.append({"name": spec["name"], "label": spec.get("label", spec["name"]), **defaults,
-                          **{k: v for k, v in spec.items() if k not in ("name", "label")}})
+                if "norm" in self.attack and accepts_option(spec["name"], "norm"):
+                    defaults["norm"] = self.attack["norm"]
+            own = {k: v for k, v in spec.items() if k not in ("name", "label")}
+            resolved = {"name": spec["name"], "label": spec.get("label", spec["name"]), **defaults, **own}
+            specs.append(_pgd_step_for_norm(resolved, {**self.attack, **own}) if spec["name"] == "pgd" else resolved)
         return specs
 
     def resolved(self) -> "RunConfig":
@@ -328,7 +353,9 @@ class RunConfig:
                 changes[name] = defaults[name]
         if self.lr_schedule == "auto":
             changes["lr_schedule"] = defaults["lr_schedule"]
-        changes["attack"] = {**PAPER_ATTACK, **self.attack}
+        changes["attack"] = _without_default_norm(_pgd_step_for_norm({**PAPER_ATTACK, **self.attack}, self.attack))
+        if self.attacks is not None:
+            changes["attacks"] = [_without_default_norm(spec) for spec in self.attacks]
         changes["objective_options"] = objective_options(self.objective, eval_eps=changes["attack"]["eps"],
                                                          **self.objective_options)
         if self.lp_ft is not None or self.wise_ft is not None:
@@ -349,6 +376,20 @@ class RunConfig:
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:8]
         domain = f"-{self.domain}" if self.domain else ""
         return f"{self.dataset}{domain}_{self.strategy}_s{self.seed}_{digest}"
+
+
+def _without_default_norm(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` without ``norm: Linf``: an option at its default stays out of the run's identity, so
+    writing it out keeps the run name of leaving it out."""
+    return {k: v for k, v in spec.items() if not (k == "norm" and v == "Linf")}
+
+
+def _pgd_step_for_norm(spec: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """PGD's step outside L-infinity: eps / 4 (the paper's ratio) unless ``given`` sets alpha; the
+    paper's absolute 0.25/255 is an L-infinity step, meaningless for an L2 radius."""
+    if spec.get("norm", "Linf") != "Linf" and "alpha" not in given:
+        return {**spec, "alpha": spec["eps"] / 4}
+    return spec
 
 
 def apply_overrides(values: dict[str, Any], overrides: list[str] | dict[str, Any]) -> dict[str, Any]:

@@ -272,3 +272,17 @@ def test_quick_bench_has_the_apgd_and_evaluation_rows(quick):
     assert "APGD, 4 iterations" in out and "one whole evaluation" in out
     assert {t["target"] for t in record["targets"]} >= {"CPU: rftlib APGD-CE / pyautoattack's",
                                                         "CPU: whole evaluation / naive evaluation at clean accuracy 0.5"}
+
+
+def test_quick_bench_has_the_threat_rows(quick):
+    _, out, record = quick
+    threat = {row["name"]: row for row in record["threat"]}
+    assert set(threat) == {"torchattacks PGDL2", "rftlib PGD L2", "naive: every point at every radius",
+                           "rftlib curve (survivors only)"}
+    assert all(row["status"] == "ok" and 0 <= row["robust_acc"] <= 1 for row in threat.values())
+    # The same random start and iterates as torchattacks (to float rounding): at most one of the 4 points apart.
+    assert abs(threat["rftlib PGD L2"]["robust_acc_delta"]) <= 0.25 and threat["rftlib PGD L2"]["speedup"] > 0
+    curve = threat["rftlib curve (survivors only)"]
+    assert curve["curve"] == sorted(curve["curve"], reverse=True) and len(curve["radii"]) == 4
+    assert "threat models: PGD-3 L2" in out
+    assert {t["target"] for t in record["targets"]} >= {"CPU: rftlib PGD L2 / torchattacks PGDL2"}

@@ -1,7 +1,6 @@
 """WiSE-FT (Wortsman et al., CVPR 2022): θ_α reproduces both end points bit for bit on every strategy and
 family, LoRA interpolates its merged update, integer buffers are copied; at the end of a run and on a
 finished run (`rft wise-ft`) it evaluates the run's own points, resumably; bad input is one line."""
-import copy
 import subprocess
 import sys
 
@@ -15,6 +14,7 @@ from rftlib.errors import RftError
 from rftlib.models import build_model
 from rftlib.outcomes import read_step_outcomes
 from rftlib.remedies import wise_ft as wise
+from rftlib.remedies.wise_ft_run import wise_ft
 from rftlib.remedies.interpolation import interpolate_states, lora_factor_names, merged_lora_weights
 from rftlib.strategies import FAMILIES, STRATEGIES, apply_strategy
 from rftlib.training.checkpoint import load_trainable_state, trainable_state
@@ -142,7 +142,7 @@ def test_wise_ft_in_a_run_and_on_the_finished_run(tmp_path, monkeypatch):
     monkeypatch.setattr(evaluation.Evaluator, "__call__", lambda self, m, s: calls.append(s) or real(self, m, s))
     assert cli.main(["wise-ft", str(run_dir), "--alphas", "0,1", "--start", "initial", "--no-progress"]) == 0
     assert calls == []
-    frame = wise.wise_ft(run_dir, alphas=[0.5, 1.0], start="initial", progress=False)
+    frame = wise_ft(run_dir, alphas=[0.5, 1.0], start="initial", progress=False)
     assert calls == [int(last["step"])] and list(frame["alpha"]) == [0.0, 0.5, 1.0]
     # Rebuilt from the directory, α = 1 still gives the run's end evaluation.
     assert frame.iloc[2]["adv_acc"] == last["adv_acc"]

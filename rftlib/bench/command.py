@@ -20,10 +20,12 @@ from .remedies import bench_remedies
 from .pgd import bench_pgd
 from .report import add_peak_fractions, environment, format_result, targets
 from .timing import matmul_peak
+from .threat import bench_threat
 from .train import bench_train
 
 SCHEMA = 1
-SECTIONS = ("pgd", "apgd", "evaluation", "train")  # train: the strategies' steps and the training objectives
+SECTIONS = ("pgd", "apgd", "evaluation", "threat", "train")  # train: the strategies' steps and the training objectives
+# threat: L2 PGD against torchattacks' PGDL2 and one robustness curve against the per-radius loop
 CPU_MODEL = "vit_tiny_patch16_224"
 
 
@@ -44,6 +46,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add("--alpha", default="0.25/255", help="PGD step size (default: 0.25/255)")
     add("--apgd-steps", type=int, help="APGD iterations of the APGD rows (default: 100 on CUDA, 25 on CPU, 4 with --quick)")
     add("--apgd-targets", type=int, help="APGD-T target classes (default: 9 on CUDA, 3 on CPU, 2 with --quick)")
+    add("--l2-eps", type=float, default=0.5,
+        help="L2 radius of the threat rows (PGD-L2; the curve goes up to it), in L2 pixel units (default: 0.5)")
     add("--eval-clean-acc", type=float, default=0.5,
         help="clean accuracy of the whole-evaluation rows, as early in fine-tuning (default: 0.5)")
     add("--sections", default=",".join(SECTIONS),
@@ -82,6 +86,8 @@ def resolve(args: argparse.Namespace) -> dict:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise RftError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if not args.l2_eps > 0:
+        raise RftError(f"--l2-eps must be > 0, got {args.l2_eps}")
     if not 0 <= args.eval_clean_acc <= 1:
         raise RftError(f"--eval-clean-acc must be in [0, 1], got {args.eval_clean_acc}")
     device = _device(args.device)
@@ -118,6 +124,7 @@ def resolve(args: argparse.Namespace) -> dict:
         "apgd_steps": pick(args.apgd_steps, 4, 100, 25),
         "apgd_targets": pick(args.apgd_targets, 2, 9, 3),
         "eval_clean_acc": args.eval_clean_acc,
+        "l2_eps": args.l2_eps,
         "sections": _sections(args.sections),
         "device": device.type,
         "device_index": str(device),
@@ -152,7 +159,7 @@ def run_bench(config: dict) -> dict:
     generator = torch.Generator().manual_seed(config["seed"])
     images = torch.rand(config["batch"], 3, height, width, generator=generator).to(device)
     sections = config.get("sections", SECTIONS)
-    pgd, apgd, evaluation, train, objectives, remedies = [], [], [], [], [], []
+    pgd, apgd, evaluation, threat, train, objectives, remedies = [], [], [], [], [], [], []
     if "pgd" in sections:
         _log(f"PGD: {config['model']} on {device}, batch {config['batch']}, {config['steps']} steps")
         pgd = bench_pgd(model, images, eps=config["eps"], alpha=config["alpha"], steps=config["steps"],
@@ -167,6 +174,11 @@ def run_bench(config: dict) -> dict:
         evaluation = bench_evaluation(model, evaluation_images, eps=config["eps"], alpha=config["alpha"],
                                       steps=config["steps"], clean_acc=config["eval_clean_acc"],
                                       batch=config["batch"], repeats=config["repeats"], seed=config["seed"])
+    if "threat" in sections:
+        l2_eps = config.get("l2_eps", 0.5)
+        _log(f"threat models: PGD-L2 eps {l2_eps} against torchattacks PGDL2; a robustness curve of 4 radii")
+        threat = bench_threat(model, images, eps=l2_eps, steps=config["steps"], repeats=config["repeats"],
+                              seed=config["seed"])
     del model, images
     _release(device)
 
@@ -194,7 +206,8 @@ def run_bench(config: dict) -> dict:
     for rows in (pgd, train):
         add_peak_fractions(rows, peak["flops_per_s"])
     result = {"schema": SCHEMA, "config": config, "environment": environment(device), "peak": peak,
-              "pgd": pgd, "train": train, "objectives": objectives, "remedies": remedies, "apgd": apgd, "evaluation": evaluation}
+              "pgd": pgd, "train": train, "objectives": objectives, "remedies": remedies, "apgd": apgd, "evaluation": evaluation,
+              "threat": threat}
     result["targets"] = targets(result)
     return result
 

@@ -17,6 +17,8 @@ CPU_PGD_SPEEDUP = 1.0
 CPU_APGD_SPEEDUP = 1.0  # rftlib's APGD over the authors' at equal iterations ...
 APGD_ACC_POINTS = 0.005  # ... with robust accuracies within 0.5 points
 CPU_EVAL_SPEEDUP = 1.5  # one whole evaluation over the naive one (every point attacked)
+CPU_L2_PGD_SPEEDUP = 1.0  # PGD-L2 over torchattacks' PGDL2 (issue #18)
+CPU_CURVE_SPEEDUP = 1.0  # a robustness curve over the naive per-radius loop
 
 
 def environment(device: torch.device) -> dict:
@@ -102,6 +104,10 @@ def _calibrated_targets(result: dict) -> list[dict]:
             out.append(_target(f"CPU: whole evaluation / naive evaluation at clean accuracy "
                                f"{result['config'].get('eval_clean_acc')}", row.get("speedup"), CPU_EVAL_SPEEDUP,
                                row["name"]))
+    for row in result.get("threat", []):
+        if row.get("peer"):
+            threshold = CPU_L2_PGD_SPEEDUP if row["name"].startswith("rftlib PGD") else CPU_CURVE_SPEEDUP
+            out.append(_target(f"CPU: {row['name']} / {row['peer']}", row.get("speedup"), threshold, row["name"]))
     return out
 
 
@@ -212,6 +218,14 @@ def _calibrated_tables(result: dict) -> list[str]:
         lines += [f"one whole evaluation (clean + PGD-{config['steps']} + robust pass) at clean accuracy "
                   f"{config['eval_clean_acc']}, median of {config['repeats']}",
                   _table(["evaluator", "status", "img/s", "x naive", "clean", "robust", "d pts", "note"], rows), ""]
+    if result.get("threat"):
+        rows = [[r["name"], r["status"], _num(r.get("images_per_s"), ".1f"), _num(r.get("speedup"), ".2f"),
+                 _num(r.get("robust_acc"), ".3f"), _num(r.get("curve_auc"), ".3f"),
+                 _num(_points(r.get("robust_acc_delta")), "+.1f"), r.get("note", "")] for r in result["threat"]]
+        lines += [f"threat models: PGD-{config['steps']} L2 at eps {config.get('l2_eps')} (step eps/4), and a "
+                  f"PGD-L2 robustness curve at eps x (1/8, 1/4, 1/2, 1), same batch and seed, median of "
+                  f"{config['repeats']}; robust = at eps",
+                  _table(["variant", "status", "img/s", "x peer", "robust", "curve AUC", "d pts", "note"], rows), ""]
     return lines
 
 

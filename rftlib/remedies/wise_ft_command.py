@@ -37,7 +37,7 @@ def command(args: argparse.Namespace) -> int:
         check_start(args.start)
     if not Path(args.run_dir).is_dir():
         raise RftError(f"run directory not found: {args.run_dir}")
-    from .wise_ft import WISE_FT_RECORDS, wise_ft
+    from .wise_ft_run import WISE_FT_RECORDS, wise_ft
 
     rows = wise_ft(args.run_dir, alphas=args.alphas, start=args.start, progress=not args.no_progress)
     print(f"WiSE-FT from {rows['start'].iloc[0] if len(rows) else args.start} "

@@ -13,6 +13,9 @@ from ..validation import integer, number
 
 WISE_FT_KEYS = ("alphas", "start")
 LP_FT_KEYS = ("steps", "lr", "objective", "objective_options")
+# The α-curve of Wortsman et al.'s figures, coarser; and the two start points (see rftlib.remedies.wise_ft).
+DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
+STARTS = ("probe", "initial")
 # Probe-stage defaults: a constant learning rate (no warm-up: the stage is short), the PEFT strategies'
 # default peak lr (5e-3), for one pass over a few hundred batches.
 LP_FT_DEFAULTS = {"steps": 200, "lr": 5e-3, "objective": "standard", "objective_options": {}}
@@ -21,8 +24,6 @@ LP_FT_DEFAULTS = {"steps": 200, "lr": 5e-3, "objective": "standard", "objective_
 def check_alphas(alphas) -> list[float]:
     """The α list as sorted floats; RftError for an empty list, a value outside [0, 1] or a repeat.
     Any order is accepted (the curve is a set of points; rows are written sorted)."""
-    from .wise_ft import DEFAULT_ALPHAS
-
     if alphas is None:
         return list(DEFAULT_ALPHAS)
     if not isinstance(alphas, (list, tuple)) or not alphas:
@@ -36,8 +37,6 @@ def check_alphas(alphas) -> list[float]:
 
 
 def check_start(start) -> str:
-    from .wise_ft import STARTS
-
     if start not in STARTS:
         raise RftError(f"wise_ft start must be one of {', '.join(STARTS)}, got {start!r}")
     return start

@@ -22,16 +22,17 @@ from torch.utils.data import DataLoader
 from ..atomic import atomic_write_text
 from ..config import RunConfig
 from ..data import eval_subset, load_task
-from ..data.corruptions import CACHE_DIR, check_image_size, corrupted_sets, corruption_accuracy
+from ..data.corruptions import CACHE_DIR, check_image_size, corrupted_sets, corruption_accuracy, severity_accuracies
 from ..devices import resolve_device
 from ..errors import RftError
 from ..models import build_model
 from ..numerics import force_resume_default, numerics_environment, pin_numerics
-from ..outcomes import drop_outcomes_after, write_outcomes
+from ..outcomes import drop_outcomes_after, read_step_outcomes, write_outcomes
 from ..pareto import pareto_auc
 from ..preflight import check_task
 from ..progress import progress_bar
 from ..records import DONE, RECORDS, SUMMARY, TIMING_FIELDS, append_record, keep_records_up_to, read_records
+from ..robustness_curve import curve_summary
 from ..rundir import CHECKPOINT, claim, failure_recorded
 from ..schedule import EvalSchedule
 from ..seeding import derived_seed, seed_everything
@@ -123,7 +124,7 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, task) -> RunResult:
         from ..remedies.l2_sp import L2SP, WithL2SP, l2_sp_options
 
         objective = WithL2SP(objective, L2SP(model, **vars(l2_sp_options(config.l2_sp))))
-    evaluate, corrupted = run_evaluator(config, task, run_dir, device, progress)
+    evaluate, corrupted = run_evaluator(config, task, run_dir, device, progress, total_steps=total_steps)
     # Robust selection attacks the validation subset too: an Evaluator of its own (clean and robust).
     evaluate_val = (Evaluator(test=eval_subset(task.val, config.eval_size, config.seed), ood=None, size="all",
                               seed=config.seed, batch_size=config.eval_batch_size, attacks=config.attack_specs(),
@@ -167,6 +168,8 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, task) -> RunResult:
             **{f"adv_acc_{label}": acc for label, acc in result.attack_acc.items()},
             **{f"{name}_acc": acc for name, acc in result.extra_acc.items()},
             **({"corruption_acc": corruption_accuracy(result.extra_acc)} if corrupted else {}),
+            **(severity_accuracies(result.outcomes, config.corruptions) if corrupted else {}),
+            **result.curve,
             **({VAL_KEY: val.clean_acc, VAL_ADV_KEY: val.adv_acc} if val is not None else {}),
             **({"l2_sp_penalty": penalty_sum / steps_since_eval if steps_since_eval else None}
                if config.l2_sp is not None else {}),
@@ -230,6 +233,8 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, task) -> RunResult:
     summary = summarise(records, trainable=trainable, total=total, steps=total_steps, final=final)
     # The points every evaluation used (fewer than eval_size where a split is smaller).
     summary.update(n_eval=len(evaluate.test), **({"n_ood": len(evaluate.ood)} if evaluate.ood is not None else {}))
+    if config.robustness_curve is not None:
+        summary["robustness_curve"] = _curve_summary(config, run_dir, records)
     if config.final_autoattack is not None:  # on the run's result: the last model, or the best-validation one
         summary["autoattack"] = run_final_autoattack(
             spec=config.final_autoattack, run_dir=run_dir, model=model, test_points=evaluate.test,
@@ -238,6 +243,29 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, task) -> RunResult:
     atomic_write_text(run_dir / SUMMARY, json.dumps(summary, indent=2))
     (run_dir / DONE).touch()
     return RunResult(run_dir, _frame(records), summary)
+
+
+def _curve(config: RunConfig, total_steps: int | None) -> dict:
+    """The Evaluator's robustness curve (radii, options at a radius, attack name) and the steps it is due
+    (``when: end``: the run's last, ``total_steps``); none without a curve or without the run's length."""
+    if config.robustness_curve is None or total_steps is None:
+        return {}
+    from ..threat_config import curve_attack_options, curve_options
+
+    options = curve_options(config.robustness_curve)
+    curve = (options.radii, lambda radius: curve_attack_options(options, radius, config.attack), options.attack["name"])
+    return {"curve": curve, "curve_steps": None if options.when == "every" else {total_steps}}
+
+
+def _curve_summary(config: RunConfig, run_dir: Path, records: list[dict]) -> dict | None:
+    """The last measured curve with its intervals, from that step's per-sample outcomes (None if none)."""
+    measured = [r["step"] for r in records if "curve_auc" in r]
+    if not measured:
+        return None
+    options = config.robustness_curve
+    entry = curve_summary(read_step_outcomes(run_dir, measured[-1]), options["radii"], options.get("norm", "Linf"),
+                          measured[-1])
+    return {**entry, "attack": options.get("attack", {"name": "pgd"}), "when": options.get("when", "end")}
 
 
 def build_run_model(config: RunConfig, run_dir: Path, device, progress: bool = False, task=None):
@@ -257,9 +285,11 @@ def build_run_model(config: RunConfig, run_dir: Path, device, progress: bool = F
     return task, model
 
 
-def run_evaluator(config: RunConfig, task, run_dir: Path, device, progress: bool = False):
-    """The run's Evaluator (its evaluation points, attacks, OOD, corruptions and, with best_val, the
-    validation hold-out) and whether corruptions are measured."""
+def run_evaluator(config: RunConfig, task, run_dir: Path, device, progress: bool = False,
+                  total_steps: int | None = None):
+    """The run's Evaluator (its evaluation points, attacks, OOD, corruptions, with best_val the
+    validation hold-out and, given the run's ``total_steps``, its robustness curve) and whether
+    corruptions are measured."""
     # Common corruptions of the evaluation subset: computed once, cached in the run directory.
     corrupted = (corrupted_sets(eval_subset(task.test, config.eval_size, config.seed), config.corruptions,
                                 seed=config.seed, cache_dir=run_dir / CACHE_DIR, progress=progress)
@@ -269,7 +299,8 @@ def run_evaluator(config: RunConfig, task, run_dir: Path, device, progress: bool
                          batch_size=config.eval_batch_size, attacks=config.attack_specs(), device=device,
                          precision=config.precision, num_workers=config.num_workers,
                          extra_sets={**({VAL_SET: eval_subset(task.val, config.eval_size, config.seed)}
-                                        if best_val else {}), **(corrupted or {})})
+                                        if best_val else {}), **(corrupted or {})},
+                         **_curve(config, total_steps))
     return evaluate, corrupted
 
 
