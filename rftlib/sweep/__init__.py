@@ -12,8 +12,22 @@
 """
 from __future__ import annotations
 
-from .params import resolve, run_config
-from .runner import SweepResult, run_sweep
-from .spec import Sweep, load_sweep
+import importlib
 
-__all__ = ["Sweep", "SweepResult", "load_sweep", "resolve", "run_config", "run_sweep"]
+# name -> submodule; imported on first use (PEP 562) so that `rft sweep --help` imports none of them.
+_EXPORTS = {"resolve": "params", "run_config": "params", "SweepResult": "runner", "run_sweep": "runner",
+            "Sweep": "spec", "load_sweep": "spec"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)
