@@ -19,24 +19,7 @@ Examples::
     rft bench --device cpu --batch 32               # the CPU figures of BENCHMARKS.md
     rft bench                                       # on a GPU: ViT-B/16 at 224 px, batch 256
 """
-from __future__ import annotations
+from .command import command, configure_parser, resolve, run_bench
+from .estimate import DEFAULT_JSON, estimate_run_seconds
 
-import importlib
-
-# name -> submodule; imported on first use (PEP 562) so that `rft bench --help` imports no torch.
-_EXPORTS = {"command": "command", "configure_parser": "command", "resolve": "command", "run_bench": "command",
-            "DEFAULT_JSON": "estimate", "estimate_run_seconds": "estimate"}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__all__ = ["DEFAULT_JSON", "command", "configure_parser", "estimate_run_seconds", "resolve", "run_bench"]
