@@ -7,48 +7,16 @@ attack, and summaries (``load_summaries``) carry ``pareto_auc_<label>`` per atta
 """
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import pandas as pd
 
 from .errors import RftError
-from .pareto import pareto_auc
-
-ATTACK_PREFIX = "adv_acc_"
-# Summary columns from a run's end-of-run AutoAttack, for the final model and for the peak-PGD model.
-AUTOATTACK_COLUMNS = [f"{name}_{which}" for which in ("peak", "final")
-                      for name in ("pgd_acc", "autoattack_acc", "pgd_overstatement", "pgd_overstatement_se")]
-
-
-def attack_labels(columns) -> list[str]:
-    """The attack labels of a records frame (or of a record's keys): ``adv_acc_<label>`` columns."""
-    return [c[len(ATTACK_PREFIX):] for c in columns if str(c).startswith(ATTACK_PREFIX)]
-
-
-def summary_fields(records: list[dict], summary: dict) -> dict[str, Any]:
-    """Per-run summary columns: the Pareto AUC under each attack, and the end-of-run AutoAttack figures."""
-    fields: dict[str, Any] = {}
-    labels = attack_labels(dict.fromkeys(k for r in records for k in r))
-    for label in labels:
-        points = [(r["clean_acc"], r[ATTACK_PREFIX + label]) for r in records
-                  if r.get(ATTACK_PREFIX + label) is not None]
-        fields[f"pareto_auc_{label}"] = pareto_auc(points) if points else math.nan
-    autoattack = summary.get("autoattack") or {}
-    for which in ("peak", "final"):
-        entry = autoattack.get(which) or {}
-        for name in ("pgd_acc", "autoattack_acc", "pgd_overstatement", "pgd_overstatement_se"):
-            fields[f"{name}_{which}"] = entry.get(name)
-    if autoattack:
-        fields["autoattack_standard"] = autoattack.get("standard")
-    return fields
+# The per-attack columns are read where runs are loaded (rftlib.results); re-exported here, their old home.
+from .results import ATTACK_PREFIX, AUTOATTACK_COLUMNS, attack_labels, auc_table_text, summary_fields  # noqa: F401
 
 
 def gap_table_text(summaries: pd.DataFrame, which: str = "peak", digits: int = 3) -> pd.DataFrame:
     """PGD − AutoAttack robust accuracy (points of accuracy as a fraction), strategies x datasets,
     "mean ± std" over seeds, at the run's PGD peak (``which="peak"``) or at its end (``"final"``)."""
-    from .results import auc_table_text
-
     if which not in ("peak", "final"):
         raise RftError(f"gap_table_text which must be 'peak' or 'final', got {which!r}")
     column = f"pgd_overstatement_{which}"

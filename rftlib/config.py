@@ -231,9 +231,8 @@ class RunConfig:
 
     def _check_attacks(self) -> None:
         from .attacks import check_attack_spec
+        from .attacks.end_of_run import check_final_autoattack
         from .data.classes import known_num_classes
-
-        from .training.final_autoattack import check_final_autoattack
 
         num_classes = known_num_classes(self.dataset, self.dataset_options)  # None: checked when the run starts
         check_final_autoattack(self.final_autoattack, num_classes)

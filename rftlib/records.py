@@ -3,6 +3,7 @@ written, so a killed run loses nothing it reported. Written by the training loop
 ``rftlib.results``; light to import (no torch)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -10,6 +11,7 @@ import warnings
 from pathlib import Path
 
 from .atomic import atomic_write_text
+from .disk import disk_problem
 from .errors import RftError
 
 # The files of a run directory; `done` is written last, when the run has finished.
@@ -40,10 +42,22 @@ def append_record(path: Path, record: dict) -> None:
     attack, ``<name>_acc`` per extra set) in the record's order."""
     keys = list(RECORD_FIELDS) + [k for k in record if k not in RECORD_FIELDS]
     line = json.dumps({k: _clean(record.get(k)) for k in keys})
-    with open(path, "a") as f:
-        f.write(line + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    data = (line + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)  # unbuffered, so a failed write can be undone
+    try:
+        end = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            written = 0
+            while written < len(data):
+                written += os.write(fd, data[written:])
+            os.fsync(fd)
+        except OSError as error:  # a full disk: no half line stays behind, and one line says why
+            problem = disk_problem(error, path, "appending a record to")
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, end)
+            raise (problem or error) from None
+    finally:
+        os.close(fd)
 
 
 def read_records(path: Path) -> list[dict]:

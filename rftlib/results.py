@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -23,11 +22,10 @@ import pandas as pd
 import yaml
 
 from .errors import RftError
-from .calibration import AUTOATTACK_COLUMNS, summary_fields
 from .pareto import pareto_auc
 from .records import CONFIG, DONE, RECORD_FIELDS, RECORDS, SUMMARY
 from .records import read_records as _read_records_file
-from .rundir import run_status
+from .rundir import FAILED, failure_reason, run_status
 
 # objective: the training objective (rftlib.training.objectives); "standard" for runs from before it existed.
 ID_COLUMNS = ["run", "model", "strategy", "dataset", "domain", "seed", "done", "objective"]
@@ -38,10 +36,41 @@ SUMMARY_COLUMNS = ID_COLUMNS + [
 ]
 _NAME_COLUMNS = ["run", "model", "strategy", "dataset", "domain", "objective"]
 
+ATTACK_PREFIX = "adv_acc_"
+# Summary columns from a run's end-of-run AutoAttack, for the final model and for the peak-PGD model
+# (rftlib.calibration compares them; it sits above this module).
+AUTOATTACK_COLUMNS = [f"{name}_{which}" for which in ("peak", "final")
+                      for name in ("pgd_acc", "autoattack_acc", "pgd_overstatement", "pgd_overstatement_se")]
+
+
+def attack_labels(columns) -> list[str]:
+    """The attack labels of a records frame (or of a record's keys): ``adv_acc_<label>`` columns."""
+    return [c[len(ATTACK_PREFIX):] for c in columns if str(c).startswith(ATTACK_PREFIX)]
+
+
+def summary_fields(records: list[dict], summary: dict) -> dict[str, Any]:
+    """Per-run summary columns: the Pareto AUC under each attack, and the end-of-run AutoAttack figures."""
+    fields: dict[str, Any] = {}
+    labels = attack_labels(dict.fromkeys(k for r in records for k in r))
+    for label in labels:
+        points = [(r["clean_acc"], r[ATTACK_PREFIX + label]) for r in records
+                  if r.get(ATTACK_PREFIX + label) is not None]
+        fields[f"pareto_auc_{label}"] = pareto_auc(points) if points else math.nan
+    autoattack = summary.get("autoattack") or {}
+    for which in ("peak", "final"):
+        entry = autoattack.get(which) or {}
+        for name in ("pgd_acc", "autoattack_acc", "pgd_overstatement", "pgd_overstatement_se"):
+            fields[f"{name}_{which}"] = entry.get(name)
+    if autoattack:
+        fields["autoattack_standard"] = autoattack.get("standard")
+    return fields
+
 
 def is_run_dir(path: Path) -> bool:
-    """Whether ``path`` holds both a config.yaml and a records.jsonl."""
-    return (path / CONFIG).is_file() and (path / RECORDS).is_file()
+    """Whether ``path`` holds a run, finished or not: a ``config.yaml`` beside its ``records.jsonl``, or
+    a ``failed`` marker (a run can fail before its first record, or before it wrote its configuration:
+    a sweep marks the directory of a run whose notebook failed)."""
+    return (path / FAILED).is_file() or ((path / CONFIG).is_file() and (path / RECORDS).is_file())
 
 
 def find_runs(*roots: str | Path) -> list[Path]:
@@ -59,7 +88,7 @@ def find_runs(*roots: str | Path) -> list[Path]:
             raise RftError(f"no such results directory: {root}")
         if not root.is_dir():
             raise RftError(f"results root is not a directory: {root}")
-        candidates = [root] + [p.parent for p in root.rglob(RECORDS)]
+        candidates = [root] + [p.parent for name in (RECORDS, FAILED) for p in root.rglob(name)]
         found.update(p for p in candidates if is_run_dir(p))
     return sorted(found)
 
@@ -68,24 +97,74 @@ class RunsLeftOut(UserWarning):
     """A reader left out runs that are not results (failed, running, unfinished)."""
 
 
+def run_statuses(runs: Iterable[Path]) -> dict[Path, str]:
+    """Each run's status (``rftlib.rundir.run_status``: the sweep index uses the same)."""
+    return {Path(run): run_status(run) for run in runs}
+
+
+def left_out_text(left_out: dict[str, list[str]]) -> str:
+    """"3 runs left out (2 failed, 1 unfinished)", or "no run left out"."""
+    n = sum(len(names) for names in left_out.values())
+    if not n:
+        return "no run left out"
+    why = ", ".join(f"{len(names)} {status}" for status, names in sorted(left_out.items()))
+    return f"{n} run{'s' if n > 1 else ''} left out ({why})"
+
+
 def select_runs(*roots_or_runs: str | Path, include_unfinished: bool = False) -> tuple[list[Path], dict]:
     """``find_runs``, finished runs only unless ``include_unfinished``; the runs and those left out
-    by status (``{"failed": [names], ...}``), with a RunsLeftOut warning saying how many and why."""
+    by status (``{"failed": [names], ...}``), with a RunsLeftOut warning saying how many and why.
+    Runs without a configuration (failed before writing it) are left out either way."""
     runs = find_runs(*roots_or_runs)
-    if include_unfinished:
-        return runs, {}
-    statuses = {run: run_status(run) for run in runs}
+    statuses = run_statuses(runs)
     left_out: dict[str, list[str]] = {}
     for run, status in statuses.items():
-        if status != "done":
+        if (status != "done" and not include_unfinished) or not (run / CONFIG).is_file():
             left_out.setdefault(status, []).append(run.name)
     if left_out:
-        counts = Counter({status: len(names) for status, names in left_out.items()})
-        n = sum(counts.values())
-        why = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+        n = sum(len(names) for names in left_out.values())
+        why = ", ".join(f"{len(names)} {status}" for status, names in sorted(left_out.items()))
         warnings.warn(f"left out {n} of {len(runs)} runs that did not finish ({why}); "
                       f"include_unfinished=True includes them", RunsLeftOut, stacklevel=3)
-    return [run for run in runs if statuses[run] == "done"], left_out
+    kept = {name for names in left_out.values() for name in names}
+    return [run for run in runs if run.name not in kept], left_out
+
+
+def why_empty(summaries: pd.DataFrame, *roots: str | Path, what: str = "finished runs") -> str | None:
+    """None when ``summaries`` has rows; otherwise why a report over ``roots`` has nothing to show: how
+    many runs were found and their statuses, with the first failures' reasons."""
+    if len(summaries):
+        return None
+    runs = find_runs(*roots)
+    where = ", ".join(map(str, roots))
+    if not runs:
+        return f"Nothing to report: no run directories under {where}."
+    by_status: dict[str, list[Path]] = {}
+    for run, status in run_statuses(runs).items():
+        by_status.setdefault(status, []).append(run)
+    counts = ", ".join(f"{len(found)} {status}" for status, found in sorted(by_status.items()))
+    reasons = [f"{run.name}: {failure_reason(run) or 'no reason recorded'}" for run in by_status.get("failed", [])[:3]]
+    return (f"Nothing to report: no {what} under {where}. Found {len(runs)} run{'s' if len(runs) > 1 else ''} "
+            f"({counts})." + (f" Failed: {'; '.join(reasons)}." if reasons else ""))
+
+
+def end_report_if_empty(summaries: pd.DataFrame, *roots: str | Path, what: str = "finished runs") -> None:
+    """In a report notebook: when ``summaries`` is empty, show why (``why_empty``) and end the notebook
+    there, as a success: papermill takes ``SystemExit(0)`` as a clean end, and the rendered report shows
+    the reason. Outside IPython an RftError says the same."""
+    reason = why_empty(summaries, *roots, what=what)
+    if reason is None:
+        return
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is None or get_ipython() is None:
+        raise RftError(reason)
+    display(Markdown(f"**{reason}**"))
+    warnings.filterwarnings("ignore", "To exit: use")  # IPython's hint on SystemExit, not for a report
+    raise SystemExit(0)
 
 
 def read_config(run: Path) -> dict[str, Any]:
@@ -118,6 +197,11 @@ def read_records(run: Path) -> list[dict[str, Any]]:
         if missing:
             raise RftError(f"{path}:{lineno}: record lacks {', '.join(missing)}")
     return records
+
+
+def _records_if_any(run: Path) -> list[dict[str, Any]]:
+    """The run's records; none for a run that failed before its first evaluation."""
+    return read_records(run) if (Path(run) / RECORDS).exists() else []
 
 
 def read_summary(run: Path) -> dict[str, Any] | None:
@@ -163,7 +247,7 @@ def load_records(*roots_or_runs: str | Path, include_unfinished: bool = False) -
     runs, left_out = select_runs(*roots_or_runs, include_unfinished=include_unfinished)
     for run in runs:
         ident = _identity(run, read_config(run))
-        for record in read_records(run):
+        for record in _records_if_any(run):
             extra += [k for k in record if k not in RECORD_FIELDS and k not in ID_COLUMNS and k not in extra]
             rows.append({**ident, **record})
     frame = pd.DataFrame(rows, columns=ID_COLUMNS + list(RECORD_FIELDS) + extra)
@@ -174,7 +258,7 @@ def load_records(*roots_or_runs: str | Path, include_unfinished: bool = False) -
 
 def _summary_row(run: Path) -> dict[str, Any]:
     config = read_config(run)
-    records = read_records(run)
+    records = _records_if_any(run)
     summary = read_summary(run) or {}
     row = _identity(run, config)
     row["status"] = run_status(run)
@@ -209,7 +293,7 @@ def load_summaries(*roots_or_runs: str | Path, include_unfinished: bool = False)
     points), which is what unfinished runs have. trainable_fraction exists only in summary.json (NaN
     without one); a run with no evaluation yet has NaN results. Then, where runs have them,
     ``pareto_auc_<label>`` per attack and the end-of-run AutoAttack columns of
-    ``rftlib.calibration.AUTOATTACK_COLUMNS`` (NaN for runs without).
+    ``AUTOATTACK_COLUMNS`` (NaN for runs without).
     """
     runs, left_out = select_runs(*roots_or_runs, include_unfinished=include_unfinished)
     rows = [_summary_row(run) for run in runs]

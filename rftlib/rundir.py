@@ -6,9 +6,11 @@ system drops the lock when its holder dies, however it dies, so a lock left by a
 taken over; nothing stale has to be cleaned up by hand. (Linux and macOS; on a network file system
 the lock is as good as its ``flock`` support.)
 
-A run directory is ``done`` (the marker written last), ``failed`` (the run raised; the ``failed``
-file holds the reason, and a new attempt removes it), ``running`` (unfinished and locked now) or
-``unfinished`` (killed, or never finished). Light to import (no torch).
+A run directory is ``done`` (the marker written last), ``failed`` (the run raised, a resume was
+refused, or a sweep's notebook for it failed before the run began; the ``failed`` file holds the reason,
+and a new attempt removes it), ``running`` (unfinished and locked now) or ``unfinished`` (killed, or
+never finished). ``run_status`` is the one reader of these, for the reports (``rftlib.results``) and the
+sweep's index alike. Light to import (no torch).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from .atomic import atomic_write_text
+from .disk import check_writable_dir, disk_problem
 from .errors import RftError
 from .records import CONFIG, DONE, RECORDS
 
@@ -51,7 +54,8 @@ class RunLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
         except OSError as error:
-            raise RftError(f"cannot create the lock file {self.path}: {error.strerror or error}") from None
+            problem = disk_problem(error, self.path, "creating", write_failed=False)
+            raise problem or RftError(f"cannot create the lock file {self.path}: {error.strerror or error}") from None
         if fcntl is not None:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -61,8 +65,13 @@ class RunLock:
                     raise RftError(f"cannot lock {self.path}: {error.strerror or error}") from None
                 raise RunInUse(f"{self.path.parent} is in use by {holder(self.path.parent) or 'another process'}; "
                                f"one run directory has one writer (wait for it, or stop that process)") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+        except OSError as error:  # a full disk
+            os.close(fd)
+            problem = disk_problem(error, self.path, "writing", write_failed=False)
+            raise problem or RftError(f"cannot write the lock file {self.path}: {error.strerror or error}") from None
         self._fd = fd
         return self
 
@@ -130,14 +139,25 @@ def failure_reason(run_dir: str | Path) -> str | None:
 @contextlib.contextmanager
 def failure_recorded(run_dir: str | Path) -> Iterator[None]:
     """Run a block; if it raises (not an interrupt: a stopped run is unfinished, not failed), leave
-    ``<run_dir>/failed`` with the error's first line, so no reader mistakes the run for a result."""
+    ``<run_dir>/failed`` with the error's first line, so no reader mistakes the run for a result. A raw
+    error of a full or read-only disk becomes one line naming the mount (``rftlib.disk``); where even the
+    reason no longer fits on the disk, the marker stays empty and the raised error says it."""
     path = Path(run_dir) / FAILED
     path.unlink(missing_ok=True)
     try:
         yield
     except Exception as error:
-        lines = str(error).strip().splitlines()
-        path.write_text(f"{type(error).__name__}: {lines[0] if lines else ''}\n")
+        # A library's own writer (not rftlib.atomic) may fail on a full disk with a raw OSError: one line.
+        problem = disk_problem(error, run_dir, "writing in", write_failed=False)
+        reason = problem or error
+        lines = str(reason).strip().splitlines()
+        try:
+            atomic_write_text(path, f"{type(reason).__name__}: {lines[0] if lines else ''}\n")
+        except Exception:  # the disk is still full: the marker alone (the raised error says why)
+            with contextlib.suppress(OSError):
+                path.touch()
+        if problem is not None:
+            raise problem from None
         raise
 
 
@@ -147,9 +167,9 @@ def make_run_dir(run_dir: str | Path, what: str = "run directory") -> Path:
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise RftError(f"cannot create the {what} {run_dir}: {error.strerror or error}") from None
-    if not os.access(run_dir, os.W_OK | os.X_OK):
-        raise RftError(f"cannot write in the {what} {run_dir}: permission denied")
+        problem = disk_problem(error, run_dir, "creating", write_failed=False)  # read-only or full: name the mount
+        raise problem or RftError(f"cannot create the {what} {run_dir}: {error.strerror or error}") from None
+    check_writable_dir(run_dir, what)
     return run_dir
 
 

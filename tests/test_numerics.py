@@ -10,6 +10,8 @@ import torch
 from rftlib import finetune
 from rftlib.errors import RftError
 from rftlib.numerics import pin_numerics
+from rftlib.results import run_statuses
+from rftlib.rundir import failure_reason, run_status
 from rftlib.sweep.launch import local_slots
 from training_helpers import tiny_config
 
@@ -48,6 +50,9 @@ def test_resuming_under_another_thread_count_is_refused_in_one_line(tmp_path):
         with pytest.raises(RftError, match=r"run was started under another numerics environment \(threads 1 -> 2\)"
                                            r".*--force-resume") as error:
             finetune(tiny_config(max_steps=4), run_dir=run_dir, progress=False)
-        assert "\n" not in str(error.value) and not (run_dir / "failed").exists()
+        assert "\n" not in str(error.value)
+        # Recorded as failed, with its reason: the reports and the sweep index read the same status.
+        assert failure_reason(run_dir) == f"RftError: {error.value}"
+        assert run_status(run_dir) == "failed" and run_statuses([run_dir]) == {run_dir: "failed"}
     finally:
         torch.set_num_threads(threads)

@@ -9,12 +9,15 @@
 - ``execute``: one notebook job (papermill, HTML, markers), in a worker;
 - ``launch``: the local and Ray launchers; ``runner``: the sweep's order of work; ``index``: the
   reports' index page; ``cost``: the dry run's cost estimate hook.
+
+The names below are loaded from their modules on first use (PEP 562): ``rftlib.complexity.cache``
+reads ``sweep.params`` while ``sweep.runner`` runs the complexity measures, and importing one module
+of this package must not load the others (no import cycle through this package).
 """
 from __future__ import annotations
 
 import importlib
 
-# name -> submodule; imported on first use (PEP 562) so that `rft sweep --help` imports none of them.
 _EXPORTS = {"resolve": "params", "run_config": "params", "SweepResult": "runner", "run_sweep": "runner",
             "Sweep": "spec", "load_sweep": "spec"}
 
@@ -27,7 +30,3 @@ def __getattr__(name: str):
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)

@@ -90,8 +90,21 @@ def execute_job(spec: dict[str, Any]) -> dict[str, Any]:
             error = error or f"HTML render failed: {type(render_error).__name__}: {first_line(render_error)}"
     outcome = {"name": spec["name"], "status": "failed" if error else "done",
                "seconds": round(time.monotonic() - start, 2), "error": error}
+    if error and spec.get("run_dir"):
+        mark_run_failed(Path(spec["run_dir"]), error)
     marker(output, outcome["status"]).write_text(json.dumps(outcome) + "\n", encoding="utf-8")
     return outcome
+
+
+def mark_run_failed(run_dir: Path, error: str) -> None:
+    """Leave the run's ``failed`` marker (``rftlib.rundir``) when its notebook failed and the run did not
+    record its own end: refused before it claimed its directory (bad settings) or killed with its kernel.
+    Every reader then counts it as failed; the run's next attempt removes the marker."""
+    from ..records import DONE
+    from ..rundir import FAILED
+
+    if run_dir.is_dir() and not (run_dir / DONE).exists() and not (run_dir / FAILED).exists():
+        (run_dir / FAILED).write_text(f"notebook failed: {error}\n", encoding="utf-8")
 
 
 def die_with_parent(parent_pid: int) -> None:

@@ -11,7 +11,7 @@ from .spec import Sweep
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}
 table{border-collapse:collapse}td,th{padding:.2em .8em;border-bottom:1px solid #ddd;text-align:left}
-.done{color:#17803d}.failed{color:#b42318}.started,.todo{color:#8a6d00}"""
+.done{color:#17803d}.failed{color:#b42318}.started,.todo,.running,.unfinished{color:#8a6d00}"""
 
 
 def _link(job: Job, start: Path) -> str:

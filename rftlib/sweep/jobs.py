@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..records import CONFIG
+from ..rundir import FAILED, run_status
 from .execute import marker
 
 NAME_KEYS = ("dataset", "domain", "strategy", "seed")  # what names a run for people, in this order
@@ -38,9 +40,21 @@ class Job:
     def directory(self) -> Path:
         return self.output.parent
 
+    @property
+    def is_run(self) -> bool:
+        """A fine-tuning run (its directory is the run's), not a report."""
+        return self.config is not None
+
     def status(self) -> str:
         """``done``, ``failed`` (its last execution failed), ``started`` (interrupted: an executed
-        notebook without a marker, or a success without the training's marker) or ``todo``."""
+        notebook without a marker, or a success without the training's marker) or ``todo``. A run whose
+        directory holds its configuration or a ``failed`` marker has the status ``rftlib.results`` gives
+        it (``rftlib.rundir.run_status``: done, failed, running or unfinished), so the index and the
+        reports agree; ``done`` also needs the notebook's own marker (its render)."""
+        if self.is_run and ((self.directory / CONFIG).exists() or (self.directory / FAILED).exists()):
+            status = run_status(self.directory)
+            if status != "done" or marker(self.output, "done").exists():
+                return status
         if marker(self.output, "done").exists() and all((self.directory / r).exists() for r in self.requires):
             return "done"
         if marker(self.output, "failed").exists():
@@ -51,4 +65,4 @@ class Job:
         """What a worker needs to execute the job (JSON-able): see ``execute.execute_job``."""
         return {"name": self.name, "notebook": str(self.notebook), "output": str(self.output),
                 "parameters": self.parameters, "kernel": self.kernel, "cwd": str(self.cwd),
-                "env": dict(env or {})}
+                "env": dict(env or {}), "run_dir": str(self.directory) if self.is_run else None}

@@ -1,22 +1,21 @@
 """Fine-tuning runs with continuous evaluation (see ``loop.py`` for the loop itself).
 
-The names below are imported on first use (PEP 562), so that ``rft run --help`` can import
-``rftlib.training.command`` without torch.
-"""
+The names below are loaded from ``loop.py`` on first use (PEP 562), so importing one of the package's
+modules (``rftlib.config`` checks objectives with ``rftlib.training.objectives``) does not load the
+training loop, which imports ``rftlib.config``: no import cycle through this package. It also
+keeps torch out of ``rft run --help`` (``rftlib.training.command`` builds its parser without it)."""
 from __future__ import annotations
 
 import importlib
 
-__all__ = ["finetune", "RunResult", "TrainingDiverged", "load_result"]
+_FROM_LOOP = ("finetune", "RunResult", "TrainingDiverged", "load_result")
+
+__all__ = list(_FROM_LOOP)
 
 
 def __getattr__(name: str):
-    if name in __all__:
+    if name in _FROM_LOOP:
         value = getattr(importlib.import_module(f"{__name__}.loop"), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)

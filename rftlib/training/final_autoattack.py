@@ -26,7 +26,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 from ..atomic import atomic_write
-from ..attacks import AutoAttack, check_attack_spec
+from ..attacks import AutoAttack
+from ..attacks.end_of_run import DEFAULT_SIZE, check_final_autoattack  # noqa: F401  (re-exported)
 from ..errors import RftError
 from ..outcomes import save_npz, read_step_outcomes
 from ..seeding import derived_seed
@@ -35,21 +36,7 @@ from .checkpoint import load_trainable_state
 
 PEAK_WEIGHTS = "peak_trainable.safetensors"
 FLAGS = "autoattack.npz"
-DEFAULT_SIZE = 500
 _SUBSET_TAG = 0xA7  # keeps the subset's seed apart from every other stream derived from the run seed
-
-
-def check_final_autoattack(spec: Any, num_classes: int | None = None) -> None:
-    """One-line RftError for a bad ``final_autoattack`` setting (checked without data or model)."""
-    if spec is None:
-        return
-    if not isinstance(spec, dict):
-        raise RftError(f"final_autoattack must be a mapping like {{size: {DEFAULT_SIZE}}} or null (off), got {spec!r}")
-    size = spec.get("size", DEFAULT_SIZE)
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise RftError(f"final_autoattack size must be a positive integer (points attacked), got {size!r}")
-    options = {k: v for k, v in spec.items() if k != "size"}
-    check_attack_spec({"name": "autoattack", **options}, "final_autoattack", num_classes=num_classes)
 
 
 def peak_key(attack_specs: list[dict]) -> tuple[str, str, float | None]:

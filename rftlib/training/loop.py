@@ -70,10 +70,11 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
     with claim(run_dir, config):
         if (run_dir / DONE).exists():
             return load_result(run_dir)
-        pin_numerics(run_dir, numerics_environment(resolve_device(config.device), config.precision),
-                     resuming=(run_dir / CHECKPOINT).exists(),
-                     force=force_resume_default() if force_resume is None else force_resume)
+        # A refused resume is recorded as a failure too (with its reason), so every reader agrees on its status.
         with failure_recorded(run_dir):
+            pin_numerics(run_dir, numerics_environment(resolve_device(config.device), config.precision),
+                         resuming=(run_dir / CHECKPOINT).exists(),
+                         force=force_resume_default() if force_resume is None else force_resume)
             return _train(config, run_dir, progress)
 
 

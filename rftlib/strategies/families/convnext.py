@@ -15,7 +15,7 @@ convolution mixes space, then an MLP (``mlp.fc1``, ``mlp.fc2``; Linears on chann
 """
 from __future__ import annotations
 
-from . import Family, register_family, staged_blocks
+from .base import Family, register_family, staged_blocks
 
 ROLES = {"fc1": ("mlp.fc1",), "fc2": ("mlp.fc2",)}
 

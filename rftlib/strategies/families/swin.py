@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from . import register_family, staged_blocks
+from .base import register_family, staged_blocks
 from .vit import VIT
 
 # The ViT family's roles, adapter sites and size arguments, in every block of every stage.
