@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "sweep": ("rftlib.sweep.command", "run a sweep of parameterised notebooks (local or Ray) and render reports"),
     "bench": ("rftlib.bench", "benchmark PGD and fine-tuning throughput against torchattacks and the device peak"),
     "complexity": ("rftlib.complexity.command", "measure a task's complexity under a pretrained backbone (LogME, F1, ...)"),
+    "wise-ft": ("rftlib.remedies.wise_ft_command", "WiSE-FT: evaluate weight-space interpolations of a finished run"),
 }
 
 
