@@ -13,10 +13,11 @@ import sys
 import warnings
 
 from .errors import RftError
+from .fast_imports import skip_slow_optional_imports
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS = {
-    "strategies": ("rftlib.strategies.table", "list the fine-tuning strategies with trainable/total parameters"),
+    "strategies": ("rftlib.strategies_command", "list the fine-tuning strategies with trainable/total parameters"),
     "run": ("rftlib.training.command", "fine-tune one run with continuous evaluation from a YAML config"),
     "sweep": ("rftlib.sweep.command", "run a sweep of parameterised notebooks (local or Ray) and render reports"),
     "bench": ("rftlib.bench", "benchmark PGD and fine-tuning throughput against torchattacks and the device peak"),
@@ -42,6 +43,7 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     # A CLI run offline must not hang on hub retries; online users can set HF_HUB_OFFLINE=0.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    skip_slow_optional_imports()  # ~2 s of CPU in `rft sweep` (nbformat -> jsonschema); see rftlib.fast_imports
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
     # Warnings (a duplicate grid point, runs left out of a table) as one line each, like errors.

@@ -6,22 +6,13 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
-from ..devices import resolve_device
+from ..config import PAPER_MODEL
 from ..errors import RftError
-from ..models import PAPER_MODEL, build_model
-from ..strategies.families import family_of_name
 from ..yamlio import parse_yaml
 from .estimate import DEFAULT_JSON
-from .apgd import bench_apgd, bench_evaluation
-from .objectives import bench_objectives
-from .remedies import bench_remedies
-from .pgd import bench_pgd
-from .report import add_peak_fractions, environment, format_result, targets
-from .timing import matmul_peak
-from .threat import bench_threat
-from .train import bench_train
+
+# torch and the benchmark's sections are imported where they run: `rft bench --help` and a bad
+# option are answered without them.
 
 SCHEMA = 1
 SECTIONS = ("pgd", "apgd", "evaluation", "threat", "train")  # train: the strategies' steps and the training objectives
@@ -69,6 +60,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
+    from .report import format_result
+
     config = resolve(args)
     result = run_bench(config)
     print(format_result(result))
@@ -81,6 +74,8 @@ def command(args: argparse.Namespace) -> int:
 
 def resolve(args: argparse.Namespace) -> dict:
     """The benchmark's settings: the options given, the device's defaults for the rest."""
+    from ..strategies.families import family_of_name
+
     for name in ("img_size", "patch_size", "batch", "train_batch", "steps", "repeats", "threads", "apgd_steps",
                  "apgd_targets"):
         value = getattr(args, name)
@@ -140,6 +135,18 @@ def resolve(args: argparse.Namespace) -> dict:
 
 def run_bench(config: dict) -> dict:
     """Run the whole benchmark for a resolved ``config`` (see :func:`resolve`); returns the record."""
+    import torch
+
+    from ..models import build_model
+    from .apgd import bench_apgd, bench_evaluation
+    from .objectives import bench_objectives
+    from .pgd import bench_pgd
+    from .remedies import bench_remedies
+    from .threat import bench_threat
+    from .report import add_peak_fractions, environment, targets
+    from .timing import matmul_peak
+    from .train import bench_train
+
     device = torch.device(config["device_index"])
     if device.type == "cuda":
         torch.cuda.set_device(device)  # CUDA events and the peak's tensors go to the current device
@@ -213,6 +220,8 @@ def run_bench(config: dict) -> dict:
 
 
 def _device(name: str) -> torch.device:
+    from ..devices import resolve_device
+
     device = resolve_device(name)
     if device.type not in ("cpu", "cuda"):
         raise RftError(f"rft bench runs on cpu or cuda, got {name!r}")
@@ -258,6 +267,8 @@ def _key_values(items: list[str]) -> dict:
 
 
 def _release(device: torch.device) -> None:
+    import torch
+
     if device.type == "cuda":
         torch.cuda.empty_cache()
 
