@@ -20,10 +20,11 @@ export PYTHONUNBUFFERED := 1
 
 setup: $(STAMP)
 
+# The lock, then the two --no-deps pins: with uv when it can be had (same pins, pip's sources), else pip
+# (.ci/install_lock.py says how; RFTLIB_INSTALLER=pip forces pip).
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
-	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps $(TORCHATTACKS) $(CORRUPTIONS)
+	$(BIN)/python .ci/install_lock.py $(BIN)/python requirements.lock $(TORCHATTACKS) $(CORRUPTIONS)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (rftlib)" >/dev/null
 	touch $(STAMP)

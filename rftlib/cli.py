@@ -1,4 +1,4 @@
-"""The `rft` command: `rft strategies`, `rft run`, `rft sweep`, `rft bench`, `rft complexity`, `rft track`, `rft ui`.
+"""The `rft` command: `rft strategies`, `rft run`, `rft sweep`, `rft bench`, `rft complexity`.
 
 Each subcommand lives in the module that owns its logic and exposes two functions:
 ``configure_parser(parser)`` adds its arguments, ``command(args) -> int`` runs it. Bad input (an
@@ -13,14 +13,16 @@ import sys
 import warnings
 
 from .errors import RftError
+from .fast_imports import skip_slow_optional_imports
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS = {
-    "strategies": ("rftlib.strategies.table", "list the fine-tuning strategies with trainable/total parameters"),
+    "strategies": ("rftlib.strategies_command", "list the fine-tuning strategies with trainable/total parameters"),
     "run": ("rftlib.training.command", "fine-tune one run with continuous evaluation from a YAML config"),
     "sweep": ("rftlib.sweep.command", "run a sweep of parameterised notebooks (local or Ray) and render reports"),
     "bench": ("rftlib.bench", "benchmark PGD and fine-tuning throughput against torchattacks and the device peak"),
     "complexity": ("rftlib.complexity.command", "measure a task's complexity under a pretrained backbone (LogME, F1, ...)"),
+    "wise-ft": ("rftlib.remedies.wise_ft_command", "WiSE-FT: evaluate weight-space interpolations of a finished run"),
     "track": ("rftlib.tracking.command", "log existing run directories to MLflow (idempotent: only what is missing)"),
     "ui": ("rftlib.tracking.ui", "start the MLflow UI on 127.0.0.1 over the project's tracking store"),
 }
@@ -44,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     # A CLI run offline must not hang on hub retries; online users can set HF_HUB_OFFLINE=0.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # inherited by every worker, kernel and server
+    skip_slow_optional_imports()  # ~2 s of CPU in `rft sweep` (nbformat -> jsonschema); see rftlib.fast_imports
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
     # Warnings (a duplicate grid point, runs left out of a table) as one line each, like errors.

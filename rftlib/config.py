@@ -24,6 +24,9 @@ PAPER_MODEL = "vit_base_patch16_224.orig_in21k"
 
 # PGD settings of the paper (STUDY.md "Continuous evaluation"); overridable per run.
 PAPER_ATTACK = {"eps": 1 / 255, "alpha": 0.25 / 255, "steps": 15, "random_start": True}
+# Keys ``attack`` also takes without a paper default (so that leaving them out keeps run names):
+# norm, "Linf" (the paper's), "L2" or "L1" (not for PGD), with eps in that norm's units.
+ATTACK_EXTRA_KEYS = ("norm",)
 
 
 @dataclass
@@ -82,7 +85,13 @@ class RunConfig:
     "pgd_at" (Madry et al. 2018) or "trades" (Zhang et al. 2019)."""
     objective_options: dict = field(default_factory=dict)
     """The training attack's settings for pgd_at and trades, separate from ``attack``: eps (default:
-    the evaluation attack's eps), alpha (eps / 4), steps (10), random_start (true); trades: beta (6.0)."""
+    the evaluation attack's eps), alpha (eps / 4), steps (10), random_start (true); trades: beta (6.0);
+    eps_schedule (None, or ``{clean: 0.1, ramp: 0.3}``: clean inputs for that fraction of the steps, then
+    eps ramps up linearly over the next fraction; Ngnawé et al., ``rftlib.remedies.eps_schedule``)."""
+    l2_sp: dict | None = None
+    """L2-SP (Li, Grandvalet & Davoine, ICML 2018; ``rftlib.remedies.l2_sp``): ``{alpha: 0.01, beta: 0.01}``
+    adds α/2·‖w − w_start‖² on every trainable parameter but the head (pretrained weights; PEFT modules
+    at their initialisation) and β/2·‖w_head‖² to the loss; records then hold ``l2_sp_penalty``. None: off."""
     # --- evaluation ----------------------------------------------------------------------------
     schedule: str | list = "paper"
     """Evaluation steps: a preset ("paper", "released") or a list of ``[up_to, every]`` phases."""
@@ -90,17 +99,24 @@ class RunConfig:
     """Examples of the fixed, seeded evaluation subset of the test split (and OOD split); "all" for all."""
     eval_batch_size: int = 256
     attack: dict = field(default_factory=dict)
-    """Overrides of the PGD settings: eps, alpha, steps, random_start (paper: 1/255, 0.25/255, 15, true).
+    """Overrides of the PGD settings: eps, alpha, steps, random_start (paper: 1/255, 0.25/255, 15, true)
+    and norm ("Linf", the paper's, or "L2"; eps in the norm's units, alpha then eps / 4 unless set).
     They are also the defaults of every ``pgd`` entry of ``attacks``."""
     attacks: list[dict] | None = None
     """Attacks for continuous evaluation, each ``{name: <one of rftlib.attacks.ATTACKS>, label: <record
     column suffix, default the name>, **options}``; records hold ``adv_acc_<label>`` for each and
     ``adv_acc``, the per-sample worst case over all of them. None: the paper's single PGD (``attack``).
-    Entries without an eps take ``attack``'s."""
-    final_model: Literal["last", "best_val"] = "last"
+    Entries without an eps take ``attack``'s, and its norm where they have one (``norm``: Linf, L2, L1
+    where the attack defines it; an entry in another norm than ``attack``'s sets its own eps)."""
+    final_model: Literal["last", "best_val", "robust_val"] = "last"
     """The run's result (summary ``final``, ``trainable.safetensors``): the model after the last step, or,
     as the released code does, the evaluated model of highest validation accuracy (``val_acc``,
-    measured at every evaluation on the seeded validation hold-out, ``eval_size`` examples)."""
+    measured at every evaluation on the seeded validation hold-out, ``eval_size`` examples), or
+    (robust checkpoint selection, RQ4) the one of highest robust validation accuracy (``val_adv_acc``,
+    every configured attack on the same hold-out; ``rftlib.training.best``). Never the test split."""
+    selection_tolerance: float | None = None
+    """With ``final_model: robust_val``: choose only among the evaluations whose ``val_acc`` is within this
+    much ([0, 1]) of the run's best ``val_acc``; None: among all."""
     corruptions: dict | None = None
     """Common-corruption accuracy (Hendrycks & Dietterich 2019) on the evaluation subset, off by default:
     ``{names: [...], severities: [3], size: N}`` (``rftlib.data.corruptions.CorruptionOptions``; ``{}``:
@@ -111,6 +127,24 @@ class RunConfig:
     keeps): ``{size: 500, **AutoAttack options}``, eps defaulting to PGD's; ``steps`` / ``square_queries``
     below 100 / 5000 make a cheaper, non-standard version. The summary's ``autoattack`` says by how much
     PGD overstated robustness at the peak and at the end. None: off."""
+    robustness_curve: dict | None = None
+    """Robust accuracy over a list of radii (Göpfert et al. 2020), ``{radii: [...], norm: Linf|L2|L1,
+    attack: {name: pgd|apgd|apgd_t|apgd_ce_t, ...}, when: end|every}`` (``rftlib.threat_config.CurveOptions``):
+    records hold ``curve_<k>_acc`` per radius and ``curve_auc``, the normalised area under the curve; the
+    summary's ``robustness_curve`` adds its 95% interval. Each radius attacks only the points that
+    survived the smaller ones (``rftlib.robustness_curve``). None: off."""
+    # --- remedies (RQ4) ------------------------------------------------------------------------
+    lp_ft: dict | None = None
+    """LP-FT (Kumar et al., ICLR 2022): a head-only stage on the frozen pretrained backbone first, then
+    the configured strategy from that head: ``{steps: 200, lr: 5e-3, objective: standard,
+    objective_options: {}}`` (constant lr, AdamW; a robust probe objective, pgd_at or trades, is RoLI,
+    Hua et al., CVPR 2024). The probe head is kept as ``probe_head.safetensors``; step 0 of the records
+    is the probed model. Not with ``linear_probe``. None: off (``rftlib.remedies.lp_ft``)."""
+    wise_ft: dict | None = None
+    """WiSE-FT (Wortsman et al., CVPR 2022) at the end of the run: ``{alphas: [0, 0.25, 0.5, 0.75, 1],
+    start: probe|initial}``, θ_α = (1 − α)·θ_start + α·θ_end evaluated on the run's evaluation points,
+    written to ``wise_ft.jsonl``; start ``probe`` (default): the pretrained backbone with a linear-probe
+    head, ``initial``: the run's own initial model. None: off (``rftlib.remedies.wise_ft``)."""
     # --- execution -----------------------------------------------------------------------------
     device: str = "auto"
     """"auto" (CUDA when available), "cpu", "cuda", "cuda:1", ..."""
@@ -132,7 +166,8 @@ class RunConfig:
     # Fields added after the first release: left out of the run's identity while they hold their
     # default, so configurations that do not use them keep their run names and finished runs still load.
     ADDED_FIELDS: ClassVar[tuple[str, ...]] = ("attacks", "final_model", "objective", "objective_options",
-                                                "corruptions", "final_autoattack")
+                                                "corruptions", "final_autoattack", "lp_ft", "wise_ft",
+                                                "l2_sp", "selection_tolerance", "robustness_curve")
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -187,19 +222,27 @@ class RunConfig:
         ranges use ``rftlib.validation``: a new field adds its line here."""
         from torch import nn
 
+        from . import preflight
         from .attacks import make_attack
-        from .data import DATASETS
+        from .remedies.checks import check_remedies
         from .strategies import strategy_config
         from .training.objectives import objective_options
 
         strategy_config(self.strategy, **self.strategy_options)  # unknown strategy or option
-        DATASETS.get(self.dataset)
+        check_remedies(self)  # L2-SP weights, eps_schedule's objective, robust selection's tolerance
+        preflight.check_dataset(self.dataset, self.domain, self.dataset_options)  # before the attacks' class checks
         EvalSchedule.from_spec(self.schedule)
-        check_keys(self.attack, list(PAPER_ATTACK), "attack option")
-        self._check_attacks()
+        check_keys(self.attack, [*PAPER_ATTACK, *ATTACK_EXTRA_KEYS], "attack option")
+        self.check_attacks()
+        from .threat_config import check_attack_radii, curve_options, input_dimension
+
+        dimension = input_dimension(self.image_size, self.model, self.model_kwargs)
+        check_attack_radii(self.attack_specs(), self.attack, dimension)
         for spec in self.attack_specs():  # each attack's own value checks, on a stand-in model
             options = {k: v for k, v in spec.items() if k not in ("name", "label")}
             make_attack(spec["name"], nn.Identity(), **options)
+        if self.robustness_curve is not None:
+            curve_options(self.robustness_curve, dimension)
         objective_options(self.objective, **self.objective_options)  # unknown objective, option or value
         if self.corruptions is not None:
             from .data.corruptions import check_image_size, corruption_options
@@ -208,6 +251,7 @@ class RunConfig:
             size = self.image_size or self.model_kwargs.get("img_size")
             if isinstance(size, int):  # otherwise the model's default, known once it is built
                 check_image_size(size)
+        self._check_remedies(objective_options)
         if isinstance(self.eval_size, str) and self.eval_size != "all":
             raise RftError(f"eval_size must be a positive integer or 'all', got {self.eval_size!r}")
         if isinstance(self.eval_size, int) and self.eval_size < 1:
@@ -215,8 +259,7 @@ class RunConfig:
         for name in ("batch_size", "eval_batch_size"):
             integer(name, getattr(self, name), low=1)
         integer("max_steps", self.max_steps, low=1, optional=True)
-        if self.max_steps is None:
-            number("epochs", self.epochs, low=0, low_open=True)
+        number("epochs", self.epochs, low=0, low_open=True)  # checked even where max_steps overrides it
         number("val_fraction", self.val_fraction, low=0, high=1, high_open=True)
         number("lr", self.lr, low=0, low_open=True, optional=True)  # lr 0 would "train" to the end
         number("weight_decay", self.weight_decay, low=0, optional=True)
@@ -230,21 +273,47 @@ class RunConfig:
         integer("seed", self.seed, low=0)
         if self.final_model == "best_val" and self.val_fraction == 0:
             raise RftError("final_model 'best_val' needs a validation hold-out: val_fraction > 0")
-        if self.weights is not None and not Path(self.weights).expanduser().is_file():
-            raise RftError(f"weights file not found: {self.weights}")
+        # What the values point at, last (timm's registry is the slowest import): the weights file's
+        # format, the device, the model name and whether its family takes the strategy.
+        preflight.check_weights(self.weights, self.pretrained)
+        preflight.check_device(self.device)
+        from .data.classes import known_num_classes
+
+        preflight.check_model(self.model, self.model_kwargs, self.strategy, self.strategy_options,
+                              known_num_classes(self.dataset, self.dataset_options))
         if self.tracking is not None:
             from .tracking.options import tracking_options
 
             tracking_options(self.tracking)  # unknown backend or key, malformed URI, a name MLflow refuses
         return self
 
-    def _check_attacks(self) -> None:
+    def _check_remedies(self, objective_options) -> None:
+        from .remedies.wise_lp_options import lp_ft_options, wise_ft_options
+
+        wise_ft_options(self.wise_ft)
+        lp_ft = lp_ft_options(self.lp_ft, self.strategy)
+        if lp_ft is not None:  # the probe objective: the run objective's checks
+            try:
+                objective_options(lp_ft["objective"], **lp_ft["objective_options"])
+            except RftError as error:
+                raise RftError(f"lp_ft: {error}") from None
+
+    def check_attacks(self, num_classes: int | None = None) -> None:
+        """The attacks (and final AutoAttack) against the dataset's class count: ``num_classes``, or
+        where the dataset's options fix it; a local copy's count is checked once loaded, before the
+        run directory is written (``rftlib.preflight.check_task``)."""
         from .attacks import check_attack_spec
         from .attacks.end_of_run import check_final_autoattack
         from .data.classes import known_num_classes
 
-        num_classes = known_num_classes(self.dataset, self.dataset_options)  # None: checked when the run starts
+        if num_classes is None:
+            num_classes = known_num_classes(self.dataset, self.dataset_options)
         check_final_autoattack(self.final_autoattack, num_classes)
+        from .threat_config import check_entry_norms, check_final_autoattack_norm, check_objective_norm
+
+        check_entry_norms(self.attacks, self.attack)
+        check_objective_norm(self.objective, self.objective_options, self.attack)
+        check_final_autoattack_norm(self.final_autoattack, self.attack)
         if self.attacks is None:
             return
         if not self.attacks:
@@ -265,15 +334,18 @@ class RunConfig:
 
         pgd_defaults = {**PAPER_ATTACK, **self.attack}
         if self.attacks is None:
-            return [{"name": "pgd", "label": "pgd", **pgd_defaults}]
+            return [_pgd_step_for_norm({"name": "pgd", "label": "pgd", **pgd_defaults}, self.attack)]
         specs = []
         for spec in self.attacks:
             if spec["name"] == "pgd":
                 defaults = pgd_defaults
             else:
                 defaults = {"eps": pgd_defaults["eps"]} if accepts_option(spec["name"], "eps") else {}
-            specs.append({"name": spec["name"], "label": spec.get("label", spec["name"]), **defaults,
-                          **{k: v for k, v in spec.items() if k not in ("name", "label")}})
+                if "norm" in self.attack and accepts_option(spec["name"], "norm"):
+                    defaults["norm"] = self.attack["norm"]
+            own = {k: v for k, v in spec.items() if k not in ("name", "label")}
+            resolved = {"name": spec["name"], "label": spec.get("label", spec["name"]), **defaults, **own}
+            specs.append(_pgd_step_for_norm(resolved, {**self.attack, **own}) if spec["name"] == "pgd" else resolved)
         return specs
 
     def resolved(self) -> "RunConfig":
@@ -290,9 +362,20 @@ class RunConfig:
                 changes[name] = defaults[name]
         if self.lr_schedule == "auto":
             changes["lr_schedule"] = defaults["lr_schedule"]
-        changes["attack"] = {**PAPER_ATTACK, **self.attack}
+        changes["attack"] = _without_default_norm(_pgd_step_for_norm({**PAPER_ATTACK, **self.attack}, self.attack))
+        if self.attacks is not None:
+            changes["attacks"] = [_without_default_norm(spec) for spec in self.attacks]
         changes["objective_options"] = objective_options(self.objective, eval_eps=changes["attack"]["eps"],
                                                          **self.objective_options)
+        if self.lp_ft is not None or self.wise_ft is not None:
+            from .remedies.wise_lp_options import lp_ft_options, wise_ft_options
+
+            changes["wise_ft"] = wise_ft_options(self.wise_ft)
+            lp_ft = lp_ft_options(self.lp_ft, self.strategy)
+            if lp_ft is not None:
+                lp_ft["objective_options"] = objective_options(lp_ft["objective"], eval_eps=changes["attack"]["eps"],
+                                                               **lp_ft["objective_options"])
+            changes["lp_ft"] = lp_ft
         return dataclasses.replace(self, **changes)
 
     def run_name(self) -> str:
@@ -302,6 +385,20 @@ class RunConfig:
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:8]
         domain = f"-{self.domain}" if self.domain else ""
         return f"{self.dataset}{domain}_{self.strategy}_s{self.seed}_{digest}"
+
+
+def _without_default_norm(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` without ``norm: Linf``: an option at its default stays out of the run's identity, so
+    writing it out keeps the run name of leaving it out."""
+    return {k: v for k, v in spec.items() if not (k == "norm" and v == "Linf")}
+
+
+def _pgd_step_for_norm(spec: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """PGD's step outside L-infinity: eps / 4 (the paper's ratio) unless ``given`` sets alpha; the
+    paper's absolute 0.25/255 is an L-infinity step, meaningless for an L2 radius."""
+    if spec.get("norm", "Linf") != "Linf" and "alpha" not in given:
+        return {**spec, "alpha": spec["eps"] / 4}
+    return spec
 
 
 def apply_overrides(values: dict[str, Any], overrides: list[str] | dict[str, Any]) -> dict[str, Any]:

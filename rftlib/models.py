@@ -99,7 +99,7 @@ def build_model(
         RftError: unknown model or tag, missing weight file, a weight file that does not fit the
             model, or hub weights asked for while offline and not cached.
     """
-    _check_name(name)
+    check_model_name(name)
     path = None
     if weights is not None:
         if not pretrained:
@@ -205,8 +205,9 @@ def _missing_keys_reported() -> Iterator[_KeyReport]:
         logger.setLevel(old_level)
 
 
-def _check_name(name: str) -> tuple[str, str]:
-    """Split ``arch.tag`` and check both exist in timm; RftError with close matches otherwise."""
+def check_model_name(name: str) -> tuple[str, str]:
+    """Split ``arch.tag`` and check both exist in timm's registry (nothing is built); RftError with
+    close matches otherwise."""
     import timm
 
     if not isinstance(name, str) or not name:
@@ -292,3 +293,6 @@ def _weights_cached(cfg) -> bool:
                 return True
         return False
     return (Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(cfg.url).path)).is_file()
+
+
+_check_name = check_model_name  # the former private name, still imported by rftlib.complexity.command

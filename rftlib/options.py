@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from .errors import RftError, closest
+from .validation import integer_hint
 
 D = TypeVar("D")
 
@@ -33,7 +34,8 @@ def coerce(value: Any, tp: Any, what: str) -> Any:
                 return coerce(value, arg, what)
             except RftError:
                 continue
-        raise RftError(f"{what} must be {' or '.join(_type_name(a) for a in args)}, got {value!r}")
+        hint = integer_hint(value) if int in args else ""
+        raise RftError(f"{what} must be {' or '.join(_type_name(a) for a in args)}, got {value!r}{hint}")
     if origin is typing.Literal:
         if value in args:
             return value
@@ -66,11 +68,11 @@ def coerce(value: Any, tp: Any, what: str) -> Any:
             return float(value)
         raise RftError(f"{what} must be a number, got {value!r}")
     if tp is int:
+        # Integers only: a float, even 64.0 or 1e4, is refused rather than rounded, as every other
+        # integer check of rftlib (attack steps, AutoAttack size, ...) refuses it.
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise RftError(f"{what} must be an integer, got {value!r}")
+        raise RftError(f"{what} must be an integer, got {value!r}{integer_hint(value)}")
     if tp is str:
         if isinstance(value, str):
             return value
@@ -80,11 +82,27 @@ def coerce(value: Any, tp: Any, what: str) -> Any:
     raise RftError(f"{what} must be {_type_name(tp)}, got {value!r}")
 
 
+# What other tools call some of rftlib's keys: "did you mean 'lr'?" for learning_rate (or a typo of it)
+# where "lr" is a valid key, though the spellings are far apart.
+OTHER_NAMES = {"learning_rate": "lr", "learningrate": "lr", "wd": "weight_decay", "num_epochs": "epochs",
+               "n_epochs": "epochs", "epoch": "epochs", "steps": "max_steps", "num_steps": "max_steps",
+               "total_steps": "max_steps", "bs": "batch_size", "warmup": "warmup_steps", "num_warmup_steps":
+               "warmup_steps", "scheduler": "lr_schedule", "lr_scheduler": "lr_schedule", "model_name": "model",
+               "arch": "model", "rank": "r", "lora_r": "r", "lora_alpha": "alpha", "lora_dropout": "dropout"}
+
+
+def closest_key(key: str, valid: list[str]) -> str | None:
+    """The valid key nearest to ``key`` by spelling, counting the names other tools use (OTHER_NAMES)."""
+    aliases = {other: name for other, name in OTHER_NAMES.items() if name in valid}
+    match = closest(key, [*valid, *aliases])
+    return aliases.get(match, match) if match is not None else None
+
+
 def check_keys(given: Mapping[str, Any], valid: list[str], where: str) -> None:
     """Raise RftError naming the first key of ``given`` not in ``valid``, with the closest valid one."""
     for key in given:
         if key not in valid:
-            hint = closest(key, valid)
+            hint = closest_key(str(key), valid)
             did_you_mean = f" (did you mean {hint!r}?)" if hint else ""
             raise RftError(f"unknown {where} {key!r}{did_you_mean}; valid: {', '.join(sorted(set(valid)))}")
 

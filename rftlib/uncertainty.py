@@ -230,15 +230,19 @@ def auc_intervals(summaries: pd.DataFrame, boot: pd.DataFrame | None = None,
 
 # ---- bootstrap over seeds and evaluation points -----------------------------------------------------
 
-def _run_curves(run_dir: str | Path, records: list[dict], outcomes: Mapping, n: int | None
+def _run_curves(run_dir: str | Path, records: list[dict], outcomes: Mapping, n: int | None, metric: str = "adv_acc"
                 ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, None]:
-    """(steps x n) boolean clean and robust outcomes when kept, else the (steps, 2) accuracies."""
+    """(steps x n) boolean clean and robust outcomes when kept, else the (steps, 2) accuracies; robust
+    is ``metric``'s (another attack's, or a robustness curve's radius, ``rftlib.threat_reports``), at
+    the evaluations that measured it."""
+    records = [r for r in records if r.get(metric) is not None and r.get(metric) == r.get(metric)]
     steps = sorted(r["step"] for r in records)
-    if outcomes and all(s in outcomes for s in steps):
+    key = outcome_key(metric)
+    if outcomes and all(s in outcomes and key in outcomes[s] for s in steps):
         return (np.stack([outcomes[s]["clean"] for s in steps]).astype(bool),
-                np.stack([outcomes[s]["robust"] for s in steps]).astype(bool))
+                np.stack([outcomes[s][key] for s in steps]).astype(bool))
     ordered = sorted(records, key=lambda r: r["step"])
-    return np.array([[r["clean_acc"], r["adv_acc"]] for r in ordered], dtype=float), None
+    return np.array([[r["clean_acc"], r[metric]] for r in ordered], dtype=float), None
 
 
 def _aucs(clean: np.ndarray, robust: np.ndarray) -> np.ndarray:
@@ -247,7 +251,7 @@ def _aucs(clean: np.ndarray, robust: np.ndarray) -> np.ndarray:
 
 
 def bootstrap_aucs(summaries: pd.DataFrame, replicates: int = 1000, seed: int = 0,
-                   by: Iterable[str] = ("strategy", "dataset")) -> pd.DataFrame:
+                   by: Iterable[str] = ("strategy", "dataset"), metric: str = "adv_acc") -> pd.DataFrame:
     """Pareto AUC per group of ``by`` (mean over its runs) in ``replicates`` bootstrap replicates,
     resampling seeds and evaluation points; deterministic given ``seed``.
 
@@ -256,7 +260,10 @@ def bootstrap_aucs(summaries: pd.DataFrame, replicates: int = 1000, seed: int = 
     run the evaluation points are drawn with replacement, the same points at every step and, for runs
     of the same task and seed with per-sample outcomes, for every strategy (paired). A run without
     outcomes is resampled from its counts: each accuracy ~ Binomial(n, acc) / n, independently per
-    step (no pairing is known). Returns a long frame: ``by``..., replicate, auc.
+    step (no pairing is known). Returns a long frame: ``by``..., replicate, auc. ``metric``: the robust
+    accuracy of the Pareto points (default the run's worst case ``adv_acc``; ``adv_acc_<label>`` or a
+    curve's ``curve_<k>_acc`` for another threat model). The resamples depend on the runs' shapes only,
+    so two metrics bootstrapped with the same seed are paired replicate by replicate.
     """
     by = list(by)
     rng = stats.bootstrap_rng(seed)
@@ -273,7 +280,7 @@ def bootstrap_aucs(summaries: pd.DataFrame, replicates: int = 1000, seed: int = 
         curves, point_draws = {}, {}
         for _, run in runs.iterrows():
             records, outcomes, n = run_evaluations(run["path"])
-            curves[(run["strategy"], run["seed"])] = (_run_curves(run["path"], records, outcomes, n), n)
+            curves[(run["strategy"], run["seed"])] = (_run_curves(run["path"], records, outcomes, n, metric), n)
         per_run_auc = {}
         for (strategy, run_seed), ((first, second), n) in curves.items():
             if second is not None:  # per-sample outcomes: resample points, shared by runs of this seed and size

@@ -4,7 +4,11 @@
 the sweep expansion (``rft sweep``) and ``rft sweep --dry-run`` all go through it, before anything
 is loaded or written. Types are checked earlier, by ``rftlib.options.build_dataclass``; these
 helpers check ranges. A new field gets its check by a line in ``RunConfig.validated()``, e.g.
-``number("label_smoothing", self.label_smoothing, low=0, high=1, high_open=True)``.
+``number("label_smoothing", self.label_smoothing, low=0, high=1, high_open=True)``. What the values
+point at (the timm model, the weights file, the dataset's options) is checked by ``rftlib.preflight``.
+
+Integer fields take integers only: 64.0 (or 1e4, a float in YAML) is refused with the integer to
+write, never rounded, in every integer field (top-level, strategy, dataset and attack options).
 """
 from __future__ import annotations
 
@@ -44,4 +48,12 @@ def integer(name: str, value: int | None, *, low: int, optional: bool = False) -
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise RftError(f"{name} must be an integer >= {low}, got {value!r}")
+        raise RftError(f"{name} must be an integer >= {low}, got {value!r}{integer_hint(value)}")
+
+
+def integer_hint(value: object) -> str:
+    """For 64.0 or 1e4 where an integer is expected: how to write it. rftlib takes integers only
+    there, never a float rounded (YAML reads 1e4 as a float, so a typed 1e4 is said, not guessed)."""
+    if isinstance(value, float) and value.is_integer():
+        return f" (integer fields take integers only: write {int(value)})"
+    return ""

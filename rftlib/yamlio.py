@@ -45,6 +45,8 @@ def parse_yaml(text: str, what: str) -> Any:
 def load_yaml(path: str | Path, what: str) -> dict[str, Any]:
     """A YAML file holding a mapping (an empty file: {}); RftError naming ``what`` otherwise."""
     path = Path(path)
+    if path.is_dir():
+        raise RftError(f"{what} {path} is a directory; give the YAML file itself")
     if not path.is_file():
         raise RftError(f"{what} not found: {path}")
     try:

@@ -22,21 +22,21 @@ def trained():
     return model, images, labels
 
 
-def _reference_flags(model, images, labels, *, eps, seed, loss, targets=None):
+def _reference_flags(model, images, labels, *, eps, seed, loss, targets=None, norm="Linf"):
     if loss == "dlr-targeted":
-        reference = APGDAttack_targeted(model, n_iter=STEPS, eps=eps, seed=seed, n_target_classes=targets)
+        reference = APGDAttack_targeted(model, n_iter=STEPS, eps=eps, seed=seed, n_target_classes=targets, norm=norm)
     else:
-        reference = APGDAttack(model, n_iter=STEPS, eps=eps, seed=seed, loss=loss)
+        reference = APGDAttack(model, n_iter=STEPS, eps=eps, seed=seed, loss=loss, norm=norm)
     with torch.random.fork_rng():  # the reference reseeds the global RNG
         adversarial = reference.perturb(images, labels)
     with torch.no_grad():
         return model(adversarial).argmax(1) == labels
 
 
-def _ours(loss, model, eps):
+def _ours(loss, model, eps, norm="Linf"):
     if loss == "dlr-targeted":
-        return APGDT(model, eps=eps, steps=STEPS, targets=3)
-    return APGD(model, eps=eps, steps=STEPS, loss=loss)
+        return APGDT(model, eps=eps, steps=STEPS, targets=3, norm=norm)
+    return APGD(model, eps=eps, steps=STEPS, loss=loss, norm=norm)
 
 
 # --- against the authors' APGD ------------------------------------------------------------------------
@@ -62,6 +62,57 @@ def test_agrees_with_the_reference_apgd(trained, loss, seeds, eps):
     assert 0.05 < reference_total / n < 0.6  # a real contest: the attack breaks some points, not all
     assert abs(ours_total - reference_total) / n <= 0.005
     assert agree / n >= 0.98
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("norm, radii", [("L2", (0.1, 0.25)), ("L1", (0.5, 1.0))])
+@pytest.mark.parametrize("loss", ["ce", "dlr-targeted"])
+def test_l2_and_l1_agree_with_the_reference_apgd(trained, norm, radii, loss):
+    # The authors' APGD with norm="L2" / "L1" (l1-APGD, sparse step) at equal iterations and seeds: the
+    # random starts are drawn alike (Gaussian noise from the seeded generator). In development every
+    # flag agreed at these radii and at 3.0 (L1), seeds 0 and 1, losses ce, dlr and targeted dlr
+    # (robust accuracy 1-55%); the issue's 98% is the contract.
+    model, images, labels = trained
+    for eps in radii:
+        outcome = _ours(loss, model, eps, norm).run(images, labels, generator=torch.Generator().manual_seed(0))
+        reference = _reference_flags(model, images, labels, eps=eps, seed=0, loss=loss, targets=3, norm=norm)
+        assert (outcome.robust == reference).float().mean() >= 0.98
+        assert 0.05 < reference.float().mean() < 0.7  # a contest at both radii
+        delta = (outcome.adversarial - images).flatten(1)
+        size = delta.norm(dim=1) if norm == "L2" else delta.abs().sum(1)
+        # Inside the ball up to float32 rounding of the projections (the authors' L1 one overshoots by
+        # up to ~2e-4 relative, theirs and ours alike), and the attack does use it.
+        assert size.max() <= eps * (1 + 1e-3) and size.max() >= 0.99 * eps
+        assert outcome.adversarial.min() >= 0 and outcome.adversarial.max() <= 1
+
+
+def test_l2_pgd_iterates_match_torchattacks(trained):
+    import torchattacks
+
+    model, images, labels = trained
+    images, labels = images[:32], labels[:32]
+    for steps in (1, 2, 6):  # iterate by iterate, from the clean image (a fixed start)
+        reference = torchattacks.PGDL2(model, eps=0.25, alpha=0.07, steps=steps, random_start=False)(images, labels)
+        ours = PGD(model, eps=0.25, alpha=0.07, steps=steps, random_start=False, norm="L2")(images, labels)
+        assert torch.allclose(ours, reference, atol=1e-5), steps
+    # Its random start too: the same draws (normal noise, then radii) from a generator seeded as the global RNG.
+    torch.manual_seed(7)
+    reference = torchattacks.PGDL2(model, eps=0.25, alpha=0.07, steps=3)(images, labels)
+    ours = PGD(model, eps=0.25, alpha=0.07, steps=3, norm="L2")(images, labels, generator=torch.Generator().manual_seed(7))
+    assert torch.allclose(ours, reference, atol=1e-5)
+
+
+@pytest.mark.parametrize("eps", [0.1, 2.0])
+@pytest.mark.parametrize("early_stop", [False, True])
+def test_l2_pgd_stays_in_the_ball_and_the_box(batch, eps, early_stop):
+    model, images, labels = batch
+    adversarial = PGD(model, eps=eps, alpha=eps / 2, steps=4, norm="L2", early_stop=early_stop)(
+        images, labels, generator=torch.Generator().manual_seed(0))
+    norms = (adversarial - images).flatten(1).norm(dim=1)
+    assert norms.max() <= eps * (1 + 1e-5)
+    assert adversarial.min() >= 0 and adversarial.max() <= 1
+    if not early_stop:
+        assert norms.max() >= 0.99 * eps  # steps of eps / 2 reach the sphere
 
 
 @pytest.mark.slow
@@ -103,6 +154,28 @@ ATTACKS = {
     "apgd-t-ce": lambda m, eps: APGDT(m, eps=eps, steps=6, targets=2, loss="ce"),
     "apgd_ce_t": lambda m, eps: APGDCEAndT(m, eps=eps, steps=6, targets=2),
 }
+# The attacks in the other norms (radius 4/255 · 30 in L2, · 300 in L1: a comparable strength here).
+NORM_ATTACKS = {
+    "pgd-l2": lambda m, eps: _Run(PGD(m, eps=eps * 30, alpha=eps * 10, steps=4, norm="L2")),
+    "apgd-ce-l2": lambda m, eps: APGD(m, eps=eps * 30, steps=6, norm="L2"),
+    "apgd-ce-l1": lambda m, eps: APGD(m, eps=eps * 300, steps=6, norm="L1"),
+    "apgd-t-l1": lambda m, eps: APGDT(m, eps=eps * 300, steps=6, targets=2, norm="L1"),
+    "apgd_ce_t-l2": lambda m, eps: APGDCEAndT(m, eps=eps * 30, steps=6, targets=2, norm="L2"),
+}
+
+
+class _Run:
+    """PGD as an outcome attack, for the tests below that call ``run``."""
+
+    def __init__(self, attack):
+        self.attack = attack
+
+    def run(self, images, labels, generator=None):
+        from rftlib.attacks import AttackOutcome
+
+        adversarial = self.attack(images, labels, generator=generator)
+        with torch.no_grad():
+            return AttackOutcome(adversarial, self.attack.model(adversarial).argmax(1) == labels)
 
 
 @pytest.fixture
@@ -129,7 +202,7 @@ def test_bounds_hold_exactly(batch, name, eps):
         assert not (model(adversarial).argmax(1) == labels)[~outcome.robust].any()
 
 
-@pytest.mark.parametrize("name", list(ATTACKS))
+@pytest.mark.parametrize("name", list(ATTACKS) + list(NORM_ATTACKS))
 def test_leaves_the_model_and_the_global_rng_as_found(batch, name):
     model, images, labels = batch
     model.train()
@@ -141,7 +214,7 @@ def test_leaves_the_model_and_the_global_rng_as_found(batch, name):
     modes = {n: m.training for n, m in model.named_modules()}
     flags = {n: p.requires_grad for n, p in model.named_parameters()}
     state = torch.get_rng_state()
-    attack = ATTACKS[name](model, 4 / 255)
+    attack = {**ATTACKS, **NORM_ATTACKS}[name](model, 4 / 255)
     first = attack.run(images, labels, generator=torch.Generator().manual_seed(5))
     again = attack.run(images, labels, generator=torch.Generator().manual_seed(5))
     other = attack.run(images, labels, generator=torch.Generator().manual_seed(6))
@@ -180,7 +253,7 @@ def test_bf16_autocast_and_empty_batch(batch):
 @pytest.mark.parametrize("spec, classes, match", [
     ({"name": "apgdd"}, None, r"unknown attack 'apgdd' \(did you mean 'apgd'\?\); valid: apgd, apgd_ce_t, apgd_t, "
                               r"autoattack, pgd"),
-    ({"name": "apgd", "iterations": 5}, None, r"unknown apgd option 'iterations'; valid: eps, loss, restarts, rho, steps$"),
+    ({"name": "apgd", "iterations": 5}, None, r"unknown apgd option 'iterations'; valid: eps, loss, norm, restarts, rho, steps$"),
     ({"name": "apgd", "loss": "hinge"}, None, r"APGD loss must be one of ce, dlr, got 'hinge'"),
     ({"name": "apgd", "steps": 0}, None, r"APGD steps must be an integer >= 1"),
     ({"name": "apgd", "eps": 8}, None, r"eps must be at most 1"),

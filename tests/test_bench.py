@@ -89,6 +89,14 @@ def test_quick_bench_record_is_sane(quick):
     # Training counts weight gradients, the attack does not: a full step costs more than a probe's.
     assert by_name["full fp32"]["flops_per_image"] > by_name["linear_probe fp32"]["flops_per_image"]
 
+    # The remedies' rows: L2-SP keeps a copy of the trainable weights but the head's (4 bytes each in fp32); the eps-schedule's clean phase runs no attack; at full eps it is the pgd_at step.
+    remedies = {row["name"]: row for row in record["remedies"]}
+    assert all(remedies[n]["status"] == "ok" and remedies[n]["x_plain"] > 0 for n in remedies if remedies[n]["kind"] == "timed")
+    trainable = by_name["full fp32"]["trainable_params"]  # the copy leaves out the head (a few hundred)
+    assert 0.99 * 4 * trainable < remedies["l2_sp"]["extra_bytes"] < 4 * trainable
+    assert remedies["eps_schedule (at full eps)"]["x_plain"] > remedies["eps_schedule (clean phase)"]["x_plain"]
+    assert {"robust_val", "wise_ft", "lp_ft"} <= set(remedies)
+
     target = record["targets"][0]  # then the APGD and whole-evaluation targets
     assert target["row"] == "rftlib fp32" and target["threshold"] == 1.0 and target["met"] in (True, False)
 
@@ -264,3 +272,17 @@ def test_quick_bench_has_the_apgd_and_evaluation_rows(quick):
     assert "APGD, 4 iterations" in out and "one whole evaluation" in out
     assert {t["target"] for t in record["targets"]} >= {"CPU: rftlib APGD-CE / pyautoattack's",
                                                         "CPU: whole evaluation / naive evaluation at clean accuracy 0.5"}
+
+
+def test_quick_bench_has_the_threat_rows(quick):
+    _, out, record = quick
+    threat = {row["name"]: row for row in record["threat"]}
+    assert set(threat) == {"torchattacks PGDL2", "rftlib PGD L2", "naive: every point at every radius",
+                           "rftlib curve (survivors only)"}
+    assert all(row["status"] == "ok" and 0 <= row["robust_acc"] <= 1 for row in threat.values())
+    # The same random start and iterates as torchattacks (to float rounding): at most one of the 4 points apart.
+    assert abs(threat["rftlib PGD L2"]["robust_acc_delta"]) <= 0.25 and threat["rftlib PGD L2"]["speedup"] > 0
+    curve = threat["rftlib curve (survivors only)"]
+    assert curve["curve"] == sorted(curve["curve"], reverse=True) and len(curve["radii"]) == 4
+    assert "threat models: PGD-3 L2" in out
+    assert {t["target"] for t in record["targets"]} >= {"CPU: rftlib PGD L2 / torchattacks PGDL2"}

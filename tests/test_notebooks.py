@@ -35,7 +35,8 @@ def test_notebooks_are_stored_without_outputs(path):
 
 
 def test_the_real_notebooks_exist():
-    assert {p.name for p in NOTEBOOKS} >= {"rq1_tradeoff.ipynb", "rq2_pareto.ipynb", "rq3_ood.ipynb", "theory.ipynb"}
+    assert {p.name for p in NOTEBOOKS} >= {"rq1_tradeoff.ipynb", "rq2_pareto.ipynb", "rq3_ood.ipynb", "rq4_remedies.ipynb",
+                                           "theory.ipynb"}
 
 
 @pytest.mark.slow
@@ -89,6 +90,7 @@ def test_every_notebook_runs_in_a_tiny_sweep(tmp_path, capsys):
                   "model_kwargs": {"layers": [1, 1, 1, 1], "channels": [8, 8, 16, 16], "stem_width": 8}}],
         "reports": {str(ROOT / "notebooks" / "rq2_pareto.ipynb"): {},
                     str(ROOT / "notebooks" / "rq3_ood.ipynb"): {},
+                    str(ROOT / "notebooks" / "rq4_remedies.ipynb"): {},
                     str(ROOT / "notebooks" / "theory.ipynb"): {
                         "d": 10, "ks": [0, 5, 10], "n": 2000, "threshold_ds": [5, 10], "threshold_ks": [0, 5, 10]}},
     }))
@@ -102,6 +104,9 @@ def test_every_notebook_runs_in_a_tiny_sweep(tmp_path, capsys):
     figures = {report.name: images(report.output.with_suffix(".html")) for report in sweep.reports}
     # rq2: 7 figures over all runs (+ AUC and % above average intervals, AUC against complexity), then
     # by backbone two heatmaps and one frontier panel per model (2); rq3: + shift against clean accuracy
-    assert figures == {"rq2_pareto": 11, "rq3_ood": 4, "theory": 2}
+    # rq4: no remedy runs here, so no figure, and a line saying why
+    assert figures == {"rq2_pareto": 11, "rq3_ood": 4, "rq4_remedies": 0, "theory": 2}
+    rq4 = next(r for r in sweep.reports if r.name == "rq4_remedies").output.with_suffix(".html")
+    assert "No remedy runs here" in rq4.read_text(encoding="utf-8")
     index = (sweep.root / "reports" / "index.html").read_text(encoding="utf-8")
     assert all(f'href="{name}.html"' in index for name in figures)

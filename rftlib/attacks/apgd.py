@@ -1,4 +1,4 @@
-"""APGD and APGD-T: Auto-PGD, L-infinity, untargeted and targeted.
+"""APGD and APGD-T: Auto-PGD, untargeted and targeted, in the L-infinity, L2 or L1 ball.
 
 Croce and Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse
 parameter-free attacks", ICML 2020 (https://arxiv.org/abs/2003.01690), Section 3.
@@ -24,35 +24,57 @@ Beyond the reference, for speed only (no iterate changes): parameters are frozen
 target), and a sample leaves the batch as soon as an iterate fools the model (the reference keeps
 computing it to the end of the run). Each sample's trajectory depends on that sample only (eval mode,
 summed loss), so dropping others does not change it.
+
+**L2** (the paper's second threat model): the same algorithm with steps along the L2-normalised
+gradient, the start x + eps·g/||g||_2 with g Gaussian, and the projection (radial rescaling, then the
+[0, 1] clamp) applied after the step and again after the momentum, as the authors' code does.
+
+**L1** is l1-APGD: Croce and Hein, "Mind the box: l1-APGD for sparse adversarial attacks on image
+classifiers", ICML 2021 (https://arxiv.org/abs/2103.01208). Each step moves eps·(step factor) along
+the signs of the largest-magnitude share ``topk`` of the gradient's coordinates (the sparse step),
+normalised in L1, then projects exactly onto the L1 ball ∩ [0, 1] (:func:`~rftlib.attacks.projections.
+project_l1`); no momentum. Every 4% of the steps the sparsity adapts: where the best point became
+sparser by 5% or more, the step factor returns to 1 and the iterate to the best point, elsewhere the
+factor shrinks by 1.5 (down to 1/10); topk becomes the best point's density / 1.5. The start is
+x + g + P(g) with g Gaussian and P the L1 projection. As in the authors' ``APGDAttack`` with one eps
+(their ``use_largereps`` schedule, 3·eps then 2·eps then eps, which standard AutoAttack-L1 adds, is
+available through the ``autoattack`` attack with ``norm: L1``).
 """
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import RftError
-from .base import (AttackOutcome, OutcomeAttack, autocast_for_dtype, check_autocast, check_count, check_eps,
-                   check_inputs, frozen_eval, positive_number, random_like)
+from .base import (AttackOutcome, OutcomeAttack, autocast_for_dtype, check_autocast, check_count, check_inputs,
+                   frozen_eval, positive_number, random_like)
+from .norms import DEFAULT_NORM, NORMS, check_norm, check_radius
+from .projections import l1_norms, l2_norms, l2_unit, project_l1
 
 MOMENTUM = 0.75
 LOSSES = ("ce", "dlr")
+# l1-APGD's sparsity schedule (the authors' code): first topk, checkpoint share, step decrease, smallest factor.
+L1_TOPK, L1_CHECKPOINT, L1_DECREASE, L1_MIN_FACTOR = 0.2, 0.04, 1.5, 10.0
 # Classes the losses read: DLR uses the 3 largest logits, targeted DLR the 4 largest.
 _MIN_CLASSES = {("ce", False): 2, ("dlr", False): 3, ("ce", True): 2, ("dlr", True): 4}
 
 
 class APGD(OutcomeAttack):
-    """Untargeted Auto-PGD, L-infinity, in [0, 1] pixel space (Croce & Hein, ICML 2020).
+    """Untargeted Auto-PGD in [0, 1] pixel space, L-infinity, L2 or L1 (Croce & Hein, ICML 2020 and 2021).
 
     Arguments:
         model: maps images in [0, 1] to logits; left exactly as found (see :mod:`rftlib.attacks.base`).
-        eps: radius of the L-infinity ball in pixel units (default: the study's 1/255).
+        eps: radius of the ball in the norm's units (default: the study's L-infinity 1/255).
         steps: iterations per run (the paper's 100).
         loss: "ce" (cross-entropy, APGD-CE) or "dlr" (difference of logits ratio, APGD-DLR).
         restarts: runs from fresh random starts; each restart attacks only the points still robust.
         rho: the checkpoints' oscillation threshold (the paper's 0.75).
         autocast_dtype: None, torch.bfloat16 or torch.float16: forward and backward under autocast;
             the losses, the step and the projection stay in float32.
+        norm: "Linf" (default), "L2" or "L1" (l1-APGD, the sparse step; see the module docstring).
 
     ``run(images, labels, generator)`` returns an :class:`AttackOutcome`: per sample a point that
     fools the model if one was found (the clean image for points misclassified already), otherwise
@@ -69,11 +91,13 @@ class APGD(OutcomeAttack):
     targeted = False
 
     def __init__(self, model: nn.Module, eps: float = 1 / 255, steps: int = 100, loss: str = "ce",
-                 restarts: int = 1, rho: float = 0.75, autocast_dtype: torch.dtype | None = None):
+                 restarts: int = 1, rho: float = 0.75, autocast_dtype: torch.dtype | None = None,
+                 norm: str = DEFAULT_NORM):
         if not isinstance(model, nn.Module):
             raise RftError(f"{self.name} model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
-        self.eps = check_eps(eps, self.name)
+        self.norm = check_norm(norm, self.name, NORMS)
+        self.eps = check_radius(eps, self.norm, self.name)
         self.steps = check_count(steps, "steps", self.name)
         if loss not in LOSSES:
             raise RftError(f"{self.name} loss must be one of {', '.join(LOSSES)}, got {loss!r}")
@@ -87,10 +111,14 @@ class APGD(OutcomeAttack):
         self.first_checkpoint = max(int(0.22 * self.steps), 1)
         self.min_checkpoint = max(int(0.06 * self.steps), 1)
         self.checkpoint_decrease = max(int(0.03 * self.steps), 1)
+        if self.norm == "L1":  # one fixed spacing: the sparsity adapts at every checkpoint
+            self.first_checkpoint = self.min_checkpoint = max(int(L1_CHECKPOINT * self.steps), 1)
+            self.checkpoint_decrease = 0
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(eps={self.eps:.6g}, steps={self.steps}, loss={self.loss!r}, "
-                f"restarts={self.restarts}{self._extra_repr()}, autocast_dtype={self.autocast_dtype})")
+                f"restarts={self.restarts}{self._extra_repr()}, autocast_dtype={self.autocast_dtype}"
+                + (f", norm={self.norm!r})" if self.norm != DEFAULT_NORM else ")"))
 
     def _extra_repr(self) -> str:
         return ""
@@ -110,6 +138,8 @@ class APGD(OutcomeAttack):
         without it the global RNG of the images' device does.
         """
         check_inputs(images, labels, self.name)
+        if images.dim() > 1:
+            check_radius(self.eps, self.norm, self.name, math.prod(images.shape[1:]))
         clean = images.detach().clone()  # a copy: also turns an inference-mode tensor into a normal one
         labels = labels.to(images.device).long()
         if clean.shape[0] == 0:
@@ -172,8 +202,7 @@ class APGD(OutcomeAttack):
         """
         n, eps, device = clean.shape[0], self.eps, clean.device
         shape = (-1,) + (1,) * (clean.dim() - 1)
-        start = 2 * random_like(clean, generator) - 1
-        x_adv = (clean + eps * (start / (start.abs().flatten(1).max(1)[0].view(shape) + 1e-12))).clamp(0.0, 1.0)
+        x_adv = self._start(clean, generator)
         logits, loss, grad = self._loss_and_grad(x_adv, labels, target)
 
         out_points = x_adv.clone()
@@ -185,10 +214,13 @@ class APGD(OutcomeAttack):
             clean=clean, labels=labels, target=target,
             low=(clean - eps).clamp(min=0), high=(clean + eps).clamp(max=1),
             x=x_adv, x_old=x_adv, grad=grad, x_best=x_adv.clone(), grad_best=grad.clone(), loss_best=loss.clone(),
-            step=torch.full((n,), 2.0 * eps, device=device, dtype=clean.dtype).view(shape),
+            step=torch.full((n,), self._step_factor() * eps, device=device, dtype=clean.dtype).view(shape),
             loss_at_check=loss.clone(), halved_at_check=torch.ones(n, dtype=torch.bool, device=device),
             history=torch.zeros(n, self.steps, device=device),  # loss at iterate i + 1
         )
+        if self.norm == "L1":  # the sparse step's share of coordinates, and the best point's last density
+            s.update(topk=torch.full((n,), L1_TOPK, device=device),
+                     density=torch.full((n,), float(math.prod(clean.shape[1:])), device=device))
 
         def drop_fooled(logits: torch.Tensor) -> None:
             """Record the samples the current iterate fools and remove them from the run."""
@@ -208,12 +240,9 @@ class APGD(OutcomeAttack):
             if s["index"].numel() == 0:
                 break
             with torch.no_grad():
-                x, step = s["x"], s["step"]
-                previous_move = x - s["x_old"]
-                momentum = MOMENTUM if i > 0 else 1.0
-                stepped = (x + step * torch.sign(s["grad"])).clamp(s["low"], s["high"])
+                x = s["x"]
+                s["x"] = self._step(s, i)
                 s["x_old"] = x
-                s["x"] = (x + (stepped - x) * momentum + previous_move * (1 - momentum)).clamp(s["low"], s["high"])
             logits, loss, s["grad"] = self._loss_and_grad(s["x"], s["labels"], s["target"])
             with torch.no_grad():
                 s["history"][:, i] = loss
@@ -225,12 +254,69 @@ class APGD(OutcomeAttack):
                 drop_fooled(logits)  # before the checkpoint: a fooling iterate is kept as it was reached
                 since_check += 1
                 if since_check == window:
-                    self._checkpoint(s, i, window)
+                    (self._checkpoint_l1 if self.norm == "L1" else self._checkpoint)(s, i, window)
                     since_check, window = 0, max(window - self.checkpoint_decrease, self.min_checkpoint)
 
         out_points[s["index"]] = s["x_best"]
         out_loss[s["index"]] = s["loss_best"]
         return out_fooled, out_points, out_loss
+
+    def _step_factor(self) -> float:
+        """The first step size as a multiple of eps: 2 (the paper's), 1 for l1-APGD."""
+        return 1.0 if self.norm == "L1" else 2.0
+
+    def _start(self, clean: torch.Tensor, generator) -> torch.Tensor:
+        """The random start of each norm, drawn as the authors' code draws it (so equal seeds agree)."""
+        if self.norm == "Linf":
+            start = 2 * random_like(clean, generator) - 1
+            shape = (-1,) + (1,) * (clean.dim() - 1)
+            return (clean + self.eps * (start / (start.abs().flatten(1).max(1)[0].view(shape) + 1e-12))).clamp(0.0, 1.0)
+        if generator is None:
+            start = torch.randn_like(clean)
+        else:
+            start = torch.randn(clean.shape, dtype=clean.dtype, device=generator.device, generator=generator)
+        start = start.to(clean.device)
+        if self.norm == "L2":
+            return (clean + self.eps * l2_unit(start)).clamp(0.0, 1.0)
+        return (clean + start + project_l1(clean, start, self.eps)).clamp(0.0, 1.0)
+
+    def _project_l2(self, clean: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        """Onto the L2 ball ∩ [0, 1], in the authors' arithmetic (unit direction times the capped length)."""
+        delta = points - clean
+        return (clean + l2_unit(delta) * torch.clamp(l2_norms(delta), max=self.eps)).clamp(0.0, 1.0)
+
+    def _step(self, s: dict, i: int) -> torch.Tensor:
+        """The next iterate: a step from ``s["x"]`` (with momentum but for L1), projected."""
+        x, step, grad = s["x"], s["step"], s["grad"]
+        momentum = MOMENTUM if i > 0 else 1.0
+        previous_move = x - s["x_old"]
+        if self.norm == "Linf":
+            stepped = (x + step * torch.sign(grad)).clamp(s["low"], s["high"])
+            return (x + (stepped - x) * momentum + previous_move * (1 - momentum)).clamp(s["low"], s["high"])
+        if self.norm == "L2":
+            stepped = self._project_l2(s["clean"], x + step * l2_unit(grad))
+            return self._project_l2(s["clean"], x + (stepped - x) * momentum + previous_move * (1 - momentum))
+        # l1-APGD: the signs of the share topk of coordinates with the largest |gradient|, L1-normalised.
+        flat = grad.abs().flatten(1)
+        size = flat.shape[1]
+        rank = torch.clamp((1.0 - s["topk"]) * size, min=0, max=size - 1).long()
+        threshold = flat.sort(dim=1)[0].gather(1, rank.unsqueeze(1)).view(step.shape)
+        direction = (grad * (grad.abs() >= threshold).float()).sign()
+        moved = x + step * direction / (l1_norms(direction) + 1e-10) - s["clean"]
+        return s["clean"] + moved + project_l1(s["clean"], moved, self.eps)
+
+    def _checkpoint_l1(self, s: dict, i: int, window: int) -> None:
+        """l1-APGD's checkpoint: adapt the sparsity and the step factor to the best point's density."""
+        density = (s["x_best"] != s["clean"]).flatten(1).sum(1).float()
+        sparser = density / s["density"] < 0.95
+        s["topk"] = density / math.prod(s["clean"].shape[1:]) / L1_DECREASE
+        full = self._step_factor() * self.eps
+        column = sparser.view(s["step"].shape)
+        s["step"] = torch.where(column, torch.full_like(s["step"], full), s["step"] / L1_DECREASE).clamp(
+            full / L1_MIN_FACTOR, full)
+        s["density"] = density
+        s["x"] = torch.where(column, s["x_best"], s["x"])
+        s["grad"] = torch.where(column, s["grad_best"], s["grad"])
 
     def _checkpoint(self, s: dict, i: int, window: int) -> None:
         """Halve the step size where progress stalled (the paper's two conditions) and restart those
@@ -247,7 +333,7 @@ class APGD(OutcomeAttack):
 
 
 class APGDT(APGD):
-    """Targeted Auto-PGD (APGD-T), L-infinity (Croce & Hein, ICML 2020): one run per target class.
+    """Targeted Auto-PGD (APGD-T), L-infinity, L2 or L1 (Croce & Hein, ICML 2020): one run per target class.
 
     The targets are, per sample, the ``targets`` classes with the highest clean logits other than the
     true class; each target's runs attack only the points still robust. Arguments as :class:`APGD`,
@@ -260,9 +346,10 @@ class APGDT(APGD):
     targeted = True
 
     def __init__(self, model: nn.Module, eps: float = 1 / 255, steps: int = 100, targets: int | None = None,
-                 loss: str = "dlr", restarts: int = 1, rho: float = 0.75, autocast_dtype: torch.dtype | None = None):
+                 loss: str = "dlr", restarts: int = 1, rho: float = 0.75, autocast_dtype: torch.dtype | None = None,
+                 norm: str = DEFAULT_NORM):
         super().__init__(model, eps=eps, steps=steps, loss=loss, restarts=restarts, rho=rho,
-                         autocast_dtype=autocast_dtype)
+                         autocast_dtype=autocast_dtype, norm=norm)
         self.targets = None if targets is None else check_count(targets, "targets", self.name)
 
     def _extra_repr(self) -> str:
@@ -290,4 +377,4 @@ class APGDT(APGD):
             ordered[:, -1] - 0.5 * (ordered[:, -3] + ordered[:, -4]) + 1e-12)
 
 
-__all__ = ["APGD", "APGDT", "LOSSES", "MOMENTUM"]
+__all__ = ["APGD", "APGDT", "LOSSES", "MOMENTUM", "L1_TOPK"]

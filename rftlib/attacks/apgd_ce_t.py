@@ -13,24 +13,26 @@ from torch import nn
 
 from .apgd import APGD, APGDT
 from .base import AttackOutcome, OutcomeAttack
+from .norms import DEFAULT_NORM
 
 
 class APGDCEAndT(OutcomeAttack):
     """APGD-CE, then APGD-T (targeted DLR) on the points APGD-CE left robust.
 
-    Arguments: eps, steps (per run, both attacks), targets (APGD-T's; default 3), restarts and
-    autocast_dtype, as for :class:`~rftlib.attacks.APGD`. ``run`` returns per sample the point that
+    Arguments: eps, steps (per run, both attacks), targets (APGD-T's; default 3), restarts,
+    autocast_dtype and norm ("Linf", "L2" or "L1"), as for :class:`~rftlib.attacks.APGD`. ``run`` returns per sample the point that
     broke it (APGD-CE's if both could) or APGD-T's best point, and the robust flag.
     """
 
     name = "APGD-CE+T"
 
     def __init__(self, model: nn.Module, eps: float = 1 / 255, steps: int = 100, targets: int = 3,
-                 restarts: int = 1, autocast_dtype: torch.dtype | None = None):
-        common = dict(eps=eps, steps=steps, restarts=restarts, autocast_dtype=autocast_dtype)
+                 restarts: int = 1, autocast_dtype: torch.dtype | None = None, norm: str = DEFAULT_NORM):
+        common = dict(eps=eps, steps=steps, restarts=restarts, autocast_dtype=autocast_dtype, norm=norm)
         self.ce = APGD(model, loss="ce", **common)
         self.targeted = APGDT(model, targets=targets, loss="dlr", **common)
         self.model = model
+        self.eps, self.norm = self.ce.eps, self.ce.norm
 
     def __repr__(self) -> str:
         return f"APGDCEAndT({self.ce!r}, {self.targeted!r})"

@@ -1,4 +1,5 @@
-"""AutoAttack, standard version (APGD-CE, APGD-T, FAB-T, Square), run through the authors' own code.
+"""AutoAttack, standard version (APGD-CE, APGD-T, FAB-T, Square), run through the authors' own code,
+for the L-infinity, L2 or L1 threat model.
 
 Croce and Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse
 parameter-free attacks", ICML 2020 (https://arxiv.org/abs/2003.01690); code: fra31/auto-attack,
@@ -9,11 +10,16 @@ the model in eval mode with frozen parameters for the attack and restored afterw
 arithmetic (no autocast, no TF32), a seed drawn from the caller's ``generator`` (the authors' code
 reseeds the global RNG, which is saved and restored around it), images checked to be in [0, 1], and
 per-sample robust flags taken from the authors' own final predictions.
+
+The standard version differs by norm as the authors set it (``AutoAttack._set_version``): for L1,
+APGD-CE runs 5 restarts and APGD-T 5 target classes, both with the decreasing-eps schedule
+(3·eps, 2·eps, eps; Croce & Hein, ICML 2021); for L-infinity and L2, one restart and 9 targets.
 """
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import math
 import sys
 from collections.abc import Iterator
 
@@ -22,12 +28,16 @@ from torch import nn
 
 from ..errors import RftError
 from ..seeding import preserved_rng
-from .base import AttackOutcome, OutcomeAttack, check_count, check_eps, check_inputs, frozen_eval
+from .base import AttackOutcome, OutcomeAttack, check_count, check_inputs, frozen_eval
+from .norms import DEFAULT_NORM, NORMS, check_norm, check_radius
 
 INSTALL = "pip install 'rftlib[autoattack]' (the authors' code, packaged as pyautoattack)"
 STANDARD_STEPS = 100
 STANDARD_SQUARE_QUERIES = 5000
 STANDARD_TARGETS = 9
+#: APGD-T's standard target count for L1 (FAB-T keeps 9), and APGD-CE's restarts there.
+STANDARD_TARGETS_L1 = 5
+STANDARD_RESTARTS_L1 = 5
 
 
 def require_pyautoattack() -> None:
@@ -37,16 +47,17 @@ def require_pyautoattack() -> None:
 
 
 class AutoAttack(OutcomeAttack):
-    """Standard AutoAttack (Croce & Hein, ICML 2020) through the authors' code, L-infinity, [0, 1] pixels.
+    """Standard AutoAttack (Croce & Hein, ICML 2020) through the authors' code, L-infinity, L2 or L1, [0, 1] pixels.
 
     Arguments:
         model: maps images in [0, 1] to logits; left exactly as found.
-        eps: radius of the L-infinity ball (default: the study's 1/255).
-        targets: target classes of APGD-T and FAB-T. None: the standard 9, or classes - 1 for a
-            model with fewer than 10 classes (where 9 cannot be used); more than classes - 1 is an error.
+        eps: radius of the ball in the norm's units (default: the study's L-infinity 1/255).
+        targets: target classes of APGD-T and FAB-T. None: the standard 9 (APGD-T's 5 for L1), or
+            classes - 1 for a model with fewer classes; more than classes - 1 is an error.
         steps, square_queries: iterations of APGD and FAB, and queries of Square. The standard values
             (100 and 5000) unless a cheaper, *non-standard* run is wanted (a demo): ``is_standard``
             says which, and the run summary records it.
+        norm: "Linf" (default), "L2" or "L1": the authors' standard version for that norm.
 
     ``run(images, labels, generator)`` returns an :class:`AttackOutcome` whose flags are AutoAttack's
     own: False for points misclassified clean or broken by any of its four attacks. The seed for the
@@ -56,11 +67,13 @@ class AutoAttack(OutcomeAttack):
     name = "AutoAttack"
 
     def __init__(self, model: nn.Module, eps: float = 1 / 255, targets: int | None = None,
-                 steps: int = STANDARD_STEPS, square_queries: int = STANDARD_SQUARE_QUERIES):
+                 steps: int = STANDARD_STEPS, square_queries: int = STANDARD_SQUARE_QUERIES,
+                 norm: str = DEFAULT_NORM):
         if not isinstance(model, nn.Module):
             raise RftError(f"AutoAttack model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
-        self.eps = check_eps(eps, self.name)
+        self.norm = check_norm(norm, self.name, NORMS)
+        self.eps = check_radius(eps, self.norm, self.name)
         self.targets = None if targets is None else check_count(targets, "targets", self.name)
         self.steps = check_count(steps, "steps", self.name)
         self.square_queries = check_count(square_queries, "square_queries", self.name)
@@ -69,11 +82,16 @@ class AutoAttack(OutcomeAttack):
     @property
     def is_standard(self) -> bool:
         return (self.steps, self.square_queries) == (STANDARD_STEPS, STANDARD_SQUARE_QUERIES) and \
-            self.targets in (None, STANDARD_TARGETS)
+            self.targets in (None, self._standard_targets)
+
+    @property
+    def _standard_targets(self) -> int:
+        return STANDARD_TARGETS_L1 if self.norm == "L1" else STANDARD_TARGETS
 
     def __repr__(self) -> str:
         return (f"AutoAttack(eps={self.eps:.6g}, targets={self.targets}, steps={self.steps}, "
-                f"square_queries={self.square_queries}, standard={self.is_standard})")
+                f"square_queries={self.square_queries}, standard={self.is_standard}"
+                + (f", norm={self.norm!r})" if self.norm != DEFAULT_NORM else ")"))
 
     def check_classes(self, num_classes: int) -> None:
         # APGD-T's targeted DLR loss reads the 4 largest logits.
@@ -83,11 +101,13 @@ class AutoAttack(OutcomeAttack):
             raise RftError(f"AutoAttack targets must be at most classes - 1 = {num_classes - 1}, got {self.targets}")
 
     def target_count(self, num_classes: int) -> int:
-        return min(STANDARD_TARGETS, num_classes - 1) if self.targets is None else self.targets
+        return min(self._standard_targets, num_classes - 1) if self.targets is None else self.targets
 
     def run(self, images: torch.Tensor, labels: torch.Tensor,
             generator: torch.Generator | None = None) -> AttackOutcome:
         check_inputs(images, labels, self.name)
+        if images.dim() > 1:
+            check_radius(self.eps, self.norm, self.name, math.prod(images.shape[1:]))
         images = images.detach().clone().float()
         labels = labels.to(images.device).long()
         if images.shape[0] == 0:
@@ -107,17 +127,20 @@ class AutoAttack(OutcomeAttack):
         from pyautoattack import AutoAttack as Reference
         from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
 
-        reference = Reference(self.model, eps=self.eps, seed=seed, device=device, version="standard")
+        reference = Reference(self.model, eps=self.eps, norm=self.norm, seed=seed, device=device,
+                              version="standard")
         if self.steps != STANDARD_STEPS:
             # APGD derives its checkpoints from n_iter when built, so a cheaper run needs new instances,
-            # built as the authors' constructor builds them.
-            common = dict(n_iter=self.steps, verbose=False, eps=self.eps, norm="Linf", eot_iter=1, rho=0.75,
-                          seed=seed, device=device, logger=reference.logger)
-            reference.apgd = APGDAttack(self.model, n_restarts=1, **common)
+            # built as the authors' constructor and standard version build them.
+            common = dict(n_iter=self.steps, verbose=False, eps=self.eps, norm=self.norm, eot_iter=1, rho=0.75,
+                          seed=seed, device=device, logger=reference.logger, use_largereps=self.norm == "L1")
+            reference.apgd = APGDAttack(self.model, n_restarts=reference.apgd.n_restarts, **common)
             reference.apgd_targeted = APGDAttack_targeted(self.model, n_restarts=1, **common)
             reference.fab.n_iter = self.steps
         reference.apgd_targeted.n_target_classes = self.target_count(num_classes)
-        reference.fab.n_target_classes = self.target_count(num_classes)
+        # FAB-T keeps 9 targets under every norm in the standard version.
+        reference.fab.n_target_classes = (min(STANDARD_TARGETS, num_classes - 1) if self.targets is None
+                                          else self.targets)
         reference.square.n_queries = self.square_queries
         return reference
 
@@ -148,4 +171,4 @@ def _trace_kept() -> Iterator[None]:
         sys.settrace(tracer)
 
 
-__all__ = ["AutoAttack", "INSTALL", "require_pyautoattack"]
+__all__ = ["AutoAttack", "INSTALL", "STANDARD_TARGETS_L1", "require_pyautoattack"]

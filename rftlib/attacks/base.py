@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import RftError
+from ..validation import integer_hint
 
 AUTOCAST_DTYPES = (torch.bfloat16, torch.float16)
 
@@ -65,7 +66,7 @@ def check_eps(eps: object, who: str) -> float:
 
 def check_count(value: object, name: str, who: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise RftError(f"{who} {name} must be an integer >= {minimum}, got {value!r}")
+        raise RftError(f"{who} {name} must be an integer >= {minimum}, got {value!r}{integer_hint(value)}")
     return value
 
 

@@ -1,7 +1,9 @@
-"""PGD: projected gradient descent, L-infinity, untargeted.
+"""PGD: projected gradient descent, untargeted, in the L-infinity or the L2 ball.
 
 Madry, Makelov, Schmidt, Tsipras and Vladu, "Towards Deep Learning Models Resistant to Adversarial
-Attacks", ICLR 2018 (https://arxiv.org/abs/1706.06083).
+Attacks", ICLR 2018 (https://arxiv.org/abs/1706.06083). L-infinity takes signed-gradient steps; L2
+takes steps along the L2-normalised gradient, its random start and its projection (radial rescaling,
+then the [0, 1] clamp) as torchattacks' PGDL2, whose iterates it reproduces.
 
 Defaults are the study's (see STUDY.md, "Continuous evaluation"): eps 1/255, step 0.25/255, 15 steps,
 uniform random start in the eps ball, cross-entropy, in [0, 1] pixel space (the model normalises inside
@@ -9,29 +11,38 @@ its forward), model in eval mode.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import RftError
-from .base import (_describe, autocast_for_dtype, check_autocast, check_count, check_eps, check_images, check_labels,
-                   frozen_eval, positive_number, uniform_noise)
+from .base import (_describe, autocast_for_dtype, check_autocast, check_count, check_images, check_labels, frozen_eval,
+                   positive_number, random_like, uniform_noise)
+from .norms import DEFAULT_NORM, check_norm, check_radius
+from .projections import l2_norms, project_l2
+
+#: The norms PGD is defined for here (an L1 PGD needs the sparse step of APGD-L1: use ``apgd``).
+PGD_NORMS = ("Linf", "L2")
 
 __all__ = ["PGD", "_describe", "frozen_eval"]  # trades.py and the bench take these from here
 
 
 
 class PGD:
-    """L-infinity untargeted PGD with cross-entropy loss on [0, 1] images (Madry et al., 2018).
+    """Untargeted PGD with cross-entropy loss on [0, 1] images, L-infinity or L2 (Madry et al., 2018).
 
     Arguments:
         model: maps images in [0, 1] of shape (N, C, H, W) to logits (N, classes); normalisation is
             the model's job. It is left exactly as found: train/eval mode of every submodule,
             ``requires_grad`` of every parameter, and every parameter's ``.grad``.
-        eps: radius of the L-infinity ball, in pixel units (1/255 = one grey level).
-        alpha: step size of each signed-gradient step.
+        eps: radius of the ball in the norm's units (L-infinity: pixel units, 1/255 = one grey level).
+        alpha: step size: each step moves alpha in the norm (the signed gradient times alpha for
+            L-infinity, the gradient scaled to L2 length alpha for L2).
         steps: number of steps.
-        random_start: start from a uniformly random point of the eps ball instead of the image.
+        random_start: start from a random point of the eps ball instead of the image (L-infinity:
+            uniform in the cube; L2: torchattacks' start, a Gaussian direction at a uniform radius).
         early_stop: a different, stronger measure. Off (the reference behaviour), the result is the
             last iterate. On, a sample is dropped as soon as an iterate fools the model and that
             iterate is returned, so an image counts as broken if *any* iterate broke it (the "union
@@ -40,6 +51,7 @@ class PGD:
         autocast_dtype: None (full precision) or torch.bfloat16 / torch.float16: the forward and
             backward passes run under ``torch.autocast``; the step, the projection and the
             clamping stay in the images' dtype.
+        norm: "Linf" (the paper's) or "L2".
 
     Examples::
 
@@ -56,11 +68,13 @@ class PGD:
         random_start: bool = True,
         early_stop: bool = False,
         autocast_dtype: torch.dtype | None = None,
+        norm: str = DEFAULT_NORM,
     ):
         if not isinstance(model, nn.Module):
             raise RftError(f"PGD model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
-        self.eps = check_eps(eps, "PGD")
+        self.norm = check_norm(norm, "PGD", PGD_NORMS)
+        self.eps = check_radius(eps, self.norm, "PGD")
         self.alpha = positive_number(alpha, "alpha", "PGD")
         self.steps = check_count(steps, "steps", "PGD")
         for name, flag in (("random_start", random_start), ("early_stop", early_stop)):
@@ -73,7 +87,8 @@ class PGD:
     def __repr__(self) -> str:
         return (
             f"PGD(eps={self.eps:.6g}, alpha={self.alpha:.6g}, steps={self.steps}, "
-            f"random_start={self.random_start}, early_stop={self.early_stop}, autocast_dtype={self.autocast_dtype})"
+            f"random_start={self.random_start}, early_stop={self.early_stop}, autocast_dtype={self.autocast_dtype}"
+            + (f", norm={self.norm!r})" if self.norm != DEFAULT_NORM else ")")
         )
 
     def __call__(
@@ -103,6 +118,8 @@ class PGD:
     def _check_inputs(self, images: object, labels: object) -> None:
         check_images(images, "PGD")
         self._check_labels(images, labels)
+        if images.dim() > 1:  # the radius against this input's size (above sqrt(d) the L2 ball holds the box)
+            check_radius(self.eps, self.norm, "PGD", math.prod(images.shape[1:]))
 
     # What a variant of PGD overrides (TRADES' KL attack, attacks/trades.py): _check_labels, _start and
     # _loss. The loop, the projection and the mode handling stay here, once.
@@ -113,6 +130,27 @@ class PGD:
                generator: torch.Generator | None) -> torch.Tensor:
         """The first iterate under ``random_start``: uniform in the eps ball, clamped to [0, 1]."""
         return uniform_noise(clean, self.eps, generator).add_(clean).clamp_(low, high)
+
+    def _start_l2(self, clean: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """torchattacks PGDL2's start: a Gaussian direction at a radius uniform in [0, eps], clamped to
+        [0, 1]; drawn in the same order (the normal noise, then the radii) so equal seeds give equal starts."""
+        if generator is None:
+            noise = torch.randn_like(clean)
+        else:
+            noise = torch.randn(clean.shape, dtype=clean.dtype, device=generator.device, generator=generator)
+        noise = noise.to(clean.device)
+        radii = random_like(l2_norms(noise), generator)
+        return (clean + noise * (radii / l2_norms(noise) * self.eps)).clamp_(0, 1)
+
+    def _step(self, adv: torch.Tensor, grad: torch.Tensor, ball: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """One ascent step from ``adv``, projected onto the ball ∩ [0, 1] (``ball``: (low, high) for
+        L-infinity, (clean,) for L2)."""
+        if self.norm == "L2":
+            # torchattacks' arithmetic (1e-10 in the division, radial rescaling, then the clamp).
+            return project_l2(ball[0], adv + self.alpha * (grad / (l2_norms(grad) + 1e-10)), self.eps)
+        # adv + alpha * sign(grad), projected; built in the fresh sign() tensor, so one
+        # allocation per step (the gradient itself may be an expanded view, unsafe to write into).
+        return grad.sign().mul_(self.alpha).add_(adv).clamp_(*ball)
 
     def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The summed loss each step ascends."""
@@ -125,15 +163,17 @@ class PGD:
         # An inference-mode tensor cannot take part in autograd; a plain alias is enough otherwise,
         # since nothing below writes into it.
         clean = images.detach().clone() if images.is_inference() else images.detach()
-        # The intersection of the eps ball with [0, 1], computed once: projecting onto it is a single
-        # clamp per step instead of torchattacks' subtract / clamp / add / clamp.
-        low = (clean - self.eps).clamp_(min=0)
-        high = (clean + self.eps).clamp_(max=1)
-
-        if self.random_start:
-            adv = self._start(clean, low, high, generator)
+        if self.norm == "L2":
+            ball = (clean,)
+            adv = self._start_l2(clean, generator) if self.random_start else clean
         else:
-            adv = clean  # never written in place: each step builds a new tensor
+            # The intersection of the eps ball with [0, 1], computed once: projecting onto it is a single
+            # clamp per step instead of torchattacks' subtract / clamp / add / clamp.
+            low = (clean - self.eps).clamp_(min=0)
+            high = (clean + self.eps).clamp_(max=1)
+            ball = (low, high)
+            adv = self._start(clean, low, high, generator) if self.random_start else clean
+        # (``clean`` is never written in place: each step builds a new tensor.)
 
         autocast = self._autocast(images.device)
         # early_stop bookkeeping: positions in the batch still attacked, and where finished ones go.
@@ -146,14 +186,12 @@ class PGD:
                 logits = self.model(adv)
             # Sum, not mean: every sample's loss depends on its own image only (eval mode), so its
             # gradient is independent of the batch size and of which samples share the batch, and
-            # only the gradient's sign is used. The mean would just scale it by 1/N (and, in low
+            # only the gradient's sign (L-infinity) or direction (L2) is used. The mean would just scale it by 1/N (and, in low
             # precision, risk underflowing small components to 0).
             loss = self._loss(logits, labels)
             (grad,) = torch.autograd.grad(loss, adv)
             adv = adv.detach()
-            # adv + alpha * sign(grad), projected; built in the fresh sign() tensor, so one
-            # allocation per step (the gradient itself may be an expanded view, unsafe to write into).
-            stepped = grad.sign().mul_(self.alpha).add_(adv).clamp_(low, high)
+            stepped = self._step(adv, grad, ball)
 
             if self.early_stop:
                 # ``logits`` were computed at ``adv``: samples it already fools keep ``adv`` and leave.
@@ -161,7 +199,8 @@ class PGD:
                 if fooled.any():
                     result[active[fooled]] = adv[fooled]
                     kept = ~fooled
-                    active, stepped, low, high, labels = (t[kept] for t in (active, stepped, low, high, labels))
+                    active, stepped, labels = active[kept], stepped[kept], labels[kept]
+                    ball = tuple(t[kept] for t in ball)
                     if active.numel() == 0:
                         return result
             adv = stepped

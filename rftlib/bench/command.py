@@ -6,23 +6,17 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
-from ..devices import resolve_device
+from ..config import PAPER_MODEL
 from ..errors import RftError
-from ..models import PAPER_MODEL, build_model
-from ..strategies.families import family_of_name
 from ..yamlio import parse_yaml
 from .estimate import DEFAULT_JSON
-from .apgd import bench_apgd, bench_evaluation
-from .objectives import bench_objectives
-from .pgd import bench_pgd
-from .report import add_peak_fractions, environment, format_result, targets
-from .timing import matmul_peak
-from .train import bench_train
+
+# torch and the benchmark's sections are imported where they run: `rft bench --help` and a bad
+# option are answered without them.
 
 SCHEMA = 1
-SECTIONS = ("pgd", "apgd", "evaluation", "train")  # train: the strategies' steps and the training objectives
+SECTIONS = ("pgd", "apgd", "evaluation", "threat", "train")  # train: the strategies' steps and the training objectives
+# threat: L2 PGD against torchattacks' PGDL2 and one robustness curve against the per-radius loop
 CPU_MODEL = "vit_tiny_patch16_224"
 
 
@@ -43,6 +37,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add("--alpha", default="0.25/255", help="PGD step size (default: 0.25/255)")
     add("--apgd-steps", type=int, help="APGD iterations of the APGD rows (default: 100 on CUDA, 25 on CPU, 4 with --quick)")
     add("--apgd-targets", type=int, help="APGD-T target classes (default: 9 on CUDA, 3 on CPU, 2 with --quick)")
+    add("--l2-eps", type=float, default=0.5,
+        help="L2 radius of the threat rows (PGD-L2; the curve goes up to it), in L2 pixel units (default: 0.5)")
     add("--eval-clean-acc", type=float, default=0.5,
         help="clean accuracy of the whole-evaluation rows, as early in fine-tuning (default: 0.5)")
     add("--sections", default=",".join(SECTIONS),
@@ -64,6 +60,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
+    from .report import format_result
+
     config = resolve(args)
     result = run_bench(config)
     print(format_result(result))
@@ -76,11 +74,15 @@ def command(args: argparse.Namespace) -> int:
 
 def resolve(args: argparse.Namespace) -> dict:
     """The benchmark's settings: the options given, the device's defaults for the rest."""
+    from ..strategies.families import family_of_name
+
     for name in ("img_size", "patch_size", "batch", "train_batch", "steps", "repeats", "threads", "apgd_steps",
                  "apgd_targets"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise RftError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if not args.l2_eps > 0:
+        raise RftError(f"--l2-eps must be > 0, got {args.l2_eps}")
     if not 0 <= args.eval_clean_acc <= 1:
         raise RftError(f"--eval-clean-acc must be in [0, 1], got {args.eval_clean_acc}")
     device = _device(args.device)
@@ -117,6 +119,7 @@ def resolve(args: argparse.Namespace) -> dict:
         "apgd_steps": pick(args.apgd_steps, 4, 100, 25),
         "apgd_targets": pick(args.apgd_targets, 2, 9, 3),
         "eval_clean_acc": args.eval_clean_acc,
+        "l2_eps": args.l2_eps,
         "sections": _sections(args.sections),
         "device": device.type,
         "device_index": str(device),
@@ -132,6 +135,18 @@ def resolve(args: argparse.Namespace) -> dict:
 
 def run_bench(config: dict) -> dict:
     """Run the whole benchmark for a resolved ``config`` (see :func:`resolve`); returns the record."""
+    import torch
+
+    from ..models import build_model
+    from .apgd import bench_apgd, bench_evaluation
+    from .objectives import bench_objectives
+    from .pgd import bench_pgd
+    from .remedies import bench_remedies
+    from .threat import bench_threat
+    from .report import add_peak_fractions, environment, targets
+    from .timing import matmul_peak
+    from .train import bench_train
+
     device = torch.device(config["device_index"])
     if device.type == "cuda":
         torch.cuda.set_device(device)  # CUDA events and the peak's tensors go to the current device
@@ -151,7 +166,7 @@ def run_bench(config: dict) -> dict:
     generator = torch.Generator().manual_seed(config["seed"])
     images = torch.rand(config["batch"], 3, height, width, generator=generator).to(device)
     sections = config.get("sections", SECTIONS)
-    pgd, apgd, evaluation, train, objectives = [], [], [], [], []
+    pgd, apgd, evaluation, threat, train, objectives, remedies = [], [], [], [], [], [], []
     if "pgd" in sections:
         _log(f"PGD: {config['model']} on {device}, batch {config['batch']}, {config['steps']} steps")
         pgd = bench_pgd(model, images, eps=config["eps"], alpha=config["alpha"], steps=config["steps"],
@@ -166,6 +181,11 @@ def run_bench(config: dict) -> dict:
         evaluation = bench_evaluation(model, evaluation_images, eps=config["eps"], alpha=config["alpha"],
                                       steps=config["steps"], clean_acc=config["eval_clean_acc"],
                                       batch=config["batch"], repeats=config["repeats"], seed=config["seed"])
+    if "threat" in sections:
+        l2_eps = config.get("l2_eps", 0.5)
+        _log(f"threat models: PGD-L2 eps {l2_eps} against torchattacks PGDL2; a robustness curve of 4 radii")
+        threat = bench_threat(model, images, eps=l2_eps, steps=config["steps"], repeats=config["repeats"],
+                              seed=config["seed"])
     del model, images
     _release(device)
 
@@ -182,6 +202,10 @@ def run_bench(config: dict) -> dict:
                                       repeats=config["repeats"], attack_steps=config["objective_steps"],
                                       eps=config["eps"])
         _release(device)
+        _log("remedies (RQ4): L2-SP and eps-scheduling against the plain step; the others counted")
+        remedies = bench_remedies(build, images, labels, precision=config["train_precisions"][0],
+                                  repeats=config["repeats"], attack_steps=config["objective_steps"], eps=config["eps"])
+        _release(device)
 
     # Measured again at the end, the better of the two kept: on a shared machine one measurement
     # may land in a burst of load the benchmark itself did not see.
@@ -189,12 +213,15 @@ def run_bench(config: dict) -> dict:
     for rows in (pgd, train):
         add_peak_fractions(rows, peak["flops_per_s"])
     result = {"schema": SCHEMA, "config": config, "environment": environment(device), "peak": peak,
-              "pgd": pgd, "train": train, "objectives": objectives, "apgd": apgd, "evaluation": evaluation}
+              "pgd": pgd, "train": train, "objectives": objectives, "remedies": remedies, "apgd": apgd, "evaluation": evaluation,
+              "threat": threat}
     result["targets"] = targets(result)
     return result
 
 
 def _device(name: str) -> torch.device:
+    from ..devices import resolve_device
+
     device = resolve_device(name)
     if device.type not in ("cpu", "cuda"):
         raise RftError(f"rft bench runs on cpu or cuda, got {name!r}")
@@ -240,6 +267,8 @@ def _key_values(items: list[str]) -> dict:
 
 
 def _release(device: torch.device) -> None:
+    import torch
+
     if device.type == "cuda":
         torch.cuda.empty_cache()
 

@@ -17,6 +17,8 @@ CPU_PGD_SPEEDUP = 1.0
 CPU_APGD_SPEEDUP = 1.0  # rftlib's APGD over the authors' at equal iterations ...
 APGD_ACC_POINTS = 0.005  # ... with robust accuracies within 0.5 points
 CPU_EVAL_SPEEDUP = 1.5  # one whole evaluation over the naive one (every point attacked)
+CPU_L2_PGD_SPEEDUP = 1.0  # PGD-L2 over torchattacks' PGDL2 (issue #18)
+CPU_CURVE_SPEEDUP = 1.0  # a robustness curve over the naive per-radius loop
 
 
 def environment(device: torch.device) -> dict:
@@ -102,6 +104,10 @@ def _calibrated_targets(result: dict) -> list[dict]:
             out.append(_target(f"CPU: whole evaluation / naive evaluation at clean accuracy "
                                f"{result['config'].get('eval_clean_acc')}", row.get("speedup"), CPU_EVAL_SPEEDUP,
                                row["name"]))
+    for row in result.get("threat", []):
+        if row.get("peer"):
+            threshold = CPU_L2_PGD_SPEEDUP if row["name"].startswith("rftlib PGD") else CPU_CURVE_SPEEDUP
+            out.append(_target(f"CPU: {row['name']} / {row['peer']}", row.get("speedup"), threshold, row["name"]))
     return out
 
 
@@ -159,6 +165,7 @@ def format_result(result: dict) -> str:
         _table(["strategy", "status", "trainable", "img/s", "GFLOP/img", "FLOP/s", "%peak", "note"], train_rows),
         "",
         *_objective_lines(result),
+        *_remedy_lines(result),
         *_calibrated_tables(result),
         "targets:",
     ]
@@ -180,6 +187,20 @@ def _objective_lines(result: dict) -> list[str]:
             _table(["objective", "status", "attack steps", "img/s", "x standard", "note"], rows), ""]
 
 
+def _remedy_lines(result: dict) -> list[str]:
+    """The RQ4 remedies' cost against the plain step (absent from records written before it existed)."""
+    if not result.get("remedies"):
+        return []
+    config = result["config"]
+    rows = [[r["name"], r["status"], _num(r.get("x_plain"), ".2f"),
+             _num(None if r.get("extra_bytes") is None else r["extra_bytes"] / 2**20, ".2f"),
+             _num(None if r.get("peak_bytes") is None else r["peak_bytes"] / 2**20, ".0f"), r.get("note", "")]
+            for r in result["remedies"]]
+    return [f"remedies (RQ4) against the plain full fine-tuning step, batch {config['train_batch']}, "
+            f"median of {config['repeats']}",
+            _table(["remedy", "status", "x plain", "extra MiB", "peak MiB", "note"], rows), ""]
+
+
 def _calibrated_tables(result: dict) -> list[str]:
     """The APGD and whole-evaluation tables (absent from records written before they existed)."""
     config, lines = result["config"], []
@@ -197,6 +218,14 @@ def _calibrated_tables(result: dict) -> list[str]:
         lines += [f"one whole evaluation (clean + PGD-{config['steps']} + robust pass) at clean accuracy "
                   f"{config['eval_clean_acc']}, median of {config['repeats']}",
                   _table(["evaluator", "status", "img/s", "x naive", "clean", "robust", "d pts", "note"], rows), ""]
+    if result.get("threat"):
+        rows = [[r["name"], r["status"], _num(r.get("images_per_s"), ".1f"), _num(r.get("speedup"), ".2f"),
+                 _num(r.get("robust_acc"), ".3f"), _num(r.get("curve_auc"), ".3f"),
+                 _num(_points(r.get("robust_acc_delta")), "+.1f"), r.get("note", "")] for r in result["threat"]]
+        lines += [f"threat models: PGD-{config['steps']} L2 at eps {config.get('l2_eps')} (step eps/4), and a "
+                  f"PGD-L2 robustness curve at eps x (1/8, 1/4, 1/2, 1), same batch and seed, median of "
+                  f"{config['repeats']}; robust = at eps",
+                  _table(["variant", "status", "img/s", "x peer", "robust", "curve AUC", "d pts", "note"], rows), ""]
     return lines
 
 

@@ -69,7 +69,9 @@ class CorruptionOptions:
     Attributes:
         names: corruptions to apply (default: all 15 of :data:`COMMON_CORRUPTIONS`).
         severities: severities 1-5; a corruption's accuracy is the mean over them (the benchmark's mCE
-            averages all five; the default, 3, the middle one, costs a fifth of that).
+            averages all five; the default, 3, the middle one, costs a fifth of that). With two or more,
+            records also hold the severity curves (:func:`severity_accuracies`); ``[1, 2, 3, 4, 5]`` with
+            ``corruption_acc`` gives the usual mean corruption accuracy.
         size: images, a seeded subset of the evaluation subset; None: all of it. Each evaluation costs
             size * len(names) * len(severities) forward passes.
     """
@@ -159,6 +161,26 @@ def corruption_accuracy(extra_acc: dict[str, float]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
+def severity_accuracies(outcomes: dict[str, np.ndarray], options: CorruptionOptions | dict | None) -> dict[str, float]:
+    """Severity curves from an evaluation's per-sample outcomes: ``corruption_<name>_s<k>_acc`` per
+    corruption and severity k, and ``corruption_s<k>_acc``, the mean over the corruptions at k. Each
+    corruption's set holds its severities one after the other (:func:`corrupted_sets`), so the flags
+    split into equal blocks. Empty with a single severity (``corruption_<name>_acc`` is that already)."""
+    if not isinstance(options, CorruptionOptions):
+        options = corruption_options(options)
+    if len(options.severities) < 2:
+        return {}
+    columns: dict[str, float] = {}
+    for name in options.chosen:
+        blocks = np.split(np.asarray(outcomes[f"{PREFIX}_{name}"], dtype=float), len(options.severities))
+        for severity, block in zip(options.severities, blocks):
+            columns[f"{PREFIX}_{name}_s{severity}_acc"] = float(block.mean())
+    for severity in options.severities:
+        columns[f"{PREFIX}_s{severity}_acc"] = float(np.mean(
+            [columns[f"{PREFIX}_{name}_s{severity}_acc"] for name in options.chosen]))
+    return columns
+
+
 def cache_key(clean: np.ndarray, labels: np.ndarray, options: CorruptionOptions, seed: int) -> str:
     """A digest of everything the corrupted images depend on (see the module docstring)."""
     content = hashlib.sha256(np.ascontiguousarray(clean).tobytes())
@@ -205,4 +227,4 @@ def _compute(directory: Path, clean: np.ndarray, labels: np.ndarray, options: Co
 
 
 __all__ = ["CACHE_DIR", "COMMON_CORRUPTIONS", "CorruptionOptions", "cache_key", "check_image_size",
-           "corrupt_images", "corrupted_sets", "corruption_accuracy", "corruption_options"]
+           "corrupt_images", "corrupted_sets", "corruption_accuracy", "corruption_options", "severity_accuracies"]

@@ -35,11 +35,7 @@ def load_digits_task(*, name: str, image_size: int, seed: int, val_fraction: flo
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    opts = build_dataclass(DigitsOptions, options, f"{name} option")
-    if not 0.0 < opts.test_fraction < 1.0:
-        raise RftError(f"{name} option 'test_fraction' must be in (0, 1), got {opts.test_fraction!r}")
-    reject_path_and_domain(name, path, domain)
-
+    opts = check_digits(name=name, domain=domain, path=path, options=options)
     bunch = load_digits()
     images = torch.from_numpy(bunch.images.astype(np.float32) / 16.0)  # 0..16 -> [0, 1]
     images = images.unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
@@ -53,6 +49,20 @@ def load_digits_task(*, name: str, image_size: int, seed: int, val_fraction: flo
     class_names = [str(d) for d in range(10)]
     return make_task(name, class_names, full.subset(train_idx), full.subset(test_idx),
                      seed=seed, val_fraction=val_fraction)
+
+
+def check_digits(*, name: str, domain: str | None, path, options: dict, **_) -> DigitsOptions:
+    """The options, path and domain, checked before anything loads."""
+    opts = build_dataclass(DigitsOptions, options, f"{name} option")
+    if not 0.0 < opts.test_fraction < 1.0:
+        raise RftError(f"{name} option 'test_fraction' must be in (0, 1), got {opts.test_fraction!r}")
+    if opts.data_seed is not None and opts.data_seed < 0:
+        raise RftError(f"{name} option 'data_seed' must be None or an integer >= 0, got {opts.data_seed}")
+    reject_path_and_domain(name, path, domain)
+    return opts
+
+
+load_digits_task.check = check_digits
 
 
 def reject_path_and_domain(name: str, path, domain) -> None:

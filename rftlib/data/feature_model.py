@@ -45,8 +45,8 @@ import torch
 from ..errors import RftError
 from ..options import build_dataclass
 from .catalog import DATASETS
-from .synthetic import (GAIN, SyntheticOptions, apply_style, check_options, class_fields, generated_task,
-                        pattern_amplitude, prototypes)
+from .synthetic import (GAIN, SyntheticOptions, apply_style, check_options, class_fields, domain_names,
+                        generated_task, pattern_amplitude, prototypes)
 from .task import Task
 
 GREY_LEVEL = 1 / 255
@@ -77,11 +77,21 @@ class FeatureModelOptions(SyntheticOptions):
 def load_feature_model_task(*, name: str, image_size: int, seed: int, val_fraction: float,
                             domain: str | None, path, cache_dir, options: dict) -> Task:
     """The feature-model task (see the module docstring)."""
+    opts = check_feature_model(name=name, domain=domain, path=path, options=options)
+    return generated_task(name, opts, generate, image_size=image_size, seed=seed, val_fraction=val_fraction,
+                          domain=domain, path=path)
+
+
+def check_feature_model(*, name: str, domain: str | None, path, options: dict, **_) -> FeatureModelOptions:
+    """The task's options, checked with its path and domain before anything is generated."""
     opts = build_dataclass(FeatureModelOptions, options, f"{name} option")
     check_options(name, opts)
     check_feature_options(name, opts)
-    return generated_task(name, opts, generate, image_size=image_size, seed=seed, val_fraction=val_fraction,
-                          domain=domain, path=path)
+    domain_names(name, opts, path, domain)
+    return opts
+
+
+load_feature_model_task.check = check_feature_model
 
 
 def coordinates(opts: FeatureModelOptions) -> int:
@@ -102,6 +112,8 @@ def check_feature_options(name: str, opts: FeatureModelOptions) -> None:
         raise bad(f"'eta' must be > 0, got {opts.eta}")
     if not 1 <= opts.nonrobust_period <= opts.native_size:
         raise bad(f"'nonrobust_period' must lie in [1, native_size = {opts.native_size}], got {opts.nonrobust_period}")
+    if opts.pattern_seed < 0:  # numpy's generators take no negative seed
+        raise bad(f"'pattern_seed' must be an integer >= 0, got {opts.pattern_seed}")
     d = opts.nonrobust_features
     if d is not None and not 1 <= d <= coordinates(opts):
         raise bad(f"'nonrobust_features' must be None or in [1, {coordinates(opts)}] (3 * native_size**2), got {d}")

@@ -49,8 +49,7 @@ class HubSpec:
 
     def __call__(self, *, name: str, image_size: int, seed: int, val_fraction: float,
                  domain: str | None, path, cache_dir, options: dict) -> Task:
-        opts = build_dataclass(HubOptions, options, f"{name} option")
-        self._check_domain(name, domain)
+        opts = self.check(name=name, domain=domain, path=path, options=options)
         splits = load_splits(name, self.hub_id, path, cache_dir)
         train, test = self._pick_splits(name, splits, opts)
         image_col = pick_column(name, train, [opts.image_column] if opts.image_column else self.image_columns, "image")
@@ -82,6 +81,15 @@ class HubSpec:
             domain=domain if self.domains else None, domains=self.domains,
         )
 
+    def check(self, *, name: str, domain: str | None, path, options: dict, **_) -> HubOptions:
+        """The options, the domain and the path, checked before anything loads (also by
+        ``RunConfig.validated()``, before a run directory is written)."""
+        opts = build_dataclass(HubOptions, options, f"{name} option")
+        self._check_domain(name, domain)
+        if path is not None:
+            check_local_copy(name, self.hub_id, Path(path).expanduser())
+        return opts
+
     def _check_domain(self, name: str, domain: str | None) -> None:
         # Checked before any loading, so a typo costs nothing.
         if self.domains is None:
@@ -107,6 +115,17 @@ class HubSpec:
         raise RftError(f"{name}: no split {wanted}; available: {', '.join(available)} (choose with test_split=)")
 
 
+def check_local_copy(name: str, hub_id: str, root: Path) -> None:
+    """A local copy (``path=``) that exists, is a folder and holds files; RftError otherwise."""
+    advice = f"pass a DatasetDict.save_to_disk folder or a copy of the hub repository {hub_id}"
+    if not root.exists():
+        raise RftError(f"{name}: path {str(root)!r} does not exist; {advice}")
+    if not root.is_dir():
+        raise RftError(f"{name}: path {str(root)!r} is a file, not a folder; {advice}")
+    if not any(p.is_file() for p in root.rglob("*")):
+        raise RftError(f"{name}: path {str(root)!r} holds no files; {advice}")
+
+
 def load_splits(name: str, hub_id: str, path, cache_dir):
     """The ``DatasetDict`` of ``name``: from ``path`` when given, otherwise from the hub (or its cache)."""
     import datasets  # imported here: it is slow to import and only hub datasets need it
@@ -114,9 +133,7 @@ def load_splits(name: str, hub_id: str, path, cache_dir):
     cache = str(cache_dir) if cache_dir is not None else None
     if path is not None:
         root = Path(path).expanduser()
-        if not root.exists():
-            raise RftError(f"{name}: path {str(root)!r} does not exist; pass a DatasetDict.save_to_disk "
-                           f"folder or a copy of the hub repository {hub_id}")
+        check_local_copy(name, hub_id, root)
         if (root / "state.json").is_file():
             raise RftError(f"{name}: {str(root)!r} holds a single split; save a DatasetDict with train and test splits")
         if (root / "dataset_dict.json").is_file():
@@ -180,21 +197,24 @@ def label_space(name: str, train, test, column: str, name_column: str | None):
     feature = train.features[column]
     if isinstance(feature, datasets.ClassLabel):
         for split, hf in (("train", train), ("test", test)):
-            values = column_values(hf, column)
-            bad = values[(values < 0) | (values >= feature.num_classes)]
-            if len(bad):  # -1 is the hub's "no label" (unlabelled test sets); anything else is damage
-                raise RftError(f"{name}: {len(bad)} {split} label(s) outside the label space "
-                               f"0..{feature.num_classes - 1} of column {column!r} (e.g. {int(bad[0])}); "
-                               f"use a labelled split (train_split=, test_split=)")
+            refuse_labels_outside(name, split, column, column_values(hf, column), feature.num_classes)
         return list(feature.names), None
     dtype = getattr(feature, "dtype", None)
-    values = np.concatenate([column_values(train, column), column_values(test, column)])
     if dtype in ("string", "large_string"):
+        values = np.concatenate([column_values(train, column), column_values(test, column)])
         names = sorted(set(values.tolist()))
         return names, {n: i for i, n in enumerate(names)}
     if dtype is None or not str(dtype).startswith(("int", "uint")):
         raise RftError(f"{name}: label column {column!r} has type {dtype or type(feature).__name__}; "
                        f"expected ClassLabel, integer or string (choose another with label_column=)")
+    # Plain integers: the label space is 0..K-1 where the dataset's class count K is known (cifar10:
+    # 10); elsewhere any labels >= 0, renumbered below. A negative label is never a class.
+    from .classes import KNOWN_CLASSES  # here: importing it at the top would register synthetic before the hub datasets
+
+    known = KNOWN_CLASSES.get(name)
+    for split, hf in (("train", train), ("test", test)):
+        refuse_labels_outside(name, split, column, column_values(hf, column), known)
+    values = np.concatenate([column_values(train, column), column_values(test, column)])
     present = sorted(int(v) for v in set(values.tolist()))
     # Labels 0..K-1 stay as they are; any other set of integers (1-based, gaps) is renumbered densely.
     label_map = None if present == list(range(len(present))) else {v: i for i, v in enumerate(present)}
@@ -204,6 +224,24 @@ def label_space(name: str, train, test, column: str, name_column: str | None):
         for label, text in zip(rows[column].tolist(), rows[name_column].tolist()):
             names[label_map[label] if label_map else label] = str(text)
     return names, label_map
+
+
+def refuse_labels_outside(name: str, split: str, column: str, values: np.ndarray, num_classes: int | None,
+                          shown: int = 5) -> None:
+    """RftError naming the rows of ``split`` whose label lies outside 0..num_classes-1 (below 0 when
+    the class count is unknown): a label outside the label space would become a class of its own."""
+    outside = (values < 0) if num_classes is None else (values < 0) | (values >= num_classes)
+    rows = np.flatnonzero(outside)
+    if not len(rows):
+        return
+    space = f"0..{num_classes - 1}" if num_classes is not None else "of labels >= 0"
+    listed = ", ".join(str(r) for r in rows[:shown]) + (f", ... ({len(rows)} in all)" if len(rows) > shown else "")
+    # -1 is the hub's "no label" (unlabelled test sets, e.g. competition splits); anything else is damage.
+    unlabelled = (" (-1 marks an unlabelled example by the hub's convention: this split is not labelled)"
+                  if (values[rows] == -1).any() else "")
+    raise RftError(f"{name}: {len(rows)} {split} label(s) outside the label space {space} of column {column!r} "
+                   f"(e.g. {int(values[rows[0]])}) at row(s) {listed}{unlabelled}; use a labelled split "
+                   f"(train_split=, test_split=) or remove those rows")
 
 
 def domain_values(hf, column: str) -> np.ndarray:

@@ -57,10 +57,35 @@ class SyntheticOptions:
 def load_synthetic_task(*, name: str, image_size: int, seed: int, val_fraction: float,
                         domain: str | None, path, cache_dir, options: dict) -> Task:
     """The synthetic task (see the module docstring)."""
-    opts = build_dataclass(SyntheticOptions, options, f"{name} option")
-    check_options(name, opts)
+    opts = check_synthetic(name=name, domain=domain, path=path, options=options)
     return generated_task(name, opts, generate, image_size=image_size, seed=seed, val_fraction=val_fraction,
                           domain=domain, path=path)
+
+
+def check_synthetic(*, name: str, domain: str | None, path, options: dict, **_) -> SyntheticOptions:
+    """The task's options, checked with its path and domain before anything is generated (also by
+    ``RunConfig.validated()``, before a run directory is written)."""
+    opts = build_dataclass(SyntheticOptions, options, f"{name} option")
+    check_options(name, opts)
+    domain_names(name, opts, path, domain)
+    return opts
+
+
+load_synthetic_task.check = check_synthetic
+
+
+def domain_names(name: str, opts: SyntheticOptions, path, domain: str | None) -> tuple[str, ...] | None:
+    """The domain names d0 ... d{N-1} (None without domains), once ``path`` and ``domain`` are checked."""
+    if opts.domains is None:
+        reject_path_and_domain(name, path, domain)
+        return None
+    reject_path_and_domain(name, path, None)
+    names = tuple(f"d{i}" for i in range(opts.domains))
+    if domain is None:
+        raise RftError(f"{name} with domains needs domain= (the training domain); valid: {', '.join(names)}")
+    if domain not in names:
+        raise unknown_choice(f"{name} domain", domain, names)
+    return names
 
 
 def generated_task(name: str, opts: SyntheticOptions, generator, *, image_size: int, seed: int,
@@ -70,19 +95,13 @@ def generated_task(name: str, opts: SyntheticOptions, generator, *, image_size: 
     data_seed = seed if opts.data_seed is None else opts.data_seed
     class_names = [f"c{k}" for k in range(opts.num_classes)]
 
-    if opts.domains is None:
-        reject_path_and_domain(name, path, domain)
+    names = domain_names(name, opts, path, domain)
+    if names is None:
         train = generator(opts, data_seed, _TRAIN, 0, opts.train_size)
         test = generator(opts, data_seed, _TEST, 0, opts.test_size)
         return make_task(name, class_names, TensorImageDataset(*train, image_size),
                          TensorImageDataset(*test, image_size), seed=seed, val_fraction=val_fraction)
 
-    reject_path_and_domain(name, path, None)
-    names = tuple(f"d{i}" for i in range(opts.domains))
-    if domain is None:
-        raise RftError(f"{name} with domains needs domain= (the training domain); valid: {', '.join(names)}")
-    if domain not in names:
-        raise unknown_choice(f"{name} domain", domain, names)
     index = names.index(domain)
     train = generator(opts, data_seed, _TRAIN, index, opts.train_size)
     test = generator(opts, data_seed, _TEST, index, opts.test_size)
@@ -112,6 +131,8 @@ def check_options(name: str, opts: SyntheticOptions) -> None:
         raise bad(f"'shift' must be >= 0, got {opts.shift}")
     if opts.native_size < 4:
         raise bad(f"'native_size' must be at least 4 pixels, got {opts.native_size}")
+    if opts.data_seed is not None and opts.data_seed < 0:  # numpy's generators take no negative seed
+        raise bad(f"'data_seed' must be None or an integer >= 0, got {opts.data_seed}")
 
 
 def prototypes(opts: SyntheticOptions, data_seed: int) -> np.ndarray:

@@ -53,7 +53,15 @@ def make_task(
     domain: str | None = None,
     domains: tuple[str, ...] | None = None,
 ) -> Task:
-    """Hold out ``val_fraction`` of ``train_full`` (seeded) and assemble the Task."""
+    """Hold out ``val_fraction`` of ``train_full`` (seeded) and assemble the Task. Data with fewer
+    than two classes, or an empty split, is refused: accuracy on it would be 1.0 (or undefined)
+    whatever the model does."""
+    if len(class_names) < 2:
+        found = f"one class ({class_names[0]!r})" if class_names else "no class"
+        raise RftError(f"{name}: the data holds {found}; a classification task needs at least 2 classes")
+    for split, data in (("train", train_full), ("test", test)):
+        if len(data) == 0:
+            raise RftError(f"{name}: the {split} split holds no examples")
     train_idx, val_idx = holdout_split(len(train_full), val_fraction, seed)
     return Task(
         name=name,

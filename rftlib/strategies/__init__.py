@@ -48,6 +48,7 @@ __all__ = [
     "Strategy",
     "TrainingDefaults",
     "apply_strategy",
+    "check_placement",
     "family_of",
     "register",
     "strategy_config",
@@ -96,6 +97,21 @@ def apply_strategy(model: nn.Module, name: str, **overrides) -> nn.Module:
     freeze_batchnorm_statistics(model)
     model.rft_strategy = (name, options)
     return model
+
+
+def check_placement(model: nn.Module, name: str, **overrides) -> None:
+    """RftError unless strategy ``name`` with ``overrides`` finds its layers in ``model`` (any family
+    for full, linear_probe and bitfit; its roles or adapter positions in every block otherwise).
+    Changes nothing and imports no peft, so it runs on a model built on the meta device before a run
+    starts; ``apply_strategy`` makes the same checks when it applies the strategy."""
+    from .families import adapter_sites, require_family, role_layers
+
+    options = strategy_config(name, **overrides)
+    backbone = backbone_of(model)
+    if hasattr(options, "targets"):
+        role_layers(backbone, require_family(backbone, name), options.targets, name)
+    elif hasattr(options, "positions"):
+        adapter_sites(backbone, require_family(backbone, name, adapters=True), options.positions)
 
 
 def trainable_parameters(model: nn.Module) -> tuple[int, int]:

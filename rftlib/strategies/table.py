@@ -56,14 +56,8 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join([render(header), render(["-" * w for w in widths])] + [render(line) for line in lines])
 
 
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=PAPER_MODEL, help=f"timm model name (default: {PAPER_MODEL})")
-    parser.add_argument("--num-classes", type=int, default=10, help="size of the new head (default: 10)")
-    parser.add_argument("--img-size", type=int, default=None, help="input size, if not the model's")
-    parser.add_argument("--patch-size", type=int, default=None, help="ViT patch size, if not the model's")
-
-
 def command(args: argparse.Namespace) -> int:
+    """`rft strategies` (its options: :mod:`rftlib.strategies_command`)."""
     kwargs = {k: v for k, v in (("img_size", args.img_size), ("patch_size", args.patch_size)) if v is not None}
     rows = strategy_table(args.model, args.num_classes, **kwargs)
     family = family_of(build_model(args.model, args.num_classes, pretrained=False, device="meta", **kwargs).backbone)

@@ -5,11 +5,6 @@ import argparse
 import os
 
 from ..errors import RftError
-from ..numerics import FORCE_VARIABLE
-from .cost import describe_cost
-from .launch import check_launcher
-from .runner import describe, run_sweep
-from .spec import load_sweep
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +34,13 @@ def _relative(path: os.PathLike) -> str:
 
 
 def command(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `rft sweep --help` needs none of them (nbformat alone costs seconds).
+    from ..numerics import FORCE_VARIABLE
+    from .cost import describe_cost
+    from .launch import check_launcher
+    from .runner import describe, run_sweep
+    from .spec import load_sweep
+
     check_launcher(args.launcher)
     if args.address and args.launcher != "ray":
         raise RftError("--address is for --launcher ray")

@@ -126,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     """Worker entry point of the local launcher: the job spec as one JSON argument, then the
     launcher's PID (the worker dies with it)."""
     argv = sys.argv[1:] if argv is None else argv
+    from ..fast_imports import skip_slow_optional_imports
+
+    skip_slow_optional_imports()  # papermill -> nbformat -> jsonschema: ~2 s of CPU per job otherwise
     if len(argv) > 1:
         die_with_parent(int(argv[1]))
     outcome = execute_job(json.loads(argv[0]))

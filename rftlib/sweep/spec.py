@@ -13,7 +13,7 @@
       dataset: digits                 # anything else is a fixed value
       dataset_options.separability: [1.0, 0.5]   # a dotted key sets one key of a nested mapping
     reports:                          # aggregate notebooks run after the runs, with their parameters
-      notebooks/rq2_pareto.ipynb: {}  # (default: rq2_pareto, rq3_ood, theory)
+      notebooks/rq2_pareto.ipynb: {}  # (default: rq2_pareto, rq3_ood, rq4_remedies, theory)
     resources: {cpus: 1, gpus: 0, retries: 2}  # per run: its math threads (both launchers), what a Ray
                                       # task asks for, Ray's reruns after a lost worker or node
     tracking: {}                      # mirror the runs live in MLflow (rftlib.tracking): {uri, experiment,
@@ -52,7 +52,8 @@ from .jobs import NAME_KEYS, Job
 from .parameters import Parameter, check_parameters, declared_parameters
 
 DEFAULT_NOTEBOOK = "notebooks/rq1_tradeoff.ipynb"
-DEFAULT_REPORTS = ("notebooks/rq2_pareto.ipynb", "notebooks/rq3_ood.ipynb", "notebooks/theory.ipynb")
+DEFAULT_REPORTS = ("notebooks/rq2_pareto.ipynb", "notebooks/rq3_ood.ipynb", "notebooks/rq4_remedies.ipynb",
+                   "notebooks/theory.ipynb")
 RUN_DIR, RUNS_ROOT, OVERRIDES, PROFILE = "run_dir", "runs_root", "overrides", "profile"
 RESERVED = (RUN_DIR, RUNS_ROOT, OVERRIDES)  # set by the sweep itself
 

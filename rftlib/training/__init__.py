@@ -2,7 +2,8 @@
 
 The names below are loaded from ``loop.py`` on first use (PEP 562), so importing one of the package's
 modules (``rftlib.config`` checks objectives with ``rftlib.training.objectives``) does not load the
-training loop, which imports ``rftlib.config``: no import cycle through this package."""
+training loop, which imports ``rftlib.config``: no import cycle through this package. It also
+keeps torch out of ``rft run --help`` (``rftlib.training.command`` builds its parser without it)."""
 from __future__ import annotations
 
 import importlib

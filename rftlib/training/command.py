@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import RunConfig
-
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="YAML file with RunConfig fields (see rftlib.config.RunConfig)")
@@ -19,9 +17,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
+    from ..config import RunConfig
+
+    config = RunConfig.from_yaml(args.config, args.param)  # bad input refused before torch is imported
     from . import finetune
 
-    config = RunConfig.from_yaml(args.config, args.param)
     result = finetune(config, run_dir=args.run_dir, progress=not args.no_progress,
                       force_resume=args.force_resume or None)
     summary = result.summary

@@ -8,6 +8,10 @@ misclassified, most of the attack's work is saved. The points to attack are pack
 Evaluation must never change the training trajectory: it restores the model's train/eval mode and
 the global RNG stream, and each attack's random start draws from its own generator seeded by
 (run seed, step, attack index), so the same step is attacked identically in a resumed run.
+
+A robustness curve (``RunConfig.robustness_curve``), at the steps it is due, attacks the same packed
+batches at increasing radii, each radius only the points the smaller ones left robust
+(``rftlib.robustness_curve``), with generators seeded by (run seed, step, curve tag, radius index).
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..attacks import accepts_option, make_attack
 from ..data import eval_subset
 from ..devices import autocast_for
+from ..robustness_curve import SEED_TAG, curve_record, outcome_key, survivor_flags
 from ..seeding import derived_seed, preserved_rng
 
 
@@ -38,6 +43,8 @@ class EvalResult:
     """Accuracy on each extra clean-only set, by name."""
     outcomes: dict[str, np.ndarray] = field(default_factory=dict)
     """Per-sample boolean outcomes (see ``rftlib.outcomes``)."""
+    curve: dict[str, float] = field(default_factory=dict)
+    """The robustness curve's record columns (``curve_<k>_acc``, ``curve_auc``) where one was measured."""
 
 
 class Evaluator:
@@ -45,11 +52,14 @@ class Evaluator:
 
     ``attacks``: resolved attack specs ``{name, label, **options}`` (``RunConfig.attack_specs()``).
     ``extra_sets``: further clean-only datasets by name, already fixed (not subsampled here).
+    ``curve``: ``(radii, options_at(radius) -> attack options, name)`` of a robustness curve, measured at
+    ``curve_steps`` (None: every evaluation).
     """
 
     def __init__(self, *, test: Dataset, ood: Dataset | None, size, seed: int, batch_size: int,
                  attacks: list[dict], device: torch.device, precision: str, num_workers: int = 0,
-                 extra_sets: dict[str, Dataset] | None = None):
+                 extra_sets: dict[str, Dataset] | None = None, curve: tuple | None = None,
+                 curve_steps: set[int] | None = None):
         self.test = eval_subset(test, size, seed)
         self.ood = eval_subset(ood, size, seed) if ood is not None else None
         self.extra_sets = dict(extra_sets or {})
@@ -59,6 +69,8 @@ class Evaluator:
         self.device = device
         self.precision = precision
         self.num_workers = num_workers
+        self.curve = curve
+        self.curve_steps = curve_steps
 
     def _loader(self, dataset: Dataset) -> DataLoader:
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=False, num_workers=self.num_workers)
@@ -80,6 +92,7 @@ class Evaluator:
         finally:
             model.train(was_training)
         labels = [spec["label"] for spec in self.attack_specs]
+        curve = curve_record(outcomes, self.curve[0]) if outcome_key(0) in outcomes else {}
         return EvalResult(
             clean_acc=_mean(outcomes["clean"]),
             adv_acc=_mean(outcomes["robust"]),
@@ -88,6 +101,7 @@ class Evaluator:
             attack_acc={label: _mean(outcomes[f"robust_{label}"]) for label in labels},
             extra_acc={name: _mean(outcomes[name]) for name in self.extra_sets},
             outcomes=outcomes,
+            curve=curve,
         )
 
     def _attacks(self, model: nn.Module, step: int) -> list[tuple[str, object, torch.Generator]]:
@@ -104,8 +118,22 @@ class Evaluator:
             built.append((spec["label"], attack, generator))
         return built
 
+    def _curve_attacks(self, model: nn.Module, step: int) -> tuple[list, list] | None:
+        """The curve's attack at each radius and its generator, when a curve is due at ``step``."""
+        if self.curve is None or (self.curve_steps is not None and step not in self.curve_steps):
+            return None
+        radii, options_at, name = self.curve
+        autocast = {"autocast_dtype": torch.bfloat16 if self.precision == "bf16" else None} \
+            if accepts_option(name, "autocast_dtype") else {}
+        attacks = [make_attack(name, model, **options_at(radius), **autocast) for radius in radii]
+        generators = [torch.Generator(device=self.device).manual_seed(derived_seed(self.seed, step, SEED_TAG, k))
+                      for k in range(len(radii))]
+        return attacks, generators
+
     def _clean_and_robust(self, model: nn.Module, step: int) -> dict[str, np.ndarray]:
         attacks = self._attacks(model, step)
+        curve = self._curve_attacks(model, step)
+        curve_flags: list[torch.Tensor] = []
         clean_flags: list[torch.Tensor] = []
         robust_flags = {label: [] for label, _, _ in attacks}
         # Clean-correct points wait here until a full batch of them can be attacked.
@@ -121,6 +149,9 @@ class Evaluator:
                 adversarial = attack(now_images, now_labels, generator=generator)
                 with torch.no_grad(), self._autocast():
                     robust_flags[label].append((model(adversarial).argmax(1) == now_labels).cpu())
+            if curve is not None:  # predictions under the run's autocast, as for the attacks above
+                curve_flags.append(survivor_flags(model, now_images, now_labels, *curve,
+                                                  predict_context=self._autocast).cpu())
 
         waiting = 0
         for images, labels in self._loader(self.test):
@@ -147,6 +178,12 @@ class Evaluator:
             outcomes[f"robust_{label}"] = per_point
             robust &= per_point
         outcomes["robust"] = robust
+        if curve is not None:
+            attacked = torch.cat(curve_flags, 1).numpy() if curve_flags else np.zeros((len(curve[0]), 0), bool)
+            for k, row in enumerate(attacked):
+                per_point = np.zeros_like(clean)
+                per_point[clean] = row
+                outcomes[outcome_key(k)] = per_point
         return outcomes
 
     @torch.no_grad()

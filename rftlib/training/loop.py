@@ -22,22 +22,24 @@ from torch.utils.data import DataLoader
 from ..atomic import atomic_write_text
 from ..config import RunConfig
 from ..data import eval_subset, load_task
-from ..data.corruptions import CACHE_DIR, check_image_size, corrupted_sets, corruption_accuracy
+from ..data.corruptions import CACHE_DIR, check_image_size, corrupted_sets, corruption_accuracy, severity_accuracies
 from ..devices import resolve_device
 from ..errors import RftError
 from ..models import build_model
 from ..numerics import force_resume_default, numerics_environment, pin_numerics
-from ..outcomes import drop_outcomes_after, write_outcomes
+from ..outcomes import drop_outcomes_after, read_step_outcomes, write_outcomes
 from ..pareto import pareto_auc
+from ..preflight import check_task
 from ..progress import progress_bar
 from ..records import DONE, RECORDS, SUMMARY, TIMING_FIELDS, append_record, keep_records_up_to, read_records
+from ..robustness_curve import curve_summary
 from ..rundir import CHECKPOINT, claim, failure_recorded
 from ..schedule import EvalSchedule
 from ..tracking.live import tracked
 from ..seeding import derived_seed, seed_everything
 from ..strategies import apply_strategy, trainable_parameters
-from .best import BEST_WEIGHTS, VAL_KEY, VAL_SET, BestWeights
-from .checkpoint import load_checkpoint, save_checkpoint, save_final_weights
+from .best import BEST_WEIGHTS, VAL_ADV_KEY, VAL_KEY, VAL_SET, BestWeights, FrontierWeights
+from .checkpoint import load_checkpoint, save_checkpoint, save_final_weights, trainable_state
 from .evaluation import Evaluator
 from .final_autoattack import PEAK_WEIGHTS, peak_key, run_final_autoattack
 from .objectives import make_objective
@@ -68,6 +70,11 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
     """
     config = RunConfig.coerce(config).resolved()  # every value checked before anything is written
     run_dir = Path(run_dir) if run_dir is not None else Path(config.output_dir) / config.run_name()
+    # What only this machine or the data can tell (the device is here; a local copy's labels and class
+    # count) is checked before the directory is written; a finished run is loaded without either.
+    # Loading draws on no global random state (every split is seeded on its own), so loading before
+    # the claim leaves the records unchanged.
+    task = None if (run_dir / DONE).exists() else _load_checked_task(config)
     with claim(run_dir, config):
         if (run_dir / DONE).exists():
             return load_result(run_dir)
@@ -77,24 +84,30 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
             pin_numerics(run_dir, numerics_environment(resolve_device(config.device), config.precision),
                          resuming=(run_dir / CHECKPOINT).exists(),
                          force=force_resume_default() if force_resume is None else force_resume)
-            return _train(config, run_dir, progress, tracker)
+            return _train(config, run_dir, progress, task or _load_checked_task(config), tracker)
 
 
-def _train(config: RunConfig, run_dir: Path, progress: bool, tracker) -> RunResult:
-    """The run itself, in its claimed and locked directory."""
-    device = resolve_device(config.device)
-    seed_everything(config.seed)
-
-    # ---- data, model, strategy ----------------------------------------------------------------
-    model_kwargs = dict(config.model_kwargs)
-    image_size = config.image_size or _model_image_size(config, model_kwargs)
+def _load_checked_task(config: RunConfig):
+    """The run's task, loaded and checked against the configuration (``rftlib.preflight.check_task``),
+    once the device is known to be here (RunConfig checks only its name)."""
+    resolve_device(config.device)
+    image_size = config.image_size or _model_image_size(config, config.model_kwargs)
     if config.corruptions is not None:
         check_image_size(image_size)
     task = load_task(config.dataset, image_size=image_size, seed=config.seed, val_fraction=config.val_fraction,
                      domain=config.domain, **config.dataset_options)
-    model = build_model(config.model, task.num_classes, pretrained=config.pretrained, weights=config.weights,
-                        **model_kwargs)
-    apply_strategy(model, config.strategy, **config.strategy_options)
+    check_task(config, task)
+    return task
+
+
+def _train(config: RunConfig, run_dir: Path, progress: bool, task, tracker) -> RunResult:
+    """The run itself, on its loaded ``task``, in its claimed and locked directory."""
+    device = resolve_device(config.device)
+    seed_everything(config.seed)
+
+    # ---- model, strategy ----------------------------------------------------------------------
+    task, model = build_run_model(config, run_dir, device, progress, task=task)
+    initial_state = trainable_state(model) if config.wise_ft is not None else None  # WiSE-FT's start
     model.to(device).train()
     trainable, total = trainable_parameters(model)
 
@@ -106,16 +119,19 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, tracker) -> RunResu
     scheduler = make_scheduler(optimizer, kind=config.lr_schedule, warmup_steps=config.warmup_steps,
                                total_steps=total_steps)
     best_val = config.final_model == "best_val"
-    objective = make_objective(config.objective, seed=config.seed, **config.objective_options)
-    # Common corruptions of the evaluation subset: computed once, cached in the run directory.
-    corrupted = (corrupted_sets(eval_subset(task.test, config.eval_size, config.seed), config.corruptions,
-                                seed=config.seed, cache_dir=run_dir / CACHE_DIR, progress=progress)
-                 if config.corruptions is not None else None)
-    evaluate = Evaluator(test=task.test, ood=task.ood, size=config.eval_size, seed=config.seed,
-                         batch_size=config.eval_batch_size, attacks=config.attack_specs(), device=device,
-                         precision=config.precision, num_workers=config.num_workers,
-                         extra_sets={**({VAL_SET: eval_subset(task.val, config.eval_size, config.seed)}
-                                        if best_val else {}), **(corrupted or {})})
+    robust_val = config.final_model == "robust_val"
+    objective = make_objective(config.objective, seed=config.seed, total_steps=total_steps,
+                               **config.objective_options)
+    if config.l2_sp is not None:  # the starting point is taken here, before any checkpoint is loaded
+        from ..remedies.l2_sp import L2SP, WithL2SP, l2_sp_options
+
+        objective = WithL2SP(objective, L2SP(model, **vars(l2_sp_options(config.l2_sp))))
+    evaluate, corrupted = run_evaluator(config, task, run_dir, device, progress, total_steps=total_steps)
+    # Robust selection attacks the validation subset too: an Evaluator of its own (clean and robust).
+    evaluate_val = (Evaluator(test=eval_subset(task.val, config.eval_size, config.seed), ood=None, size="all",
+                              seed=config.seed, batch_size=config.eval_batch_size, attacks=config.attack_specs(),
+                              device=device, precision=config.precision, num_workers=config.num_workers)
+                    if robust_val else None)
 
     # ---- resume -------------------------------------------------------------------------------
     resumed = load_checkpoint(run_dir, model=model, optimizer=optimizer, scheduler=scheduler)
@@ -125,18 +141,21 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, tracker) -> RunResu
     drop_outcomes_after(run_dir, step if resumed else -1)
     resumed_step = step if resumed else None
     best = BestWeights(run_dir, BEST_WEIGHTS, VAL_KEY, records, model, resumed_step) if best_val else None
+    if robust_val:
+        best = FrontierWeights(run_dir, records, model, resumed_step, config.selection_tolerance)
     peak_record_key, peak_outcome_key, peak_eps = peak_key(evaluate.attack_specs)
     peak = (BestWeights(run_dir, PEAK_WEIGHTS, peak_record_key, records, model, resumed_step)
             if config.final_autoattack is not None else None)
 
     # ---- the loop -----------------------------------------------------------------------------
-    loss_sum, correct, seen, steps_since_eval = 0.0, 0, 0, 0
+    loss_sum, correct, seen, steps_since_eval, penalty_sum = 0.0, 0, 0, 0, 0.0
     bar = progress_bar(total=total_steps, initial=step, desc=run_dir.name, unit="step", disable=not progress)
     shown = {}  # the bar's postfix: the last loss and the last evaluation's clean / robust accuracy
 
     def evaluate_and_record():
-        nonlocal loss_sum, correct, seen, steps_since_eval
+        nonlocal loss_sum, correct, seen, steps_since_eval, penalty_sum
         result = evaluate(model, step)
+        val = evaluate_val(model, step) if evaluate_val is not None else None
         record = {
             "step": step,
             "epoch": step / steps_per_epoch,
@@ -151,13 +170,20 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, tracker) -> RunResu
             **{f"adv_acc_{label}": acc for label, acc in result.attack_acc.items()},
             **{f"{name}_acc": acc for name, acc in result.extra_acc.items()},
             **({"corruption_acc": corruption_accuracy(result.extra_acc)} if corrupted else {}),
+            **(severity_accuracies(result.outcomes, config.corruptions) if corrupted else {}),
+            **result.curve,
+            **({VAL_KEY: val.clean_acc, VAL_ADV_KEY: val.adv_acc} if val is not None else {}),
+            **({"l2_sp_penalty": penalty_sum / steps_since_eval if steps_since_eval else None}
+               if config.l2_sp is not None else {}),
         }
+        outcomes = {**result.outcomes, **({VAL_SET: val.outcomes["clean"], f"{VAL_SET}_robust": val.outcomes["robust"]}
+                                          if val is not None else {})}
         # Outcomes first: a record is never appended without its per-sample file.
-        write_outcomes(run_dir, step, result.outcomes)
+        write_outcomes(run_dir, step, outcomes)
         append_record(run_dir / RECORDS, record)
         records.append(record)
         tracker.record(record)  # mirrored live when the run has `tracking`; never raises
-        loss_sum, correct, seen, steps_since_eval = 0.0, 0, 0, 0
+        loss_sum, correct, seen, steps_since_eval, penalty_sum = 0.0, 0, 0, 0, 0.0
         if config.checkpoint:
             save_checkpoint(run_dir, model=model, optimizer=optimizer, scheduler=scheduler, step=step,
                             extra={"train_seconds": train_seconds})
@@ -183,6 +209,7 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, tracker) -> RunResu
             step += 1
             loss_value = loss.item()
             loss_sum += loss_value
+            penalty_sum += getattr(objective, "last_penalty", 0.0)
             correct += (logits.argmax(1) == labels).sum().item()
             seen += len(labels)
             steps_since_eval += 1
@@ -197,9 +224,20 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, tracker) -> RunResu
     bar.close()
 
     # ---- finish -------------------------------------------------------------------------------
-    final = best.restore(model) if best is not None else None  # final_model: best_val
+    final = best.restore(model) if best is not None else None  # final_model: best_val / robust_val
     save_final_weights(run_dir, model, {"strategy": config.strategy, "model": config.model})
+    if config.wise_ft is not None:  # on the run's result, from the run's initial model (or a probe head)
+        from ..remedies.wise_ft import evaluate_wise_ft
+
+        evaluate_wise_ft(config, run_dir, model, task=task, initial_state=initial_state, end_state=trainable_state(model),
+                         evaluate=evaluate, end_step=final["step"] if final is not None else step,
+                         corrupted=corrupted is not None, device=device, progress=progress,
+                         **config.wise_ft)
     summary = summarise(records, trainable=trainable, total=total, steps=total_steps, final=final)
+    # The points every evaluation used (fewer than eval_size where a split is smaller).
+    summary.update(n_eval=len(evaluate.test), **({"n_ood": len(evaluate.ood)} if evaluate.ood is not None else {}))
+    if config.robustness_curve is not None:
+        summary["robustness_curve"] = _curve_summary(config, run_dir, records)
     if config.final_autoattack is not None:  # on the run's result: the last model, or the best-validation one
         summary["autoattack"] = run_final_autoattack(
             spec=config.final_autoattack, run_dir=run_dir, model=model, test_points=evaluate.test,
@@ -208,6 +246,65 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, tracker) -> RunResu
     atomic_write_text(run_dir / SUMMARY, json.dumps(summary, indent=2))
     (run_dir / DONE).touch()
     return RunResult(run_dir, _frame(records), summary)
+
+
+def _curve(config: RunConfig, total_steps: int | None) -> dict:
+    """The Evaluator's robustness curve (radii, options at a radius, attack name) and the steps it is due
+    (``when: end``: the run's last, ``total_steps``); none without a curve or without the run's length."""
+    if config.robustness_curve is None or total_steps is None:
+        return {}
+    from ..threat_config import curve_attack_options, curve_options
+
+    options = curve_options(config.robustness_curve)
+    curve = (options.radii, lambda radius: curve_attack_options(options, radius, config.attack), options.attack["name"])
+    return {"curve": curve, "curve_steps": None if options.when == "every" else {total_steps}}
+
+
+def _curve_summary(config: RunConfig, run_dir: Path, records: list[dict]) -> dict | None:
+    """The last measured curve with its intervals, from that step's per-sample outcomes (None if none)."""
+    measured = [r["step"] for r in records if "curve_auc" in r]
+    if not measured:
+        return None
+    options = config.robustness_curve
+    entry = curve_summary(read_step_outcomes(run_dir, measured[-1]), options["radii"], options.get("norm", "Linf"),
+                          measured[-1])
+    return {**entry, "attack": options.get("attack", {"name": "pgd"}), "when": options.get("when", "end")}
+
+
+def build_run_model(config: RunConfig, run_dir: Path, device, progress: bool = False, task=None):
+    """The run's task (``task``, or loaded and checked) and its model as at step 0: built, (with
+    ``lp_ft``) given the probe head fitted on the frozen pretrained backbone, then prepared with the
+    strategy; on the CPU. Call after ``seed_everything(config.seed)``: the head and the strategy's
+    modules draw their initial values (loading the task draws none)."""
+    model_kwargs = dict(config.model_kwargs)
+    task = task if task is not None else _load_checked_task(config)
+    model = build_model(config.model, task.num_classes, pretrained=config.pretrained, weights=config.weights,
+                        **model_kwargs)
+    if config.lp_ft is not None:  # LP-FT's first stage, before the strategy adds its modules
+        from ..remedies.lp_ft import probe_stage
+
+        probe_stage(model, task.train, config=config, run_dir=run_dir, device=device, progress=progress)
+    apply_strategy(model, config.strategy, **config.strategy_options)
+    return task, model
+
+
+def run_evaluator(config: RunConfig, task, run_dir: Path, device, progress: bool = False,
+                  total_steps: int | None = None):
+    """The run's Evaluator (its evaluation points, attacks, OOD, corruptions, with best_val the
+    validation hold-out and, given the run's ``total_steps``, its robustness curve) and whether
+    corruptions are measured."""
+    # Common corruptions of the evaluation subset: computed once, cached in the run directory.
+    corrupted = (corrupted_sets(eval_subset(task.test, config.eval_size, config.seed), config.corruptions,
+                                seed=config.seed, cache_dir=run_dir / CACHE_DIR, progress=progress)
+                 if config.corruptions is not None else None)
+    best_val = config.final_model == "best_val"
+    evaluate = Evaluator(test=task.test, ood=task.ood, size=config.eval_size, seed=config.seed,
+                         batch_size=config.eval_batch_size, attacks=config.attack_specs(), device=device,
+                         precision=config.precision, num_workers=config.num_workers,
+                         extra_sets={**({VAL_SET: eval_subset(task.val, config.eval_size, config.seed)}
+                                        if best_val else {}), **(corrupted or {})},
+                         **_curve(config, total_steps))
+    return evaluate, corrupted
 
 
 def _epoch_batches(dataset, config: RunConfig, steps_per_epoch: int, step: int):

@@ -10,7 +10,8 @@ trades     CE(f(x), y) + beta * KL(f(x) || f(x')),              Zhang et al., IC
 =========  ===================================================  ==========================
 
 The training attack has its own settings (:class:`TrainingAttackOptions`), separate from the
-evaluation attack's; its eps defaults to the evaluation's. It runs on rftlib's PGD
+evaluation attack's; its eps defaults to the evaluation's. ``eps_schedule`` (pgd_at and trades) trains
+on clean inputs first, then ramps eps up linearly (``rftlib.remedies.eps_schedule``). It runs on rftlib's PGD
 (``rftlib.attacks``), under bf16 autocast when the run is bf16, and generates its examples with the
 model in **eval mode** (dropout off, the convention of Madry et al.'s and TRADES' code; the mode of every
 submodule, every ``requires_grad`` and every ``.grad`` are restored exactly afterwards). The loss
@@ -63,12 +64,16 @@ class TrainingAttackOptions:
             adversarial training). Each costs about one forward and one backward pass.
         random_start: start from a random point (pgd_at: uniform in the ball; trades: x + 0.001 N(0, I);
             without it TRADES' attack cannot move: the KL's gradient is zero at x' = x).
+        eps_schedule: None (eps from the first step) or ``{clean: F, ramp: F}``, fractions of the
+            training steps: clean inputs first, then eps ramps linearly to its target
+            (:mod:`rftlib.remedies.eps_schedule`, Ngnawé et al.).
     """
 
     eps: float | None = None
     alpha: float | None = None
     steps: int = 10
     random_start: bool = True
+    eps_schedule: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -86,9 +91,10 @@ class Objective:
 
     options_class: type = NoOptions
 
-    def __init__(self, options=None, *, seed: int = 0):
+    def __init__(self, options=None, *, seed: int = 0, total_steps: int | None = None):
         self.options = options if options is not None else self.options_class()
         self.seed = seed
+        self.total_steps = total_steps
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.options})"
@@ -117,12 +123,23 @@ class Adversarial(Objective):
     options_class = TrainingAttackOptions
     attack_class: type[PGD] = PGD
 
-    def make_attack(self, model: nn.Module, precision: str) -> PGD:
+    def eps_factor(self, step: int) -> float:
+        """eps at training step ``step`` over the target eps: 1, or the ε-schedule's ramp."""
+        if self.options.eps_schedule is None:
+            return 1.0
+        if self.total_steps is None:
+            raise RftError(f"{type(self).__name__} with an eps_schedule needs total_steps (make_objective)")
+        from ..remedies.eps_schedule import EpsSchedule
+
+        return EpsSchedule(**self.options.eps_schedule).factor(step, self.total_steps)
+
+    def make_attack(self, model: nn.Module, precision: str, factor: float = 1.0) -> PGD:
         options = self.options
         if options.eps is None or options.alpha is None:
             raise RftError(f"{type(self).__name__} needs eps and alpha resolved; build it with make_objective")
-        return self.attack_class(model, eps=options.eps, alpha=options.alpha, steps=options.steps,
-                                 random_start=options.random_start,
+        # Under an ε-schedule the step size scales with eps: the same steps-to-radius ratio throughout.
+        return self.attack_class(model, eps=options.eps * factor, alpha=options.alpha * factor,
+                                 steps=options.steps, random_start=options.random_start,
                                  autocast_dtype=torch.bfloat16 if precision == "bf16" else None)
 
     def generator(self, device: torch.device, step: int) -> torch.Generator:
@@ -131,8 +148,12 @@ class Adversarial(Objective):
 
     def adversarial(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, step: int,
                     precision: str = "fp32") -> torch.Tensor:
-        """The training attack's examples for this batch (eval mode; the model is left as found)."""
-        attack = self.make_attack(model, precision)
+        """The training attack's examples for this batch (eval mode; the model is left as found); the
+        clean batch itself, with no attack run, where an ε-schedule sets eps to 0."""
+        factor = self.eps_factor(step)
+        if factor == 0:
+            return images
+        attack = self.make_attack(model, precision, factor)
         return attack(images, self._attack_labels(labels), generator=self.generator(images.device, step))
 
     def _attack_labels(self, labels: torch.Tensor) -> torch.Tensor | None:
@@ -168,6 +189,8 @@ class Trades(Adversarial):
 
     def __call__(self, model, images, labels, *, step, precision="fp32"):
         adversarial = self.adversarial(model, images, labels, step=step, precision=precision)
+        if adversarial is images:  # eps 0 in an ε-schedule's clean phase: the KL term is 0 at x' = x
+            return Standard.__call__(self, model, images, labels, step=step, precision=precision)
         with autocast_for(images.device, precision):
             logits = model(images)
             adversarial_logits = model(adversarial)
@@ -189,9 +212,14 @@ def objective_options(name: str, *, eval_eps: float | None = None, **overrides) 
     with ``eval_eps`` the defaults are filled in (eps = eval_eps, alpha = eps / 4).
 
     Raises RftError (one line) for an unknown objective or option, a wrong type, eps <= 0 or > 1,
-    alpha <= 0, steps < 1 or beta < 0.
+    alpha <= 0, steps < 1, beta < 0 or a bad ``eps_schedule`` (also: one on ``standard``). An unset
+    ``eps_schedule`` is left out of the mapping, so configurations without one keep their run names.
     """
+    from ..remedies.eps_schedule import parse_eps_schedule
+
     cls = OBJECTIVES.get(name)
+    if "eps_schedule" in overrides and cls.options_class is NoOptions:
+        parse_eps_schedule(overrides["eps_schedule"], name)  # the one-line refusal naming the objectives
     if overrides and cls.options_class is NoOptions:
         raise RftError(f"objective {name!r} takes no options, got {', '.join(sorted(overrides))}; "
                        f"the training attack's settings apply to: "
@@ -209,6 +237,10 @@ def objective_options(name: str, *, eval_eps: float | None = None, **overrides) 
         raise RftError(f"{name} objective option 'steps' must be at least 1, got {values['steps']!r}")
     if "beta" in values and not (math.isfinite(values["beta"]) and values["beta"] >= 0):
         raise RftError(f"{name} objective option 'beta' must be >= 0, got {values['beta']!r}")
+    if values.get("eps_schedule") is not None:
+        values["eps_schedule"] = dataclasses.asdict(parse_eps_schedule(values["eps_schedule"], name))
+    else:
+        values.pop("eps_schedule", None)
     if eval_eps is not None and "eps" in values:
         if values["eps"] is None:
             values["eps"] = float(eval_eps)
@@ -217,13 +249,15 @@ def objective_options(name: str, *, eval_eps: float | None = None, **overrides) 
     return values
 
 
-def make_objective(name: str = "standard", *, seed: int = 0, eval_eps: float = 1 / 255, **options) -> Objective:
+def make_objective(name: str = "standard", *, seed: int = 0, eval_eps: float = 1 / 255,
+                   total_steps: int | None = None, **options) -> Objective:
     """The objective registered as ``name``; ``options`` override its settings (eps defaults to
     ``eval_eps``, the evaluation attack's, 1/255 in the paper's study); ``seed`` seeds the training
-    attack's random start together with the step."""
+    attack's random start together with the step; ``total_steps`` (the run's length) places an
+    ``eps_schedule``."""
     cls = OBJECTIVES.get(name)
     values = objective_options(name, eval_eps=eval_eps, **options)
-    return cls(cls.options_class(**values), seed=seed)
+    return cls(cls.options_class(**values), seed=seed, total_steps=total_steps)
 
 
 __all__ = ["OBJECTIVES", "Objective", "TrainingAttackOptions", "TradesOptions", "make_objective",

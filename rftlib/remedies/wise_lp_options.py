@@ -1,0 +1,72 @@
+"""Checks and defaults of the ``wise_ft`` and ``lp_ft`` run options (called lazily from
+``RunConfig.validated()`` and ``resolved()``; light to import: no torch, no training package).
+
+``wise_ft: {alphas: [0, 0.25, 0.5, 0.75, 1.0], start: probe}`` (``rftlib.remedies.wise_ft``);
+``lp_ft: {steps: N, lr: x, objective: standard, objective_options: {}}`` (``rftlib.remedies.lp_ft``).
+Each bad value is one RftError line naming the valid choices.
+"""
+from __future__ import annotations
+
+from ..errors import RftError
+from ..options import check_keys
+from ..validation import integer, number
+
+WISE_FT_KEYS = ("alphas", "start")
+LP_FT_KEYS = ("steps", "lr", "objective", "objective_options")
+# The α-curve of Wortsman et al.'s figures, coarser; and the two start points (see rftlib.remedies.wise_ft).
+DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
+STARTS = ("probe", "initial")
+# Probe-stage defaults: a constant learning rate (no warm-up: the stage is short), the PEFT strategies'
+# default peak lr (5e-3), for one pass over a few hundred batches.
+LP_FT_DEFAULTS = {"steps": 200, "lr": 5e-3, "objective": "standard", "objective_options": {}}
+
+
+def check_alphas(alphas) -> list[float]:
+    """The α list as sorted floats; RftError for an empty list, a value outside [0, 1] or a repeat.
+    Any order is accepted (the curve is a set of points; rows are written sorted)."""
+    if alphas is None:
+        return list(DEFAULT_ALPHAS)
+    if not isinstance(alphas, (list, tuple)) or not alphas:
+        raise RftError(f"wise_ft alphas must be a non-empty list of numbers in [0, 1], got {alphas!r}")
+    for index, alpha in enumerate(alphas):
+        number(f"wise_ft alphas[{index}]", alpha, low=0, high=1)
+    values = [float(alpha) for alpha in alphas]
+    if len(set(values)) != len(values):
+        raise RftError(f"wise_ft alphas must be distinct, got {list(alphas)}")
+    return sorted(values)
+
+
+def check_start(start) -> str:
+    if start not in STARTS:
+        raise RftError(f"wise_ft start must be one of {', '.join(STARTS)}, got {start!r}")
+    return start
+
+
+def wise_ft_options(spec: dict | None) -> dict | None:
+    """``spec`` completed with its defaults (alphas sorted), or None; RftError on a bad value."""
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise RftError(f"wise_ft must be a mapping {{alphas: [...], start: probe|initial}}, got {spec!r}")
+    check_keys(spec, list(WISE_FT_KEYS), "wise_ft option")
+    return {"alphas": check_alphas(spec.get("alphas")), "start": check_start(spec.get("start", "probe"))}
+
+
+def lp_ft_options(spec: dict | None, strategy: str) -> dict | None:
+    """``spec`` completed with LP_FT_DEFAULTS, or None; RftError on a bad value or with ``linear_probe``
+    (whose run is the probe stage itself). The probe objective's own options are checked by the caller
+    (``rftlib.training.objectives``), as the run's objective is."""
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise RftError(f"lp_ft must be a mapping {{steps, lr, objective, objective_options}}, got {spec!r}")
+    check_keys(spec, list(LP_FT_KEYS), "lp_ft option")
+    if strategy == "linear_probe":
+        raise RftError("lp_ft cannot be combined with strategy linear_probe (its run is the probe stage itself); "
+                       "choose another strategy or drop lp_ft")
+    values = {**LP_FT_DEFAULTS, **spec}
+    integer("lp_ft steps", values["steps"], low=1)
+    number("lp_ft lr", values["lr"], low=0, low_open=True)
+    if not isinstance(values["objective_options"], dict):
+        raise RftError(f"lp_ft objective_options must be a mapping, got {values['objective_options']!r}")
+    return values

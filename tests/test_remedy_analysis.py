@@ -1,0 +1,70 @@
+"""The RQ4 analysis: remedy runs matched with their plain counterparts, paired differences with known
+answers (robust selection trains exactly as plain fine-tuning: its frontier, hence its AUC, is the
+same; L2-SP with zero weights changes nothing), the sentences, and the report with and without remedies."""
+import pytest
+
+from rftlib import finetune, results
+from rftlib.remedies import analysis
+from test_l2_sp import SMALL
+from training_helpers import tiny_config
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rq4")
+    base = tiny_config(model_kwargs=SMALL, max_steps=8, lr=3e-3, output_dir=str(root))
+    # The plain run carries a WiSE-FT curve: it does not change training, so the run stays "plain".
+    for extra in ({"wise_ft": {"alphas": [0.0, 0.5, 1.0]}}, {"final_model": "robust_val"},
+                  {"l2_sp": {"alpha": 0.0, "beta": 0.0}}):
+        finetune({**base, **extra}, progress=False)
+    return root
+
+
+@pytest.mark.slow  # the module fixture trains three tiny runs (~8 s CPU together)
+def test_remedy_runs_are_matched_and_their_differences_have_known_answers(runs):
+    summaries = results.load_summaries(runs)
+    remedies = analysis.remedy_runs(summaries)
+    assert sorted(remedies["remedy"]) == ["l2_sp", "plain", "robust_val"] and remedies["base"].nunique() == 1
+    table = analysis.comparisons(remedies, replicates=50).set_index("remedy")
+    # Robust selection trains exactly as plain fine-tuning: the same frontier, an AUC difference of exactly 0.
+    selection = table.loc["robust_val"]
+    assert (selection["d_auc"], selection["d_auc_low"], selection["d_auc_high"]) == (0.0, 0.0, 0.0)
+    assert selection["d_adv"] == pytest.approx(selection["final_adv_acc"] - selection["plain_final_adv_acc"])
+    assert selection["d_adv_low"] <= selection["d_adv"] <= selection["d_adv_high"]
+    # L2-SP with zero weights is plain fine-tuning: every difference 0, none significant.
+    zero = table.loc["l2_sp"]
+    assert zero[["d_adv", "d_clean", "d_auc"]].tolist() == [0.0, 0.0, 0.0]
+    assert not zero[["d_adv_significant", "d_clean_significant", "d_auc_significant"]].any()
+    sentences = analysis.comparison_sentences(table.reset_index())
+    assert len(sentences) == 2 and any("l2_sp vs plain" in s and s.endswith("no difference is significant.")
+                                       for s in sentences)
+    points = analysis.wise_ft_points(summaries)
+    assert analysis.no_runs_text(summaries, table, points) is None
+    assert sorted(points["alpha"]) == [0.0, 0.5, 1.0] and points["run"].nunique() == 1
+    assert len(analysis.wise_ft_sentences(points)) == 1  # one sentence for the run's one curve
+
+
+@pytest.mark.slow  # the module fixture trains three tiny runs (~8 s CPU together)
+def test_the_figures_draw_and_the_other_reports_leave_remedy_runs_out(runs):
+    from rftlib.remedies import figures
+
+    summaries, records = results.load_summaries(runs), results.load_records(runs)
+    remedies = analysis.remedy_runs(summaries)
+    fronts = figures.remedy_fronts(records, remedies)
+    assert len(fronts.axes) == 1 and len(fronts.axes[0].get_legend().get_texts()) == 3  # plain and two remedies
+    curves = figures.wise_ft_curves(records, analysis.wise_ft_points(summaries))
+    assert len(curves.axes) == 1
+    kept = analysis.without_remedies(records, summaries)
+    assert set(kept["run"]) == set(remedies.loc[remedies["remedy"] == "plain", "run"]) and len(set(kept["run"])) == 1
+
+
+@pytest.mark.slow  # the module fixture trains three tiny runs (~8 s CPU together)
+def test_without_remedy_runs_the_report_says_why(runs):
+    plain = results.load_summaries(runs)
+    plain = plain[analysis.remedy_runs(plain)["remedy"] == "plain"]
+    table, points = analysis.comparisons(plain), analysis.wise_ft_points(plain).iloc[0:0]  # nor a WiSE-FT curve
+    assert table.empty
+    assert analysis.no_runs_text(plain, table, points).startswith("No remedy runs here")
+    lone = results.load_summaries(runs)
+    lone = lone[analysis.remedy_runs(lone)["remedy"] == "l2_sp"]
+    assert "no plain counterpart" in analysis.no_runs_text(lone, analysis.comparisons(lone), points)
