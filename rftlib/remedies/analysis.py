@@ -26,13 +26,17 @@ import numpy as np
 import pandas as pd
 
 from .. import results, stats
+from ..config import RunConfig
 from ..outcomes import read_outcomes
 from ..pareto import pareto_auc
 
 #: Remedy settings: a run's configuration without them is its plain counterpart's.
 REMEDY_FIELDS = ("l2_sp", "lp_ft", "wise_ft", "selection_tolerance")
 #: Fields that never change a run's records (left out of the matching; final_autoattack only adds to the summary).
-_IGNORED = ("device", "num_workers", "output_dir", "checkpoint", "eval_batch_size", "final_autoattack")
+# What never changes a run's training: where and how fast it runs, and measurements added at its end
+# (AutoAttack, a robustness curve) or beside it (tracking). A remedy run pairs with a plain run that differs
+# in these only.
+_IGNORED = (*RunConfig.NON_IDENTITY, "final_autoattack", "robustness_curve", "tracking")
 
 
 def remedy_label(config: dict[str, Any]) -> str:
