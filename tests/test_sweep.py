@@ -196,7 +196,7 @@ def test_paper_sweep_is_the_papers_231_models():
 
 def test_demo_sweep_is_seven_strategies_on_three_tasks_and_the_controls():
     sweep = load_sweep(ROOT / "params" / "sweeps" / "demo.yaml")
-    assert len(sweep.runs) == 21 + 6 + 4  # + the RQ4 remedy runs, each beside its plain counterpart
+    assert len(sweep.runs) == 7 + 7 + 3 + 3 + 1 + 4  # digits, synthetic, domain shift, the controls (+/-), + the RQ4 remedy runs, each beside its plain counterpart
     from rftlib.remedies.analysis import base_key, remedy_label
 
     plain = {base_key(run.config) for run in sweep.runs if remedy_label(run.config) == "plain"}
@@ -206,7 +206,7 @@ def test_demo_sweep_is_seven_strategies_on_three_tasks_and_the_controls():
     assert [r.name for r in sweep.reports] == ["rq2_pareto", "rq3_ood", "rq4_remedies", "theory"]
     assert len(sweep.upstreams) == 2  # the synthetic upstream task, and the feature model's robust patterns
     controls = [run for run in sweep.runs if run.config["dataset"] == "feature_model" and remedy_label(run.config) == "plain"]
-    assert sorted(run.config["dataset_options"]["nonrobust_strength"] for run in controls) == [0.0] * 3 + [4.0] * 3
+    assert sorted(run.config["dataset_options"]["nonrobust_strength"] for run in controls) == [0.0] + [4.0] * 3
     # A dotted axis is named in the run directory, so the two controls are told apart at a glance.
     assert {run.name.split("_s0_")[1].rsplit("_", 1)[0] for run in controls} == {
         "nonrobust_strength4.0", "nonrobust_strength0.0"}
