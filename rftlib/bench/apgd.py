@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from ..attacks import APGD, APGDT
-from .timing import Peer, time_peers
+from .timing import Peer, compare_to_peer, time_peers
 
 REFERENCE_CE = "pyautoattack APGD-CE"
 REFERENCE_T = "pyautoattack APGD-T"
@@ -63,7 +63,7 @@ def bench_apgd(model: nn.Module, images: torch.Tensor, *, eps: float, steps: int
         row.update(status="ok", seconds=peer.median, times=peer.times, images_per_s=len(images) / peer.median,
                    robust_acc=_robust(model, outputs[peer.name], labels))
     for ours, reference in (("rftlib APGD-CE", REFERENCE_CE), ("rftlib APGD-T", REFERENCE_T)):
-        _compare(rows[ours], rows[reference])
+        compare_to_peer(rows[ours], rows[reference])
     return list(rows.values())
 
 
@@ -124,16 +124,8 @@ def bench_evaluation(model: nn.Module, images: torch.Tensor, *, eps: float, alph
         clean, robust = results[peer.name]
         row.update(status="ok", seconds=peer.median, times=peer.times, images_per_s=len(images) / peer.median,
                    clean_acc=clean, robust_acc=robust)
-    _compare(rows["rftlib Evaluator (clean-correct points only)"], rows[EVAL_REFERENCE])
+    compare_to_peer(rows["rftlib Evaluator (clean-correct points only)"], rows[EVAL_REFERENCE])
     return list(rows.values())
-
-
-def _compare(row: dict, reference: dict) -> None:
-    row["peer"] = reference["name"]
-    if row["status"] == reference["status"] == "ok":
-        row["speedup"] = reference["seconds"] / row["seconds"]
-        row["speedup_by_round"] = [ref / own for ref, own in zip(reference["times"], row["times"])]
-        row["robust_acc_delta"] = row["robust_acc"] - reference["robust_acc"]
 
 
 __all__ = ["EVAL_REFERENCE", "REFERENCE_CE", "REFERENCE_T", "bench_apgd", "bench_evaluation"]

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..attacks import PGD
 from ..robustness_curve import per_radius_flags, point_areas, survivor_flags
-from .timing import Peer, time_peers
+from .timing import Peer, compare_to_peer, time_peers
 
 REFERENCE_L2 = "torchattacks PGDL2"
 OURS_L2 = "rftlib PGD L2"
@@ -73,16 +73,8 @@ def bench_threat(model: nn.Module, images: torch.Tensor, *, eps: float, steps: i
             with torch.no_grad():
                 row["robust_acc"] = (model(outputs[peer.name]).argmax(1) == labels).float().mean().item()
     for mine, peer in ((OURS_L2, REFERENCE_L2), (OURS_CURVE, NAIVE_CURVE)):
-        _compare(rows[mine], rows[peer])
+        compare_to_peer(rows[mine], rows[peer])
     return list(rows.values())
-
-
-def _compare(row: dict, reference: dict) -> None:
-    row["peer"] = reference["name"]
-    if row["status"] == reference["status"] == "ok":
-        row["speedup"] = reference["seconds"] / row["seconds"]
-        row["speedup_by_round"] = [ref / own for ref, own in zip(reference["times"], row["times"])]
-        row["robust_acc_delta"] = row["robust_acc"] - reference["robust_acc"]
 
 
 __all__ = ["NAIVE_CURVE", "OURS_CURVE", "OURS_L2", "REFERENCE_L2", "bench_threat"]

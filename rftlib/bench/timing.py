@@ -80,6 +80,16 @@ def time_peers(peers: list[Peer], repeats: int, device: torch.device) -> list[Pe
     return peers
 
 
+def compare_to_peer(row: dict, reference: dict) -> None:
+    """Add to ``row`` its speed-up over the peer ``reference`` measured in the same run (median and per
+    round) and the difference in robust accuracy, so a faster attack that is weaker shows it."""
+    row["peer"] = reference["name"]
+    if row["status"] == reference["status"] == "ok":
+        row["speedup"] = reference["seconds"] / row["seconds"]
+        row["speedup_by_round"] = [ref / own for ref, own in zip(reference["times"], row["times"])]
+        row["robust_acc_delta"] = row["robust_acc"] - reference["robust_acc"]
+
+
 def matmul_peak(device: torch.device, quick: bool = False) -> dict:
     """The device's achievable matmul rate, measured now from the best of several calls (a peak is
     what the hardware can do): bf16 8192^3 on CUDA (the rate tensor cores reach in practice, the

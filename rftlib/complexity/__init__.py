@@ -19,7 +19,7 @@ complexity`` is the command line.
 """
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_exports
 
 # Imported on first use: the sweep calls into ``cache`` without paying for plotting or scikit-learn.
 _EXPORTS = {
@@ -31,14 +31,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -6,16 +6,10 @@ training loop, which imports ``rftlib.config``: no import cycle through this pac
 keeps torch out of ``rft run --help`` (``rftlib.training.command`` builds its parser without it)."""
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_exports
 
 _FROM_LOOP = ("finetune", "RunResult", "TrainingDiverged", "load_result")
 
 __all__ = list(_FROM_LOOP)
 
-
-def __getattr__(name: str):
-    if name in _FROM_LOOP:
-        value = getattr(importlib.import_module(f"{__name__}.loop"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, dict.fromkeys(_FROM_LOOP, "loop"))
