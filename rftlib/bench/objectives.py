@@ -18,7 +18,7 @@ from ..strategies import apply_strategy, training_defaults
 from ..training.objectives import OBJECTIVES, make_objective
 from ..training.optim import make_optimizer
 from ..training.step import training_step
-from .timing import Peer, time_peers
+from .timing import Peer, record_timings
 
 STRATEGY = "full"
 
@@ -46,12 +46,10 @@ def bench_objectives(build: Callable[[], nn.Module], images: torch.Tensor, label
 
             peers.append(Peer(label, step))
 
-    for peer in time_peers(peers, repeats, images.device):
-        row = rows[peer.name]
-        if peer.error is not None:
-            row.update(status="failed", note=peer.error)
-            continue
-        row.update(status="ok", seconds=peer.median, times=peer.times, images_per_s=len(images) / peer.median)
+    record_timings(rows, peers, repeats, images.device)
+    for row in rows.values():
+        if row["status"] == "ok":
+            row["images_per_s"] = len(images) / row["seconds"]
     for row in rows.values():
         standard = rows[f"standard {row['precision']}"]
         if row["status"] == "ok" and standard["status"] == "ok":

@@ -30,7 +30,7 @@ from ..strategies import apply_strategy, training_defaults
 from ..training.objectives import make_objective
 from ..training.optim import make_optimizer
 from ..training.step import training_step
-from .timing import Peer, time_peers
+from .timing import Peer, record_timings
 
 STRATEGY = "full"
 SCHEDULE = {"clean": 0.25, "ramp": 0.5}  # over 4 steps: step 0 clean, step 3 at the full eps
@@ -71,12 +71,7 @@ def bench_remedies(build: Callable[[], nn.Module], images: torch.Tensor, labels:
             torch.cuda.synchronize(images.device)
             rows[label]["peak_bytes"] = torch.cuda.max_memory_allocated(images.device)
         peers.append(Peer(label, run))
-    for peer in time_peers(peers, repeats, images.device):
-        row = rows[peer.name]
-        if peer.error is not None:
-            row.update(status="failed", note=peer.error)
-            continue
-        row.update(status="ok", seconds=peer.median, times=peer.times)
+    record_timings(rows, peers, repeats, images.device)
     plain = rows["plain"]
     for row in rows.values():
         if row.get("status") == "ok" and plain.get("status") == "ok":

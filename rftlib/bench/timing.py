@@ -80,6 +80,17 @@ def time_peers(peers: list[Peer], repeats: int, device: torch.device) -> list[Pe
     return peers
 
 
+def record_timings(rows: dict[str, dict], peers: list[Peer], repeats: int, device: torch.device) -> None:
+    """Time ``peers`` (``time_peers``) and write each one's outcome into its row (``rows[peer.name]``):
+    ``status`` "ok" with the median ``seconds`` and every round's ``times``, or "failed" with a note."""
+    for peer in time_peers(peers, repeats, device):
+        row = rows[peer.name]
+        if peer.error is not None:
+            row.update(status="failed", note=peer.error)
+        else:
+            row.update(status="ok", seconds=peer.median, times=peer.times)
+
+
 def compare_to_peer(row: dict, reference: dict) -> None:
     """Add to ``row`` its speed-up over the peer ``reference`` measured in the same run (median and per
     round) and the difference in robust accuracy, so a faster attack that is weaker shows it."""
