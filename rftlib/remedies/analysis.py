@@ -184,7 +184,7 @@ def wise_ft_points(summaries: pd.DataFrame) -> pd.DataFrame:
 def wise_ft_sentences(points: pd.DataFrame) -> list[str]:
     """Per run and start: the α of highest robust accuracy whose clean accuracy is above the start's
     (α = 0), against the fine-tuned end point (α = 1), with Newcombe's paired interval."""
-    from .wise_ft import read_wise_ft_outcomes
+    from .wise_ft import wise_ft_differences
 
     sentences = []
     for (run, start), curve in points.groupby(["run", "start"], sort=False):
@@ -198,10 +198,9 @@ def wise_ft_sentences(points: pd.DataFrame) -> list[str]:
             sentences.append(f"{run} ({start}): no interior α has a clean accuracy above the start point's.")
             continue
         best = inside.loc[inside["adv_acc"].idxmax()]
-        path = curve["path"].iloc[0]
-        a = read_wise_ft_outcomes(path, float(best["alpha"]), start)["robust"]
-        b = read_wise_ft_outcomes(path, 1.0, start)["robust"]
-        diff, low, high = stats.paired_difference_interval(a, b)
+        differences = wise_ft_differences(curve["path"].iloc[0], start, metrics=("adv_acc",))
+        row = differences[differences["alpha"] == best["alpha"]].iloc[0]
+        diff, low, high = row["adv_acc_diff"], row["adv_acc_diff_low"], row["adv_acc_diff_high"]
         verdict = "significant" if low > 0 or high < 0 else "not significant"
         sentences.append(f"{run} ({start}): α = {best['alpha']:g} keeps clean accuracy {best['clean_acc']:.3f} "
                          f"(start {start_clean:.3f}) with robust accuracy {diff * 100:+.1f} pp "
