@@ -18,3 +18,22 @@ torch.set_num_threads(1)  # two workers share two cores
 def tiny_vit_kwargs():
     """A ViT small enough for CPU tests: timm's vit_tiny at 32 px with 4 px patches."""
     return dict(name="vit_tiny_patch16_224", model_kwargs=dict(img_size=32, patch_size=4))
+
+
+# The longest tests (seconds of wall time under `-n 2`, measured), started first: xdist hands out work in
+# collection order (groups of several tests, such as the Ray cluster's, first), and a long test that
+# starts last leaves the other worker idle while it runs.
+LONGEST_FIRST = (
+    "tests/test_notebooks.py::test_every_notebook_runs_in_a_tiny_sweep",  # ~80: eight kernels
+    "tests/test_tracking.py::test_a_run_killed_and_resumed_is_one_mlflow_run_equal_to_its_records",  # ~25: a server
+    "tests/test_notebooks.py::test_local_sweep_fails_one_run_then_redoes_only_it",  # ~15: six kernels
+    "tests/test_controls.py::test_positive_control_drop_is_significant_and_negative_controls_is_not",  # ~18
+    "tests/test_objectives.py::test_pgd_at_ends_more_robust_than_standard_training",  # ~17
+    "tests/test_wise_ft.py::test_wise_ft_recovers_robustness_on_the_positive_control",  # ~14
+    "tests/test_tracking.py::test_two_concurrent_writers_on_one_new_sqlite_store_both_log_completely",  # ~12
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {nodeid: i for i, nodeid in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid, len(rank)))  # stable: the rest keep their order
