@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import re
 from contextlib import nullcontext
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .errors import RftError
+
+if TYPE_CHECKING:
+    import torch
 
 
 # The device types a run can train on, and how the error message lists them.

@@ -27,6 +27,7 @@ from torch import nn
 from .errors import RftError
 from .hub import hub_offline, unreachable_host
 from .timm_names import check_model_name  # torch-free: configurations check names without torch
+from .weights_header import SAFE_WEIGHT_FORMATS
 
 PAPER_MODEL = "vit_base_patch16_224.orig_in21k"
 
@@ -158,7 +159,6 @@ def _create(name, num_classes, pretrained, overlay, kwargs, path) -> nn.Module:
     return backbone
 
 
-SAFE_WEIGHT_FORMATS = "a .safetensors file, or a torch checkpoint of tensors and plain data (weights-only)"
 
 
 def load_error_summary(error: Exception, limit: int = 240) -> str:
