@@ -65,8 +65,8 @@ def split_name(name: str) -> tuple[str, str]:
 
 
 def model_names() -> list[str]:
-    """Every architecture name, sorted (``timm.list_models()``)."""
-    return sorted(registry())
+    """Every architecture name, in ``timm.list_models()``'s (natural) order."""
+    return list(registry())
 
 
 def is_model(name: str) -> bool:
@@ -75,8 +75,8 @@ def is_model(name: str) -> bool:
 
 
 def pretrained_tags(arch: str) -> list[str]:
-    """The pretrained tags of ``arch``, sorted (``timm.list_pretrained(f"{arch}.*")``)."""
-    return sorted(registry().get(arch, [None, {}])[1])
+    """The pretrained tags of ``arch``, in ``timm.list_pretrained(f"{arch}.*")``'s order."""
+    return list(registry().get(arch, [None, {}])[1])
 
 
 def default_input_size(name: str) -> int | None:
@@ -113,8 +113,7 @@ def write_snapshot(path: Path = SNAPSHOT) -> None:
     """Write the installed timm's registry as the snapshot."""
     import timm
 
-    path.write_text(json.dumps({"timm": timm.__version__, "models": live_registry()}, separators=(",", ":"),
-                               sort_keys=True) + "\n")
+    path.write_text(json.dumps({"timm": timm.__version__, "models": live_registry()}, separators=(",", ":")) + "\n")
 
 
 if __name__ == "__main__":

@@ -49,7 +49,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import RftError
-from .base import AttackOutcome, OutcomeAttack, autocast_for_dtype, check_autocast, check_inputs, frozen_eval, random_like
+from .base import (AttackOutcome, OutcomeAttack, autocast_for_dtype, check_autocast, check_inputs, frozen_eval,
+                   random_like)
 from .norms import DEFAULT_NORM, check_radius
 from .projections import l1_norms, l2_norms, l2_unit, project_l1
 from .settings import LOSSES, APGDSettings, APGDTSettings, adopt  # noqa: F401  LOSSES re-exported

@@ -17,7 +17,7 @@ _EXPORTS = {
     "HubImageDataset": "base", "ImageDataset": "base", "TensorImageDataset": "base",
     "DOMAINNET_DOMAINS": "hub", "HUB_SPECS": "hub", "HubOptions": "hub", "HubSpec": "hub",
     "eval_subset": "splits", "holdout_split": "splits", "Task": "task",
-    "DigitsOptions": "checks", "SyntheticOptions": "checks", "FeatureModelOptions": "checks",
+    "DigitsOptions": "memory_options", "SyntheticOptions": "memory_options", "FeatureModelOptions": "memory_options",
 }
 
 __all__ = sorted(_EXPORTS)

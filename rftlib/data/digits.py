@@ -12,7 +12,7 @@ import torch
 
 from .base import TensorImageDataset
 from .catalog import DATASETS
-from .checks import DigitsOptions, check_digits, reject_path_and_domain  # noqa: F401  re-exported; torch-free
+from .memory_options import DigitsOptions, check_digits, reject_path_and_domain  # noqa: F401  re-exported; torch-free
 from .task import Task, make_task
 
 

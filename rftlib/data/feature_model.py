@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from .catalog import DATASETS
-from .checks import (FeatureModelOptions, check_feature_model, check_feature_options,  # noqa: F401  re-exported
+from .memory_options import (FeatureModelOptions, check_feature_model, check_feature_options,  # noqa: F401  re-exported
                      coordinates)
 from .synthetic import GAIN, apply_style, class_fields, generated_task, pattern_amplitude, prototypes
 from .task import Task

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from .base import TensorImageDataset
 from .catalog import DATASETS
-from .checks import (SyntheticOptions, check_options, check_synthetic,  # noqa: F401  re-exported; torch-free
+from .memory_options import (SyntheticOptions, check_options, check_synthetic,  # noqa: F401  re-exported; torch-free
                      domain_names)
 from .task import Task, make_task
 

@@ -184,7 +184,8 @@ class Strategy:
 REGISTRY: Registry[Strategy] = Registry("strategy")
 
 
-def register(name: str, *, options: type, defaults: TrainingDefaults, summary: str, module: str | None = None) -> Strategy:
+def register(name: str, *, options: type, defaults: TrainingDefaults, summary: str,
+             module: str | None = None) -> Strategy:
     """File a strategy in :data:`REGISTRY`; its ``apply`` lives in ``module`` (default
     ``rftlib.strategies.<name>``)."""
     return REGISTRY.add(name, Strategy(name, options, defaults, summary, module or f"{__package__}.{name}"))
