@@ -41,16 +41,7 @@ class UpstreamConfig:
 
 def pretrain(progress: bool = True, **options) -> Path:
     """Train (or find cached) the upstream backbone; returns its safetensors path."""
-    upstream = build_dataclass(UpstreamConfig, options, "upstream option")
-    run_config = RunConfig.from_dict(dict(
-        model=upstream.model, model_kwargs=upstream.model_kwargs, image_size=upstream.image_size,
-        pretrained=False, strategy="full",
-        dataset=upstream.dataset, dataset_options=upstream.dataset_options, seed=upstream.seed,
-        max_steps=upstream.steps, batch_size=upstream.batch_size, lr=upstream.lr,
-        weight_decay=upstream.weight_decay, warmup_steps=upstream.steps // 10, lr_schedule="cosine",
-        schedule=[], eval_size=500, attack={"steps": 2}, output_dir=upstream.output_dir,
-    ))
-    run_dir = Path(upstream.output_dir) / run_config.run_name()
+    run_config, run_dir = upstream_run(**options)
     weights = run_dir / BACKBONE_FILE
     if weights.exists():
         return weights
@@ -65,3 +56,24 @@ def pretrain(progress: bool = True, **options) -> Path:
                for name, tensor in load_file(run_dir / "trainable.safetensors").items()}
     metadata = {"upstream_clean_acc": str(result.summary["final"]["clean_acc"])}
     return atomic_write(weights, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+
+
+def cached_weights(**options) -> Path | None:
+    """The backbone ``pretrain(**options)`` returns, when it is already pretrained; None otherwise."""
+    _, run_dir = upstream_run(**options)
+    weights = run_dir / BACKBONE_FILE
+    return weights if weights.exists() else None
+
+
+def upstream_run(**options) -> tuple[RunConfig, Path]:
+    """The fine-tuning run that pretrains the upstream backbone of ``options``, and its directory."""
+    upstream = build_dataclass(UpstreamConfig, options, "upstream option")
+    run_config = RunConfig.from_dict(dict(
+        model=upstream.model, model_kwargs=upstream.model_kwargs, image_size=upstream.image_size,
+        pretrained=False, strategy="full",
+        dataset=upstream.dataset, dataset_options=upstream.dataset_options, seed=upstream.seed,
+        max_steps=upstream.steps, batch_size=upstream.batch_size, lr=upstream.lr,
+        weight_decay=upstream.weight_decay, warmup_steps=upstream.steps // 10, lr_schedule="cosine",
+        schedule=[], eval_size=500, attack={"steps": 2}, output_dir=upstream.output_dir,
+    ))
+    return run_config, Path(upstream.output_dir) / run_config.run_name()

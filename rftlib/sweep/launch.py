@@ -11,14 +11,15 @@ import queue
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any
 
 from ..errors import RftError, unknown_choice
 from .execute import first_line, marker
 from .jobs import Job
 from .spec import Resources
+from .upstreams import job_upstream, pretrain_in_worker, upstream_failure
 
 LAUNCHERS = ("local", "ray")
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -94,7 +95,8 @@ def local_slots(jobs: int, threads: int = 1) -> list[dict[str, str]]:
     return slots
 
 
-def _failed(job: Job, error: str) -> dict[str, Any]:
+def failed(job: Job, error: str) -> dict[str, Any]:
+    """The outcome of a job that failed without a marker of its own (its worker died, or it never started)."""
     return {"name": job.name, "status": "failed", "seconds": None, "error": error}
 
 
@@ -108,28 +110,50 @@ def _run_worker(job: Job, env: dict[str, str]) -> dict[str, Any]:
         if path.exists():
             return json.loads(path.read_text(encoding="utf-8"))
     lines = done.stderr.strip().splitlines()  # the worker died before writing a marker
-    return _failed(job, lines[-1] if lines else f"worker exited with status {done.returncode}")
+    return failed(job, lines[-1] if lines else f"worker exited with status {done.returncode}")
 
 
-def run_local(jobs: Sequence[Job], n_jobs: int = 1, threads: int = 1) -> Iterator[dict[str, Any]]:
+def run_local(jobs: Sequence[Job], n_jobs: int = 1, threads: int = 1,
+              upstreams: Mapping[str, dict[str, Any]] | None = None) -> Iterator[dict[str, Any]]:
     """Execute ``jobs`` in worker processes, ``n_jobs`` at a time, each with its slot's environment
-    (``threads`` math threads). A worker dies with this process (``execute.die_with_parent``): it is
-    started from a pool thread, which lives until every job has ended."""
+    (``threads`` math threads). ``upstreams`` (``upstreams.missing_upstreams``) are pretrained first, in
+    the same slots; a run waits for its own upstream only, and fails with its error if it failed. A
+    worker dies with this process (``execute.die_with_parent``): it is started from a pool thread, which
+    lives until every job has ended."""
     slots: queue.Queue[dict[str, str]] = queue.Queue()
     for env in local_slots(n_jobs, threads):
         slots.put(env)
 
-    def work(job: Job) -> dict[str, Any]:
+    def in_slot(function, *args):
         env = slots.get()
         try:
-            return _run_worker(job, env)
+            return function(*args, env)
         finally:
             slots.put(env)
 
     pool = ThreadPoolExecutor(max_workers=n_jobs)
     try:
-        for future in as_completed([pool.submit(work, job) for job in jobs]):
-            yield future.result()
+        pretraining = {pool.submit(in_slot, pretrain_in_worker, options): key
+                       for key, options in (upstreams or {}).items()}
+        waiting: dict[str, list[Job]] = {key: [] for key in pretraining.values()}
+        running = set(pretraining)
+        for job in jobs:
+            if job_upstream(job) in waiting:
+                waiting[job_upstream(job)].append(job)
+            else:
+                running.add(pool.submit(in_slot, _run_worker, job))
+        while running:
+            ended, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in ended:
+                if future not in pretraining:
+                    yield future.result()
+                    continue
+                _, error = future.result()
+                for job in waiting.pop(pretraining[future]):
+                    if error:
+                        yield failed(job, upstream_failure(error))
+                    else:
+                        running.add(pool.submit(in_slot, _run_worker, job))
     finally:  # on Ctrl-C the workers got the signal too; queued jobs must not start
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -199,7 +223,7 @@ def run_ray(jobs: Sequence[Job], resources: Resources, address: str | None = Non
             try:
                 yield ray.get(ready)
             except Exception as error:  # the worker died (out of memory, node lost)
-                yield _failed(job, f"{type(error).__name__}: {first_line(error)}")
+                yield failed(job, f"{type(error).__name__}: {first_line(error)}")
     finally:
         for ref in pending:
             ray.cancel(ref, force=True)

@@ -1,6 +1,7 @@
 """Run a sweep: the runs not yet done, then the aggregate reports, then the index page."""
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -10,11 +11,11 @@ from typing import Any
 from ..progress import progress_bar
 from ..rundir import make_run_dir
 from ..tracking.sweep import sweep_mirror
-from . import params as run_params
 from .index import write_index
 from .jobs import Job
-from .launch import check_kernel, check_launch, run_local, run_ray
+from .launch import check_kernel, check_launch, failed, run_local, run_ray, thread_env
 from .spec import Sweep
+from .upstreams import job_upstream, missing_upstreams, pretrain_in_worker, upstream_failure
 
 
 @dataclass
@@ -62,12 +63,7 @@ def run_sweep(sweep: Sweep, launcher: str = "local", jobs: int = 1, address: str
         mirror.start()
     try:
         if todo:
-            # Once here rather than in every run at the same time (they would race on the cache).
-            for upstream in sweep.upstreams:
-                log(f"upstream weights: {run_params.pretrained_weights(upstream)}")
-            launched: Iterator[dict[str, Any]] = (
-                run_ray(todo, sweep.resources, address) if launcher == "ray"
-                else run_local(todo, jobs, threads=int(sweep.resources.cpus)))
+            launched = _launch(todo, sweep, launcher, jobs, address, log)
             if mirror is not None:
                 launched = mirror.follow(launched)
             result.runs = _drain(launched, len(todo), f"{sweep.name} runs", "run", progress)
@@ -82,6 +78,24 @@ def run_sweep(sweep: Sweep, launcher: str = "local", jobs: int = 1, address: str
                                 progress)
     result.index = write_index(sweep)
     return result
+
+
+def _launch(todo: list[Job], sweep: Sweep, launcher: str, jobs: int, address: str | None,
+            log: Callable[[str], None]) -> Iterator[dict[str, Any]]:
+    """The outcomes of ``todo``'s runs. Their upstream backbones are pretrained once here rather than
+    by every run at the same time (they would race on the cache): beside the runs on the local
+    launcher, before them on Ray (whose tasks find them on the shared disk)."""
+    threads = int(sweep.resources.cpus)
+    upstreams = missing_upstreams(sweep.upstreams)
+    if upstreams:
+        log(f"pretraining {len(upstreams)} upstream backbone(s) under outputs/upstream/, "
+            f"{'beside' if launcher == 'local' else 'before'} the runs")
+    if launcher == "local":
+        return run_local(todo, jobs, threads=threads, upstreams=upstreams)
+    errors = {key: pretrain_in_worker(options, thread_env(threads))[1] for key, options in upstreams.items()}
+    lost = [job for job in todo if errors.get(job_upstream(job))]
+    refused = (failed(job, upstream_failure(errors[job_upstream(job)])) for job in lost)
+    return itertools.chain(refused, run_ray([job for job in todo if job not in lost], sweep.resources, address))
 
 
 def describe(jobs: Sequence[Job]) -> list[str]:
