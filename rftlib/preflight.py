@@ -23,6 +23,7 @@ from typing import Any
 from .errors import RftError
 from .weights_header import weights_format
 
+
 def check_model(name: str, model_kwargs: dict, strategy: str, strategy_options: dict,
                 num_classes: int | None) -> None:
     """The timm model exists (with its pretrained tag; no torch, no timm) and its family takes
