@@ -219,14 +219,14 @@ class RunConfig:
 
         The one check of a run's values (``rft run``, ``rft sweep`` and ``--dry-run`` all come
         here), made before anything is loaded or written. Types are enforced by build_dataclass;
-        ranges use ``rftlib.validation``: a new field adds its line here."""
-        from torch import nn
-
+        ranges use ``rftlib.validation``: a new field adds its line here. Every check that the
+        configuration alone decides runs without importing torch or timm (a refusal is one line within
+        a second); only the family check of the model, built on the meta device, comes after them."""
         from . import preflight
-        from .attacks import make_attack
+        from .attacks.settings import attack_settings
+        from .objective_options import objective_options
         from .remedies.checks import check_remedies
-        from .strategies import strategy_config
-        from .training.objectives import objective_options
+        from .strategies.config import strategy_config
 
         strategy_config(self.strategy, **self.strategy_options)  # unknown strategy or option
         check_remedies(self)  # L2-SP weights, eps_schedule's objective, robust selection's tolerance
@@ -238,14 +238,13 @@ class RunConfig:
 
         dimension = input_dimension(self.image_size, self.model, self.model_kwargs)
         check_attack_radii(self.attack_specs(), self.attack, dimension)
-        for spec in self.attack_specs():  # each attack's own value checks, on a stand-in model
-            options = {k: v for k, v in spec.items() if k not in ("name", "label")}
-            make_attack(spec["name"], nn.Identity(), **options)
+        for spec in self.attack_specs():  # each attack's own value checks, as its class makes them
+            attack_settings(spec["name"], **{k: v for k, v in spec.items() if k not in ("name", "label")})
         if self.robustness_curve is not None:
             curve_options(self.robustness_curve, dimension)
         objective_options(self.objective, **self.objective_options)  # unknown objective, option or value
         if self.corruptions is not None:
-            from .data.corruptions import check_image_size, corruption_options
+            from .data.corruption_options import check_image_size, corruption_options
 
             corruption_options(self.corruptions)  # unknown corruption or key, severity outside 1-5
             size = self.image_size or self.model_kwargs.get("img_size")
@@ -273,18 +272,19 @@ class RunConfig:
         integer("seed", self.seed, low=0)
         if self.final_model == "best_val" and self.val_fraction == 0:
             raise RftError("final_model 'best_val' needs a validation hold-out: val_fraction > 0")
-        # What the values point at, last (timm's registry is the slowest import): the weights file's
-        # format, the device, the model name and whether its family takes the strategy.
+        # What the values point at: the weights file's format, the device name, the model name (a
+        # snapshot of timm's registry), the tracking store; last, the one check that needs torch and
+        # timm: whether the model's family takes the strategy.
         preflight.check_weights(self.weights, self.pretrained)
         preflight.check_device(self.device)
-        from .data.classes import known_num_classes
-
-        preflight.check_model(self.model, self.model_kwargs, self.strategy, self.strategy_options,
-                              known_num_classes(self.dataset, self.dataset_options))
         if self.tracking is not None:
             from .tracking.options import tracking_options
 
             tracking_options(self.tracking)  # unknown backend or key, malformed URI, a name MLflow refuses
+        from .data.classes import known_num_classes
+
+        preflight.check_model(self.model, self.model_kwargs, self.strategy, self.strategy_options,
+                              known_num_classes(self.dataset, self.dataset_options))
         return self
 
     def _check_remedies(self, objective_options) -> None:
@@ -302,8 +302,8 @@ class RunConfig:
         """The attacks (and final AutoAttack) against the dataset's class count: ``num_classes``, or
         where the dataset's options fix it; a local copy's count is checked once loaded, before the
         run directory is written (``rftlib.preflight.check_task``)."""
-        from .attacks import check_attack_spec
         from .attacks.end_of_run import check_final_autoattack
+        from .attacks.settings import check_attack_spec
         from .data.classes import known_num_classes
 
         if num_classes is None:
@@ -330,7 +330,7 @@ class RunConfig:
         """The evaluation attacks as ``{name, label, **options}``, pgd entries completed with ``attack``'s
         settings (the paper's where not overridden). Every other attack that has an eps takes
         ``attack``'s eps unless its entry sets one, so attacks are compared within one threat model."""
-        from .attacks import accepts_option
+        from .attacks.settings import accepts_option
 
         pgd_defaults = {**PAPER_ATTACK, **self.attack}
         if self.attacks is None:
@@ -352,8 +352,8 @@ class RunConfig:
         """A copy with every 'None = default' filled in: the strategy's lr, weight decay, warm-up and
         schedule, the PGD settings and the training attack's. Its values are what the run uses and
         what gets recorded."""
-        from .strategies import training_defaults
-        from .training.objectives import objective_options
+        from .objective_options import objective_options
+        from .strategies.config import training_defaults
 
         defaults = training_defaults(self.strategy)
         changes: dict[str, Any] = {}

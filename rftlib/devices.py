@@ -1,11 +1,17 @@
-"""Where and in what precision code runs: device names from configs and CLIs, bf16 autocast."""
+"""Where and in what precision code runs: device names from configs and CLIs, bf16 autocast.
+
+Device names are parsed without torch (a configuration is refused in one line without loading it);
+torch is imported where a device is made or its presence checked."""
 from __future__ import annotations
 
+import re
 from contextlib import nullcontext
-
-import torch
+from typing import TYPE_CHECKING, NamedTuple
 
 from .errors import RftError
+
+if TYPE_CHECKING:
+    import torch
 
 
 # The device types a run can train on, and how the error message lists them.
@@ -13,24 +19,35 @@ RUN_DEVICE_TYPES = ("cpu", "cuda", "mps")
 RUN_DEVICES = "auto, cpu, cuda, cuda:N, mps"
 
 
-def parse_device(name: str) -> torch.device | None:
+class DeviceName(NamedTuple):
+    """A parsed device name: its type ("cpu", "cuda", "mps") and index (None where not given)."""
+
+    type: str
+    index: int | None
+
+
+# torch.device's grammar for the run device types: a type, then optionally ":N" without leading zeros.
+_DEVICE_NAME = re.compile(rf"({'|'.join(RUN_DEVICE_TYPES)})(?::(0|[1-9][0-9]*))?")
+
+
+def parse_device(name: str) -> DeviceName | None:
     """The device ``name`` names ("auto": None), whether or not this machine has it: a configuration
-    may be written here for a run on another machine. RftError for a name that is no run device."""
+    may be written here for a run on another machine. RftError for a name that is no run device.
+    Parsed as ``torch.device`` parses it, without importing torch."""
     if name == "auto":
         return None
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError):
-        device = None
-    if device is None or device.type not in RUN_DEVICE_TYPES:
+    match = _DEVICE_NAME.fullmatch(name) if isinstance(name, str) else None
+    if match is None:
         hint = " (a CUDA GPU is 'cuda' or 'cuda:N')" if str(name).lower().startswith("gpu") else ""
         raise RftError(f"unknown device {name!r}{hint}; valid: {RUN_DEVICES}")
-    return device
+    return DeviceName(match.group(1), None if match.group(2) is None else int(match.group(2)))
 
 
 def resolve_device(name: str) -> torch.device:
     """"auto" (CUDA when available, else CPU) or any torch device name; a CUDA device asked for on a
     machine without CUDA is an error, not a silent fall-back to the CPU."""
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = parse_device(name)
@@ -41,11 +58,13 @@ def resolve_device(name: str) -> torch.device:
                        f"device(s): cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise RftError(f"device {name!r} asked for, but MPS is not available here; use cpu or auto")
-    return device
+    return torch.device(device.type, device.index)
 
 
 def autocast_for(device: torch.device, precision: str):
     """bf16 autocast on ``device`` for precision "bf16"; no-op for "fp32"."""
+    import torch
+
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return nullcontext()

@@ -12,7 +12,6 @@ Offline, asking for hub weights that are not cached fails at once with a message
 """
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 import pickle
@@ -25,8 +24,10 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
-from .errors import RftError, unknown_choice
+from .errors import RftError
 from .hub import hub_offline, unreachable_host
+from .timm_names import check_model_name  # torch-free: configurations check names without torch
+from .weights_header import SAFE_WEIGHT_FORMATS
 
 PAPER_MODEL = "vit_base_patch16_224.orig_in21k"
 
@@ -158,7 +159,6 @@ def _create(name, num_classes, pretrained, overlay, kwargs, path) -> nn.Module:
     return backbone
 
 
-SAFE_WEIGHT_FORMATS = "a .safetensors file, or a torch checkpoint of tensors and plain data (weights-only)"
 
 
 def load_error_summary(error: Exception, limit: int = 240) -> str:
@@ -203,28 +203,6 @@ def _missing_keys_reported() -> Iterator[_KeyReport]:
     finally:
         logger.removeHandler(report)
         logger.setLevel(old_level)
-
-
-def check_model_name(name: str) -> tuple[str, str]:
-    """Split ``arch.tag`` and check both exist in timm's registry (nothing is built); RftError with
-    close matches otherwise."""
-    import timm
-
-    if not isinstance(name, str) or not name:
-        raise RftError(f"model name must be a timm model name, got {name!r}")
-    arch, tag = timm.models.split_model_name_tag(name)
-    if not timm.is_model(arch):
-        close = difflib.get_close_matches(arch, timm.list_models(), n=5, cutoff=0.6)
-        hint = f" (close: {', '.join(close)})" if close else ""
-        family = arch.split("_")[0]
-        raise RftError(
-            f"unknown timm model {arch!r}{hint}; search with timm.list_models('*{family}*')"
-        )
-    if tag:
-        tags = [n.split(".", 1)[1] for n in timm.list_pretrained(f"{arch}.*")]
-        if tag not in tags:
-            raise unknown_choice(f"{arch} pretrained tag", tag, tags)
-    return arch, tag
 
 
 def _checkpoint_head_size(path: Path, classifier: str) -> int:

@@ -17,23 +17,18 @@ from __future__ import annotations
 
 import functools
 import json
-import pickle
 from pathlib import Path
 from typing import Any
 
 from .errors import RftError
-
-# The first bytes of the files rftlib takes as weights.
-ZIP_MAGIC = b"PK\x03\x04"  # torch.save since torch 1.6 (a zip archive)
-# torch.save's legacy format is a pickle whose first object is torch's magic number.
-LEGACY_TORCH_MAGIC = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)[:-1]  # without the STOP opcode
-PICKLE_PROTOCOL = 0x80  # a pickle of protocol 2 or later starts with PROTO
+from .weights_header import weights_format
 
 
 def check_model(name: str, model_kwargs: dict, strategy: str, strategy_options: dict,
                 num_classes: int | None) -> None:
-    """The timm model exists (with its pretrained tag) and its family takes ``strategy``."""
-    from .models import check_model_name
+    """The timm model exists (with its pretrained tag; no torch, no timm) and its family takes
+    ``strategy`` (the model built on the meta device: torch and timm)."""
+    from .timm_names import check_model_name
 
     check_model_name(name)
     _check_placement(name, json.dumps(model_kwargs, sort_keys=True, default=str), strategy,
@@ -52,31 +47,6 @@ def _check_placement(name: str, model_kwargs: str, strategy: str, strategy_optio
     except Exception:  # noqa: BLE001 - a model that cannot be built without memory is checked when the run builds it
         return
     check_placement(model, strategy, **json.loads(strategy_options))
-
-
-def weights_format(path: Path) -> str:
-    """"safetensors", "torch" (a zip or legacy torch checkpoint), read from the file's first bytes;
-    RftError naming the formats rftlib takes for anything else (a pickle is never unpickled)."""
-    from .models import SAFE_WEIGHT_FORMATS
-
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(64)
-            size = path.stat().st_size
-    except OSError as error:
-        raise RftError(f"cannot read weights file {str(path)!r}: {error.strerror or error}") from None
-    if head.startswith(ZIP_MAGIC) or head.startswith(LEGACY_TORCH_MAGIC):
-        return "torch"
-    header_length = int.from_bytes(head[:8], "little") if len(head) >= 9 else 0
-    if 0 < header_length <= size - 8 and head[8:9] == b"{":  # safetensors: u64 length, then a JSON header
-        return "safetensors"
-    if head[:1] == bytes([PICKLE_PROTOCOL]):
-        what = "a Python pickle, not a torch checkpoint"
-    elif not head:
-        what = "empty"
-    else:
-        what = "in no format rftlib reads (not safetensors, not a torch checkpoint)"
-    raise RftError(f"weights file {str(path)!r} is {what}; rftlib loads {SAFE_WEIGHT_FORMATS}")
 
 
 def check_weights(weights: str | None, pretrained: bool) -> None:
@@ -108,14 +78,15 @@ def check_device(name: str) -> None:
 
 
 def check_dataset(name: str, domain: str | None, options: dict[str, Any]) -> None:
-    """The dataset's own options, ``path`` and ``domain``, checked by the dataset without loading it."""
-    from .data import DATASETS
+    """The dataset's own options, ``path`` and ``domain``, checked by the dataset without loading it
+    (and without torch)."""
+    from .data.checks import DATASET_CHECKS
 
-    builder = DATASETS.get(name)
+    check = DATASET_CHECKS.get(name)
     options = dict(options)
     path = options.pop("path", None)
     options.pop("cache_dir", None)
-    builder.check(name=name, domain=domain, path=path, options=options)
+    check(name=name, domain=domain, path=path, options=options)
 
 
 def check_task(config, task) -> None:

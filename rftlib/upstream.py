@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from safetensors.torch import load_file, save_file
-
 from .atomic import atomic_write
 from .config import RunConfig
 from .options import build_dataclass
@@ -47,6 +45,8 @@ def pretrain(progress: bool = True, **options) -> Path:
     weights = run_dir / BACKBONE_FILE
     if weights.exists():
         return weights
+
+    from safetensors.torch import load_file, save_file  # imports torch: here, not where a sweep is checked
 
     from .training import finetune
 

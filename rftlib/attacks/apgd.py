@@ -49,17 +49,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import RftError
-from .base import (AttackOutcome, OutcomeAttack, autocast_for_dtype, check_autocast, check_count, check_inputs,
-                   frozen_eval, positive_number, random_like)
-from .norms import DEFAULT_NORM, NORMS, check_norm, check_radius
+from .base import (AttackOutcome, OutcomeAttack, autocast_for_dtype, check_autocast, check_inputs, frozen_eval,
+                   random_like)
+from .norms import DEFAULT_NORM, check_radius
 from .projections import l1_norms, l2_norms, l2_unit, project_l1
+from .settings import LOSSES, APGDSettings, APGDTSettings, adopt  # noqa: F401  LOSSES re-exported
 
 MOMENTUM = 0.75
-LOSSES = ("ce", "dlr")
 # l1-APGD's sparsity schedule (the authors' code): first topk, checkpoint share, step decrease, smallest factor.
 L1_TOPK, L1_CHECKPOINT, L1_DECREASE, L1_MIN_FACTOR = 0.2, 0.04, 1.5, 10.0
-# Classes the losses read: DLR uses the 3 largest logits, targeted DLR the 4 largest.
-_MIN_CLASSES = {("ce", False): 2, ("dlr", False): 3, ("ce", True): 2, ("dlr", True): 4}
 
 
 class APGD(OutcomeAttack):
@@ -87,25 +85,18 @@ class APGD(OutcomeAttack):
         >>> outcome.robust.float().mean()        # robust accuracy
     """
 
-    name = "APGD"
-    targeted = False
+    settings_class = APGDSettings
+    name = settings_class.who
+    targeted = settings_class.targeted
 
-    def __init__(self, model: nn.Module, eps: float = 1 / 255, steps: int = 100, loss: str = "ce",
-                 restarts: int = 1, rho: float = 0.75, autocast_dtype: torch.dtype | None = None,
-                 norm: str = DEFAULT_NORM):
+    def __init__(self, model: nn.Module, *, autocast_dtype: torch.dtype | None = None, **settings):
+        # eps, steps, loss, restarts, rho, norm (APGD-T: targets): defaults and checks in the torch-free
+        # settings_class, so configurations are checked by the same code before torch loads.
         if not isinstance(model, nn.Module):
             raise RftError(f"{self.name} model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
-        self.norm = check_norm(norm, self.name, NORMS)
-        self.eps = check_radius(eps, self.norm, self.name)
-        self.steps = check_count(steps, "steps", self.name)
-        if loss not in LOSSES:
-            raise RftError(f"{self.name} loss must be one of {', '.join(LOSSES)}, got {loss!r}")
-        self.loss = loss
-        self.restarts = check_count(restarts, "restarts", self.name)
-        self.rho = positive_number(rho, "rho", self.name)
-        if self.rho >= 1:
-            raise RftError(f"{self.name} rho must be in (0, 1), got {rho!r}")
+        self.settings = self.settings_class(**settings)
+        adopt(self, self.settings)
         self.autocast_dtype = check_autocast(autocast_dtype, self.name)
         # Checkpoint spacing of the paper: first after 22% of the steps, then 3% less each time, at least 6%.
         self.first_checkpoint = max(int(0.22 * self.steps), 1)
@@ -124,11 +115,8 @@ class APGD(OutcomeAttack):
         return ""
 
     def check_classes(self, num_classes: int) -> None:
-        """RftError if the loss cannot be used with ``num_classes`` classes."""
-        needed = _MIN_CLASSES[(self.loss, self.targeted)]
-        if num_classes < needed:
-            raise RftError(f"{self.name} with the {self.loss} loss needs at least {needed} classes, "
-                           f"the model has {num_classes}")
+        """RftError if the loss (APGD-T: the targets) cannot be used with ``num_classes`` classes."""
+        self.settings.check_classes(num_classes)
 
     def run(self, images: torch.Tensor, labels: torch.Tensor,
             generator: torch.Generator | None = None) -> AttackOutcome:
@@ -342,23 +330,12 @@ class APGDT(APGD):
     cross-entropy towards the target).
     """
 
-    name = "APGD-T"
-    targeted = True
-
-    def __init__(self, model: nn.Module, eps: float = 1 / 255, steps: int = 100, targets: int | None = None,
-                 loss: str = "dlr", restarts: int = 1, rho: float = 0.75, autocast_dtype: torch.dtype | None = None,
-                 norm: str = DEFAULT_NORM):
-        super().__init__(model, eps=eps, steps=steps, loss=loss, restarts=restarts, rho=rho,
-                         autocast_dtype=autocast_dtype, norm=norm)
-        self.targets = None if targets is None else check_count(targets, "targets", self.name)
+    settings_class = APGDTSettings
+    name = settings_class.who
+    targeted = settings_class.targeted
 
     def _extra_repr(self) -> str:
         return f", targets={self.targets}"
-
-    def check_classes(self, num_classes: int) -> None:
-        super().check_classes(num_classes)
-        if self.targets is not None and self.targets > num_classes - 1:
-            raise RftError(f"{self.name} targets must be at most classes - 1 = {num_classes - 1}, got {self.targets}")
 
     def target_count(self, num_classes: int) -> int:
         return min(9, num_classes - 1) if self.targets is None else self.targets

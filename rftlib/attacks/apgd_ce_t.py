@@ -13,7 +13,7 @@ from torch import nn
 
 from .apgd import APGD, APGDT
 from .base import AttackOutcome, OutcomeAttack
-from .norms import DEFAULT_NORM
+from .settings import APGDCEAndTSettings
 
 
 class APGDCEAndT(OutcomeAttack):
@@ -24,13 +24,13 @@ class APGDCEAndT(OutcomeAttack):
     broke it (APGD-CE's if both could) or APGD-T's best point, and the robust flag.
     """
 
-    name = "APGD-CE+T"
+    name = APGDCEAndTSettings.who
 
-    def __init__(self, model: nn.Module, eps: float = 1 / 255, steps: int = 100, targets: int = 3,
-                 restarts: int = 1, autocast_dtype: torch.dtype | None = None, norm: str = DEFAULT_NORM):
-        common = dict(eps=eps, steps=steps, restarts=restarts, autocast_dtype=autocast_dtype, norm=norm)
-        self.ce = APGD(model, loss="ce", **common)
-        self.targeted = APGDT(model, targets=targets, loss="dlr", **common)
+    def __init__(self, model: nn.Module, *, autocast_dtype: torch.dtype | None = None, **settings):
+        # eps, steps, targets, restarts, norm: defaults in APGDCEAndTSettings (torch-free)
+        ce, targeted = APGDCEAndTSettings(**settings).parts
+        self.ce = APGD(model, autocast_dtype=autocast_dtype, **vars(ce))
+        self.targeted = APGDT(model, autocast_dtype=autocast_dtype, **vars(targeted))
         self.model = model
         self.eps, self.norm = self.ce.eps, self.ce.norm
 

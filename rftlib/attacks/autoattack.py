@@ -18,7 +18,6 @@ APGD-CE runs 5 restarts and APGD-T 5 target classes, both with the decreasing-ep
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import math
 import sys
 from collections.abc import Iterator
@@ -28,22 +27,10 @@ from torch import nn
 
 from ..errors import RftError
 from ..seeding import preserved_rng
-from .base import AttackOutcome, OutcomeAttack, check_count, check_inputs, frozen_eval
-from .norms import DEFAULT_NORM, NORMS, check_norm, check_radius
-
-INSTALL = "pip install 'rftlib[autoattack]' (the authors' code, packaged as pyautoattack)"
-STANDARD_STEPS = 100
-STANDARD_SQUARE_QUERIES = 5000
-STANDARD_TARGETS = 9
-#: APGD-T's standard target count for L1 (FAB-T keeps 9), and APGD-CE's restarts there.
-STANDARD_TARGETS_L1 = 5
-STANDARD_RESTARTS_L1 = 5
-
-
-def require_pyautoattack() -> None:
-    """RftError with the install command when the authors' package is missing."""
-    if importlib.util.find_spec("pyautoattack") is None:
-        raise RftError(f"AutoAttack needs the authors' package, which is not installed: {INSTALL}")
+from .base import AttackOutcome, OutcomeAttack, check_inputs, frozen_eval
+from .norms import DEFAULT_NORM, check_radius
+from .settings import (INSTALL, STANDARD_SQUARE_QUERIES, STANDARD_STEPS, STANDARD_TARGETS,  # noqa: F401  re-exported
+                       STANDARD_TARGETS_L1, AutoAttackSettings, adopt, require_pyautoattack)
 
 
 class AutoAttack(OutcomeAttack):
@@ -64,20 +51,16 @@ class AutoAttack(OutcomeAttack):
     authors' code is drawn from ``generator`` (or from the global RNG without one).
     """
 
-    name = "AutoAttack"
+    name = AutoAttackSettings.who
 
-    def __init__(self, model: nn.Module, eps: float = 1 / 255, targets: int | None = None,
-                 steps: int = STANDARD_STEPS, square_queries: int = STANDARD_SQUARE_QUERIES,
-                 norm: str = DEFAULT_NORM):
+    def __init__(self, model: nn.Module, **settings):
+        # eps, targets, steps, square_queries, norm: defaults and checks in AutoAttackSettings (torch-free,
+        # so configurations are checked by the same code before torch loads).
         if not isinstance(model, nn.Module):
             raise RftError(f"AutoAttack model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
-        self.norm = check_norm(norm, self.name, NORMS)
-        self.eps = check_radius(eps, self.norm, self.name)
-        self.targets = None if targets is None else check_count(targets, "targets", self.name)
-        self.steps = check_count(steps, "steps", self.name)
-        self.square_queries = check_count(square_queries, "square_queries", self.name)
-        require_pyautoattack()
+        self.settings = AutoAttackSettings(**settings)
+        adopt(self, self.settings)
 
     @property
     def is_standard(self) -> bool:
@@ -94,11 +77,7 @@ class AutoAttack(OutcomeAttack):
                 + (f", norm={self.norm!r})" if self.norm != DEFAULT_NORM else ")"))
 
     def check_classes(self, num_classes: int) -> None:
-        # APGD-T's targeted DLR loss reads the 4 largest logits.
-        if num_classes < 4:
-            raise RftError(f"AutoAttack needs at least 4 classes (targeted DLR loss), the model has {num_classes}")
-        if self.targets is not None and self.targets > num_classes - 1:
-            raise RftError(f"AutoAttack targets must be at most classes - 1 = {num_classes - 1}, got {self.targets}")
+        self.settings.check_classes(num_classes)
 
     def target_count(self, num_classes: int) -> int:
         return min(self._standard_targets, num_classes - 1) if self.targets is None else self.targets

@@ -9,7 +9,6 @@ same shape, dtype and device inside the eps ball and [0, 1]; the model comes bac
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -17,7 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import RftError
-from ..validation import integer_hint
+from .settings import check_count, positive_number  # noqa: F401  re-exported: the attacks' value checks
 
 AUTOCAST_DTYPES = (torch.bfloat16, torch.float16)
 
@@ -48,26 +47,12 @@ class OutcomeAttack:
         return self.run(images, labels, generator=generator).adversarial
 
 
-def positive_number(value: object, name: str, who: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise RftError(f"{who} {name} must be a finite number, got {value!r}")
-    if value <= 0:
-        raise RftError(f"{who} {name} must be > 0, got {value!r}")
-    return float(value)
-
-
 def check_eps(eps: object, who: str) -> float:
     eps = positive_number(eps, "eps", who)
     if eps > 1:
         # Images are in [0, 1]: eps = 8 almost certainly meant 8/255.
         raise RftError(f"{who} eps must be at most 1 (pixel space [0, 1]; 8/255 = {8 / 255:.4f}), got {eps!r}")
     return eps
-
-
-def check_count(value: object, name: str, who: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise RftError(f"{who} {name} must be an integer >= {minimum}, got {value!r}{integer_hint(value)}")
-    return value
 
 
 def check_autocast(dtype: object, who: str) -> torch.dtype | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import RftError
-from . import check_attack_spec
+from .settings import check_attack_spec
 
 DEFAULT_SIZE = 500  # points AutoAttack attacks at the end of a run
 

@@ -18,13 +18,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import RftError
-from .base import (_describe, autocast_for_dtype, check_autocast, check_count, check_images, check_labels, frozen_eval,
-                   positive_number, random_like, uniform_noise)
-from .norms import DEFAULT_NORM, check_norm, check_radius
+from .base import (_describe, autocast_for_dtype, check_autocast, check_images, check_labels, frozen_eval, random_like,
+                   uniform_noise)
+from .norms import DEFAULT_NORM, check_radius
 from .projections import l2_norms, project_l2
-
-#: The norms PGD is defined for here (an L1 PGD needs the sparse step of APGD-L1: use ``apgd``).
-PGD_NORMS = ("Linf", "L2")
+from .settings import PGD_NORMS, PGDSettings, adopt  # noqa: F401  PGD_NORMS re-exported
 
 __all__ = ["PGD", "_describe", "frozen_eval"]  # trades.py and the bench take these from here
 
@@ -59,29 +57,13 @@ class PGD:
         >>> adv = attack(images, labels, generator=torch.Generator().manual_seed(0))
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        eps: float = 1 / 255,
-        alpha: float = 0.25 / 255,
-        steps: int = 15,
-        random_start: bool = True,
-        early_stop: bool = False,
-        autocast_dtype: torch.dtype | None = None,
-        norm: str = DEFAULT_NORM,
-    ):
+    def __init__(self, model: nn.Module, *, autocast_dtype: torch.dtype | None = None, **settings):
+        # eps, alpha, steps, random_start, early_stop, norm: defaults and checks in PGDSettings (torch-free,
+        # so configurations are checked by the same code before torch loads).
         if not isinstance(model, nn.Module):
             raise RftError(f"PGD model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
-        self.norm = check_norm(norm, "PGD", PGD_NORMS)
-        self.eps = check_radius(eps, self.norm, "PGD")
-        self.alpha = positive_number(alpha, "alpha", "PGD")
-        self.steps = check_count(steps, "steps", "PGD")
-        for name, flag in (("random_start", random_start), ("early_stop", early_stop)):
-            if not isinstance(flag, bool):
-                raise RftError(f"PGD {name} must be true or false, got {flag!r}")
-        self.random_start = random_start
-        self.early_stop = early_stop
+        adopt(self, PGDSettings(**settings))
         self.autocast_dtype = check_autocast(autocast_dtype, "PGD")
 
     def __repr__(self) -> str:

@@ -4,22 +4,22 @@ and the paper's feature model as images (a known-answer task).
 ``load_task(name, ...)`` returns a :class:`Task` whose ``train``/``val``/``test`` (and, for tasks
 with domains, ``ood``) datasets yield ``(image, label)``: float32 (3, S, S) in [0, 1] and an int,
 preprocessed as in the paper (RGB, resized straight to S x S, bilinear, no crop, no augmentation).
+
+The names below load on first use (they import torch); each dataset's options and their checks are in
+:mod:`rftlib.data.checks`, which a configuration is checked with before torch loads.
 """
 from __future__ import annotations
 
-from .base import HubImageDataset, ImageDataset, TensorImageDataset
-from .catalog import DATASETS
-from .hub import DOMAINNET_DOMAINS, HUB_SPECS, HubOptions, HubSpec
-from .load import load_task
-from .splits import eval_subset, holdout_split
-from .task import Task
+from ..lazy import lazy_exports
 
-# Registration order is the order `DATASETS.names()` lists: hub datasets, then the in-memory ones.
-from .digits import DigitsOptions  # noqa: E402
-from .synthetic import SyntheticOptions  # noqa: E402
-from .feature_model import FeatureModelOptions  # noqa: E402
+_EXPORTS = {
+    "DATASETS": "load", "load_task": "load",  # load.py imports every loader, filling DATASETS
+    "HubImageDataset": "base", "ImageDataset": "base", "TensorImageDataset": "base",
+    "DOMAINNET_DOMAINS": "hub", "HUB_SPECS": "hub", "HubOptions": "hub", "HubSpec": "hub",
+    "eval_subset": "splits", "holdout_split": "splits", "Task": "task",
+    "DigitsOptions": "memory_options", "SyntheticOptions": "memory_options", "FeatureModelOptions": "memory_options",
+}
 
-__all__ = [
-    "DATASETS", "DOMAINNET_DOMAINS", "HUB_SPECS", "DigitsOptions", "FeatureModelOptions", "HubImageDataset", "HubOptions", "HubSpec",
-    "ImageDataset", "SyntheticOptions", "TensorImageDataset", "Task", "eval_subset", "holdout_split", "load_task",
-]
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

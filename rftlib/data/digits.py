@@ -7,25 +7,13 @@ of the rest as for every dataset.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
-from ..errors import RftError
-from ..options import build_dataclass
 from .base import TensorImageDataset
 from .catalog import DATASETS
+from .memory_options import DigitsOptions, check_digits, reject_path_and_domain  # noqa: F401  re-exported; torch-free
 from .task import Task, make_task
-
-
-@dataclass(frozen=True)
-class DigitsOptions:
-    """test_fraction: share of the 1797 images in the test split; data_seed: seed of that split
-    (None: the task's seed)."""
-
-    test_fraction: float = 0.2
-    data_seed: int | None = None
 
 
 @DATASETS.register("digits")
@@ -51,23 +39,4 @@ def load_digits_task(*, name: str, image_size: int, seed: int, val_fraction: flo
                      seed=seed, val_fraction=val_fraction)
 
 
-def check_digits(*, name: str, domain: str | None, path, options: dict, **_) -> DigitsOptions:
-    """The options, path and domain, checked before anything loads."""
-    opts = build_dataclass(DigitsOptions, options, f"{name} option")
-    if not 0.0 < opts.test_fraction < 1.0:
-        raise RftError(f"{name} option 'test_fraction' must be in (0, 1), got {opts.test_fraction!r}")
-    if opts.data_seed is not None and opts.data_seed < 0:
-        raise RftError(f"{name} option 'data_seed' must be None or an integer >= 0, got {opts.data_seed}")
-    reject_path_and_domain(name, path, domain)
-    return opts
-
-
 load_digits_task.check = check_digits
-
-
-def reject_path_and_domain(name: str, path, domain) -> None:
-    """In-memory datasets take neither ``path`` nor (without domains) ``domain``."""
-    if path is not None:
-        raise RftError(f"{name} is built in memory and takes no path=; path= applies to the hub datasets")
-    if domain is not None:
-        raise RftError(f"{name} has no domains; domain= applies to: domainnet, synthetic (with domains=N)")

@@ -37,40 +37,16 @@ the model's resolution (``native_size`` = ``image_size``): resizing blurs the hi
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
-from ..errors import RftError
-from ..options import build_dataclass
 from .catalog import DATASETS
-from .synthetic import (GAIN, SyntheticOptions, apply_style, check_options, class_fields, domain_names,
-                        generated_task, pattern_amplitude, prototypes)
+from .memory_options import (FeatureModelOptions, check_feature_model, check_feature_options,  # noqa: F401  re-exported
+                     coordinates)
+from .synthetic import GAIN, apply_style, class_fields, generated_task, pattern_amplitude, prototypes
 from .task import Task
 
 GREY_LEVEL = 1 / 255
-
-
-@dataclass(frozen=True)
-class FeatureModelOptions(SyntheticOptions):
-    """Knobs of the feature-model task (see the module docstring); the ``synthetic`` task's options
-    mean the same here (``separability`` is that of the robust patterns)."""
-
-    separability: float = 100.0
-    native_size: int = 16
-    robust_accuracy: float = 0.8
-    """The theory's p: the share of images whose robust pattern is their own class's."""
-    nonrobust_strength: float = 1.0
-    """Class means of the non-robust features, +- this many grey levels (1/255); 0 disables them."""
-    eta: float = 1.0
-    """The theory's eta: mean / noise std of each non-robust feature."""
-    nonrobust_features: int | None = None
-    """The theory's d: pixel coordinates carrying a non-robust feature; None: all 3 * native_size**2."""
-    nonrobust_period: int = 4
-    """Side in pixels of the tile the class codes repeat on (a texture; the demo ViT's patch size)."""
-    pattern_seed: int = 0
-    """Seed of the task itself (patterns, codes, styles), shared by upstream and downstream tasks."""
 
 
 @DATASETS.register("feature_model")
@@ -82,41 +58,7 @@ def load_feature_model_task(*, name: str, image_size: int, seed: int, val_fracti
                           domain=domain, path=path)
 
 
-def check_feature_model(*, name: str, domain: str | None, path, options: dict, **_) -> FeatureModelOptions:
-    """The task's options, checked with its path and domain before anything is generated."""
-    opts = build_dataclass(FeatureModelOptions, options, f"{name} option")
-    check_options(name, opts)
-    check_feature_options(name, opts)
-    domain_names(name, opts, path, domain)
-    return opts
-
-
 load_feature_model_task.check = check_feature_model
-
-
-def coordinates(opts: FeatureModelOptions) -> int:
-    return 3 * opts.native_size ** 2
-
-
-def check_feature_options(name: str, opts: FeatureModelOptions) -> None:
-    def bad(what: str) -> RftError:
-        return RftError(f"{name} option {what}")
-
-    if not opts.separability > 0:
-        raise bad(f"'separability' must be > 0 (it sets the nuisance: 1 / separability), got {opts.separability}")
-    if not 0.0 <= opts.robust_accuracy <= 1.0:
-        raise bad(f"'robust_accuracy' must lie in [0, 1], got {opts.robust_accuracy}")
-    if not opts.nonrobust_strength >= 0:
-        raise bad(f"'nonrobust_strength' must be >= 0 grey levels (0 disables them), got {opts.nonrobust_strength}")
-    if not opts.eta > 0:
-        raise bad(f"'eta' must be > 0, got {opts.eta}")
-    if not 1 <= opts.nonrobust_period <= opts.native_size:
-        raise bad(f"'nonrobust_period' must lie in [1, native_size = {opts.native_size}], got {opts.nonrobust_period}")
-    if opts.pattern_seed < 0:  # numpy's generators take no negative seed
-        raise bad(f"'pattern_seed' must be an integer >= 0, got {opts.pattern_seed}")
-    d = opts.nonrobust_features
-    if d is not None and not 1 <= d <= coordinates(opts):
-        raise bad(f"'nonrobust_features' must be None or in [1, {coordinates(opts)}] (3 * native_size**2), got {d}")
 
 
 def nonrobust_codes(opts: FeatureModelOptions) -> tuple[np.ndarray, np.ndarray]:

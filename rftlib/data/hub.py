@@ -9,15 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import RftError, unknown_choice
 from ..hub import hub_offline, unreachable_host
 from ..options import build_dataclass
-from .base import HubImageDataset, column_values
 from .catalog import DATASETS
-from .task import Task, make_task
+
+if TYPE_CHECKING:
+    from .task import Task
+
+# The torch datasets (.base, .task) are imported where a dataset loads: this module's checks run
+# before torch loads (rftlib.data.checks).
 
 DOMAINNET_DOMAINS = ("clipart", "infograph", "painting", "quickdraw", "real", "sketch")
 
@@ -49,6 +54,9 @@ class HubSpec:
 
     def __call__(self, *, name: str, image_size: int, seed: int, val_fraction: float,
                  domain: str | None, path, cache_dir, options: dict) -> Task:
+        from .base import HubImageDataset
+        from .task import make_task
+
         opts = self.check(name=name, domain=domain, path=path, options=options)
         splits = load_splits(name, self.hub_id, path, cache_dir)
         train, test = self._pick_splits(name, splits, opts)
@@ -194,6 +202,8 @@ def label_space(name: str, train, test, column: str, name_column: str | None):
     """
     import datasets
 
+    from .base import column_values
+
     feature = train.features[column]
     if isinstance(feature, datasets.ClassLabel):
         for split, hf in (("train", train), ("test", test)):
@@ -247,6 +257,8 @@ def refuse_labels_outside(name: str, split: str, column: str, values: np.ndarray
 def domain_values(hf, column: str) -> np.ndarray:
     """The domain of every row as a string array (the column may be a string or a ClassLabel)."""
     import datasets
+
+    from .base import column_values
 
     values = column_values(hf, column)
     feature = hf.features[column]

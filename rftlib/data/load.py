@@ -6,7 +6,14 @@ import os
 from ..errors import RftError
 from ..options import coerce
 from .catalog import DATASETS
+from .checks import DATASET_CHECKS
 from .task import Task
+
+# Importing the loaders fills DATASETS, in the order DATASET_CHECKS lists the names: hub datasets, then
+# the in-memory ones.
+from . import hub, digits, synthetic, feature_model  # noqa: E402,F401  isort: skip
+
+assert DATASETS.names() == DATASET_CHECKS.names(), "rftlib.data: loaders and checks registered apart"
 
 
 def load_task(name: str, *, image_size: int = 224, seed: int = 0, val_fraction: float = 0.1,

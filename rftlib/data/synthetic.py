@@ -19,38 +19,21 @@ Everything is generated in memory with numpy/torch at ``native_size`` pixels, de
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import RftError, unknown_choice
-from ..options import build_dataclass
 from .base import TensorImageDataset
 from .catalog import DATASETS
-from .digits import reject_path_and_domain
+from .memory_options import (SyntheticOptions, check_options, check_synthetic,  # noqa: F401  re-exported; torch-free
+                     domain_names)
 from .task import Task, make_task
 
 GRID = 8  # side of the coarse random field that carries class content and nuisance
 PIXEL_NOISE = 0.25  # std of the per-pixel noise added after upsampling
 GAIN = 1.5  # slope of the sigmoid that maps the field into (0, 1)
 _TRAIN, _TEST = 1, 2  # stream codes for the random generators
-
-
-@dataclass(frozen=True)
-class SyntheticOptions:
-    """Knobs of the synthetic task (see the module docstring). ``train_size`` includes the
-    validation hold-out and, like ``test_size``, counts one domain's examples."""
-
-    num_classes: int = 10
-    separability: float = 2.0
-    train_size: int = 5000
-    test_size: int = 1000
-    domains: int | None = None
-    shift: float = 0.5
-    native_size: int = 32
-    data_seed: int | None = None
 
 
 @DATASETS.register("synthetic")
@@ -62,30 +45,7 @@ def load_synthetic_task(*, name: str, image_size: int, seed: int, val_fraction: 
                           domain=domain, path=path)
 
 
-def check_synthetic(*, name: str, domain: str | None, path, options: dict, **_) -> SyntheticOptions:
-    """The task's options, checked with its path and domain before anything is generated (also by
-    ``RunConfig.validated()``, before a run directory is written)."""
-    opts = build_dataclass(SyntheticOptions, options, f"{name} option")
-    check_options(name, opts)
-    domain_names(name, opts, path, domain)
-    return opts
-
-
 load_synthetic_task.check = check_synthetic
-
-
-def domain_names(name: str, opts: SyntheticOptions, path, domain: str | None) -> tuple[str, ...] | None:
-    """The domain names d0 ... d{N-1} (None without domains), once ``path`` and ``domain`` are checked."""
-    if opts.domains is None:
-        reject_path_and_domain(name, path, domain)
-        return None
-    reject_path_and_domain(name, path, None)
-    names = tuple(f"d{i}" for i in range(opts.domains))
-    if domain is None:
-        raise RftError(f"{name} with domains needs domain= (the training domain); valid: {', '.join(names)}")
-    if domain not in names:
-        raise unknown_choice(f"{name} domain", domain, names)
-    return names
 
 
 def generated_task(name: str, opts: SyntheticOptions, generator, *, image_size: int, seed: int,
@@ -113,26 +73,6 @@ def generated_task(name: str, opts: SyntheticOptions, generator, *, image_size: 
                      TensorImageDataset(*test, image_size), seed=seed, val_fraction=val_fraction,
                      ood=TensorImageDataset(ood_images, ood_labels, image_size),
                      domain=domain, domains=names)
-
-
-def check_options(name: str, opts: SyntheticOptions) -> None:
-    def bad(what: str) -> RftError:
-        return RftError(f"{name} option {what}")
-
-    if opts.num_classes < 2:
-        raise bad(f"'num_classes' must be at least 2, got {opts.num_classes}")
-    if not opts.separability >= 0:
-        raise bad(f"'separability' must be >= 0, got {opts.separability}")
-    if opts.train_size < 2 or opts.test_size < 1:
-        raise bad(f"'train_size' must be >= 2 and 'test_size' >= 1, got {opts.train_size} and {opts.test_size}")
-    if opts.domains is not None and opts.domains < 2:
-        raise bad(f"'domains' must be None or at least 2 (one to train on, others for OOD), got {opts.domains}")
-    if not opts.shift >= 0:
-        raise bad(f"'shift' must be >= 0, got {opts.shift}")
-    if opts.native_size < 4:
-        raise bad(f"'native_size' must be at least 4 pixels, got {opts.native_size}")
-    if opts.data_seed is not None and opts.data_seed < 0:  # numpy's generators take no negative seed
-        raise bad(f"'data_seed' must be None or an integer >= 0, got {opts.data_seed}")
 
 
 def prototypes(opts: SyntheticOptions, data_seed: int) -> np.ndarray:

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import RftError
-from .families import POSITIONS, adapter_sites, require_family
+from .families import adapter_sites, require_family
+from .roles import check_positions, check_width  # noqa: F401  re-exported: the adapters' option checks
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "gelu": nn.GELU,  # exact (erf) GELU, as transformers' "gelu" that AdapterHub uses
@@ -58,23 +59,6 @@ class AdaptedLinear(nn.Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
-
-
-def check_positions(positions: tuple[str, ...], strategy: str) -> tuple[str, ...]:
-    """Validate adapter positions ("attn", "mlp"): non-empty, known, no repeats."""
-    if not positions:
-        raise RftError(f"{strategy} option 'positions' is empty; choose from {', '.join(POSITIONS)}")
-    for position in positions:
-        if position not in POSITIONS:
-            raise RftError(f"unknown {strategy} position {position!r}; valid: {', '.join(POSITIONS)}")
-    if len(set(positions)) != len(positions):
-        raise RftError(f"{strategy} option 'positions' repeats a name: {', '.join(positions)}")
-    return positions
-
-
-def check_width(value: int | None, name: str, strategy: str) -> None:
-    if value is not None and value < 1:
-        raise RftError(f"{strategy} option {name!r} must be a positive integer, got {value}")
 
 
 def bottleneck_width(hidden: int, reduction_factor: int, bottleneck: int | None, multiple_of: int = 1) -> int:

@@ -11,38 +11,11 @@ CNN families (ConvNeXt, ResNet) refuse this strategy with one line: see
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import torch
 from torch import nn
 
-from ._base import PEFT_DEFAULTS, register
-from ._bottleneck import ACTIVATIONS, Bottleneck, bottleneck_width, check_positions, check_width, insert_adapters
-
-
-@dataclass(frozen=True)
-class AdapterOptions:
-    """Houlsby adapter hyperparameters (defaults: the paper's).
-
-    Attributes:
-        reduction_factor: bottleneck width = hidden width // reduction_factor (768 // 8 = 96).
-        bottleneck: an explicit bottleneck width, overriding reduction_factor.
-        activation: non-linearity between down and up: gelu, relu, silu or tanh.
-        init_std: standard deviation of the normal initialisation of both weight matrices.
-        positions: where to insert: "attn" (after attn.proj) and/or "mlp" (after mlp.fc2).
-    """
-
-    reduction_factor: int = 8
-    bottleneck: int | None = None
-    activation: Literal["gelu", "relu", "silu", "tanh"] = "gelu"
-    init_std: float = 0.02
-    positions: tuple[str, ...] = ("attn", "mlp")
-
-    def __post_init__(self):
-        check_width(self.reduction_factor, "reduction_factor", "adapter")
-        check_width(self.bottleneck, "bottleneck", "adapter")
-        check_positions(self.positions, "adapter")
+from ._bottleneck import ACTIVATIONS, Bottleneck, bottleneck_width, insert_adapters
+from .config import AdapterOptions  # the options (torch-free) and their registry entry
 
 
 def houlsby_adapter(width: int, bottleneck: int, options: AdapterOptions, **factory) -> Bottleneck:
@@ -56,7 +29,6 @@ def houlsby_adapter(width: int, bottleneck: int, options: AdapterOptions, **fact
     return Bottleneck(down, ACTIVATIONS[options.activation](), up)
 
 
-@register("adapter", options=AdapterOptions, defaults=PEFT_DEFAULTS, summary="Houlsby bottleneck adapters after attention and MLP")
 def apply(backbone: nn.Module, options: AdapterOptions) -> list[nn.Parameter]:
     def make(linear: nn.Linear) -> Bottleneck:
         width = linear.out_features

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from ._base import PEFT_DEFAULTS, NoOptions, register
+from .config import NoOptions
 
 
-@register("bitfit", options=NoOptions, defaults=PEFT_DEFAULTS, summary="every bias (in a ViT: attention, MLP, norms, patch embedding)")
 def apply(backbone: nn.Module, options: NoOptions) -> list[nn.Parameter]:
     return [m.bias for m in backbone.modules() if isinstance(getattr(m, "bias", None), nn.Parameter)]

@@ -16,52 +16,12 @@ small a rule the adapter starts near the identity; the rule is learned.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import torch
 from torch import nn
 
 from ..errors import RftError
-from ._base import PEFT_DEFAULTS, register
-from ._bottleneck import ACTIVATIONS, Bottleneck, bottleneck_width, check_positions, check_width, insert_adapters
-
-
-@dataclass(frozen=True)
-class CompacterOptions:
-    """Compacter hyperparameters (defaults: the paper's, i.e. AdapterHub's CompacterConfig).
-
-    Attributes:
-        reduction_factor: bottleneck width = hidden width // reduction_factor (768 // 32 = 24), rounded
-            up to a multiple of phm_dim.
-        bottleneck: an explicit bottleneck width (a multiple of phm_dim), overriding reduction_factor.
-        phm_dim: n, the number of Kronecker summands; it must divide the widths.
-        phm_rank: rank of each factorised B_i = s_i t_i^T.
-        shared_rule: one rule tensor A for the whole model (True, the paper) or one per PHM layer.
-        rule_init_std: standard deviation of the normal initialisation of the rule.
-        activation: non-linearity between down and up: gelu, relu, silu or tanh.
-        bias: PHM layers have a bias.
-        positions: where to insert: "attn" (after attn.proj) and/or "mlp" (after mlp.fc2).
-    """
-
-    reduction_factor: int = 32
-    bottleneck: int | None = None
-    phm_dim: int = 4
-    phm_rank: int = 1
-    shared_rule: bool = True
-    rule_init_std: float = 1e-4
-    activation: Literal["gelu", "relu", "silu", "tanh"] = "gelu"
-    bias: bool = True
-    positions: tuple[str, ...] = ("attn", "mlp")
-
-    def __post_init__(self):
-        for name in ("reduction_factor", "bottleneck", "phm_dim", "phm_rank"):
-            check_width(getattr(self, name), name, "compacter")
-        if self.bottleneck is not None and self.bottleneck % self.phm_dim:
-            raise RftError(
-                f"compacter option 'bottleneck' ({self.bottleneck}) must be a multiple of phm_dim ({self.phm_dim})"
-            )
-        check_positions(self.positions, "compacter")
+from ._bottleneck import ACTIVATIONS, Bottleneck, bottleneck_width, insert_adapters
+from .config import CompacterOptions  # the options (torch-free) and their registry entry
 
 
 class PHMLinear(nn.Module):
@@ -114,7 +74,6 @@ def new_rule(options: CompacterOptions, **factory) -> nn.Parameter:
     return rule
 
 
-@register("compacter", options=CompacterOptions, defaults=PEFT_DEFAULTS, summary="PHM (Kronecker) adapters after attention and MLP, shared rule")
 def apply(backbone: nn.Module, options: CompacterOptions) -> list[nn.Parameter]:
     shared = None
 

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from ._base import FULL_DEFAULTS, NoOptions, register
+from .config import NoOptions
 
 
-@register("full", options=NoOptions, defaults=FULL_DEFAULTS, summary="every parameter")
 def apply(backbone: nn.Module, options: NoOptions) -> list[nn.Parameter]:
     return list(backbone.parameters())

@@ -11,31 +11,13 @@ Other families scale the outputs of the layers playing the same roles
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from torch import nn
 
-from ._base import PEFT_DEFAULTS, register
 from ._peft import inject_peft
-from .families import check_roles, exact_regex
+from .config import IA3Options  # the options (torch-free) and their registry entry
+from .families import exact_regex
 
 
-@dataclass(frozen=True)
-class IA3Options:
-    """(IA)^3 hyperparameters (defaults: the paper's).
-
-    Attributes:
-        targets: roles of the layers of every block whose output is scaled, from q, k, v (the split
-            qkv), proj, fc1, fc2; each family maps them to its own layers.
-    """
-
-    targets: tuple[str, ...] = ("k", "v", "fc1", "fc2")
-
-    def __post_init__(self):
-        check_roles(self.targets, "ia3")
-
-
-@register("ia3", options=IA3Options, defaults=PEFT_DEFAULTS, summary="scaling vectors on k, v, fc1, fc2 outputs")
 def apply(backbone: nn.Module, options: IA3Options) -> list[nn.Parameter]:
     from peft import IA3Config  # imported on use: peft is slow to import
 

@@ -10,42 +10,14 @@ timm's, with no PeftModel wrapper.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from torch import nn
 
 from ..errors import RftError
-from ._base import PEFT_DEFAULTS, register
 from ._peft import inject_peft
-from .families import check_roles, exact_regex
+from .config import LoraOptions  # the options (torch-free) and their registry entry
+from .families import exact_regex
 
 
-@dataclass(frozen=True)
-class LoraOptions:
-    """LoRA hyperparameters (defaults: the paper's).
-
-    Attributes:
-        r: rank of each update B A.
-        alpha: the update is scaled by alpha / r (8 / 8 = 1 in the paper).
-        dropout: dropout on the input of the low-rank branch.
-        targets: roles of the layers to adapt in every block, from q, k, v (the split qkv), proj, fc1,
-            fc2; each family maps them to its own layers (rftlib.strategies.families).
-    """
-
-    r: int = 8
-    alpha: float = 8.0
-    dropout: float = 0.0
-    targets: tuple[str, ...] = ("q", "k", "v", "fc1", "fc2")
-
-    def __post_init__(self):
-        if self.r < 1:
-            raise RftError(f"lora option 'r' must be a positive integer, got {self.r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise RftError(f"lora option 'dropout' must be in [0, 1), got {self.dropout}")
-        check_roles(self.targets, "lora")
-
-
-@register("lora", options=LoraOptions, defaults=PEFT_DEFAULTS, summary="low-rank updates of q, k, v, fc1, fc2")
 def apply(backbone: nn.Module, options: LoraOptions) -> list[nn.Parameter]:
     from peft import LoraConfig  # imported on use: peft is slow to import
 

@@ -95,7 +95,7 @@ def resolve(profile: str = "paper", **values: Any) -> dict[str, Any]:
 
 def _validate(config: Mapping[str, Any]) -> None:
     """Bad values (an unknown strategy or dataset, a wrong type) fail here, before any run starts."""
-    from ..upstream import UpstreamConfig  # imports torch: only when a configuration is resolved
+    from ..upstream import UpstreamConfig  # light: torch loads where the upstream model trains
 
     RunConfig.from_dict({k: v for k, v in config.items() if k != UPSTREAM})
     upstream = config.get(UPSTREAM)

@@ -9,7 +9,8 @@ trades     CE(f(x), y) + beta * KL(f(x) || f(x')),              Zhang et al., IC
            x' = PGD on that KL
 =========  ===================================================  ==========================
 
-The training attack has its own settings (:class:`TrainingAttackOptions`), separate from the
+The training attack has its own settings (:class:`TrainingAttackOptions`, with every objective's options
+and their checks in :mod:`rftlib.objective_options`, torch-free), separate from the
 evaluation attack's; its eps defaults to the evaluation's. ``eps_schedule`` (pgd_at and trades) trains
 on clean inputs first, then ramps eps up linearly (``rftlib.remedies.eps_schedule``). It runs on rftlib's PGD
 (``rftlib.attacks``), under bf16 autocast when the run is bf16, and generates its examples with the
@@ -25,10 +26,6 @@ Example::
 """
 from __future__ import annotations
 
-import dataclasses
-import math
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -37,51 +34,14 @@ from ..attacks import PGD
 from ..attacks.trades import TradesKL
 from ..devices import autocast_for
 from ..errors import RftError
-from ..options import build_dataclass
+from ..objective_options import (OBJECTIVE_OPTIONS, NoOptions, TradesOptions, TrainingAttackOptions,
+                                 objective_options)
 from ..registry import Registry
 from ..seeding import derived_seed
 
 #: Mixed into the training attack's seed so its stream never coincides with the evaluation attack's,
 #: which is seeded by (run seed, step) alone.
 TRAINING_ATTACK_STREAM = 0x7472_6169_6E  # "train"
-
-
-@dataclass(frozen=True)
-class NoOptions:
-    """The standard objective has no settings."""
-
-
-@dataclass(frozen=True)
-class TrainingAttackOptions:
-    """The training attack (L-infinity PGD, images in [0, 1]).
-
-    Attributes:
-        eps: radius of the ball; None: the evaluation attack's eps (1/255 in the paper's study).
-        alpha: step size; None: eps / 4, the evaluation's ratio (2/255 at eps 8/255, the usual
-            adversarial-training pair); with 10 steps the iterate can cross the ball 2.5 times,
-            Madry et al.'s rule of thumb.
-        steps: PGD steps per training batch (10: TRADES' setting and the common PGD-10 of
-            adversarial training). Each costs about one forward and one backward pass.
-        random_start: start from a random point (pgd_at: uniform in the ball; trades: x + 0.001 N(0, I);
-            without it TRADES' attack cannot move: the KL's gradient is zero at x' = x).
-        eps_schedule: None (eps from the first step) or ``{clean: F, ramp: F}``, fractions of the
-            training steps: clean inputs first, then eps ramps linearly to its target
-            (:mod:`rftlib.remedies.eps_schedule`, Ngnawé et al.).
-    """
-
-    eps: float | None = None
-    alpha: float | None = None
-    steps: int = 10
-    random_start: bool = True
-    eps_schedule: dict | None = None
-
-
-@dataclass(frozen=True)
-class TradesOptions(TrainingAttackOptions):
-    """TRADES: the training attack's settings, and ``beta``, the weight of the KL term (1/lambda in
-    the paper; 6.0 is its CIFAR-10 setting; 0 gives standard training on clean inputs)."""
-
-    beta: float = 6.0
 
 
 class Objective:
@@ -104,6 +64,8 @@ class Objective:
         raise NotImplementedError
 
 
+#: The objectives by name, each with the options class :data:`rftlib.objective_options.OBJECTIVE_OPTIONS`
+#: registers under that name (checked below).
 OBJECTIVES: Registry[type[Objective]] = Registry("objective")
 
 
@@ -207,46 +169,8 @@ def trades_loss(logits: torch.Tensor, adversarial_logits: torch.Tensor, labels: 
 
 
 # ---------------------------------------------------------------------------------------------------
-def objective_options(name: str, *, eval_eps: float | None = None, **overrides) -> dict:
-    """The settings of objective ``name`` with ``overrides`` applied and checked, as a plain mapping;
-    with ``eval_eps`` the defaults are filled in (eps = eval_eps, alpha = eps / 4).
-
-    Raises RftError (one line) for an unknown objective or option, a wrong type, eps <= 0 or > 1,
-    alpha <= 0, steps < 1, beta < 0 or a bad ``eps_schedule`` (also: one on ``standard``). An unset
-    ``eps_schedule`` is left out of the mapping, so configurations without one keep their run names.
-    """
-    from ..remedies.eps_schedule import parse_eps_schedule
-
-    cls = OBJECTIVES.get(name)
-    if "eps_schedule" in overrides and cls.options_class is NoOptions:
-        parse_eps_schedule(overrides["eps_schedule"], name)  # the one-line refusal naming the objectives
-    if overrides and cls.options_class is NoOptions:
-        raise RftError(f"objective {name!r} takes no options, got {', '.join(sorted(overrides))}; "
-                       f"the training attack's settings apply to: "
-                       f"{', '.join(n for n in OBJECTIVES if OBJECTIVES.get(n).options_class is not NoOptions)}")
-    options = build_dataclass(cls.options_class, overrides, f"{name} objective option")
-    values = dataclasses.asdict(options)
-    for key in ("eps", "alpha"):
-        value = values.get(key)
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise RftError(f"{name} objective option {key!r} must be > 0, got {value!r}")
-    if values.get("eps") is not None and values["eps"] > 1:
-        raise RftError(f"{name} objective option 'eps' must be at most 1 (pixel space [0, 1]; "
-                       f"8/255 = {8 / 255:.4f}), got {values['eps']!r}")
-    if "steps" in values and values["steps"] < 1:
-        raise RftError(f"{name} objective option 'steps' must be at least 1, got {values['steps']!r}")
-    if "beta" in values and not (math.isfinite(values["beta"]) and values["beta"] >= 0):
-        raise RftError(f"{name} objective option 'beta' must be >= 0, got {values['beta']!r}")
-    if values.get("eps_schedule") is not None:
-        values["eps_schedule"] = dataclasses.asdict(parse_eps_schedule(values["eps_schedule"], name))
-    else:
-        values.pop("eps_schedule", None)
-    if eval_eps is not None and "eps" in values:
-        if values["eps"] is None:
-            values["eps"] = float(eval_eps)
-        if values["alpha"] is None:
-            values["alpha"] = values["eps"] / 4
-    return values
+assert [(name, OBJECTIVES.get(name).options_class) for name in OBJECTIVES] == \
+    [(name, OBJECTIVE_OPTIONS.get(name)) for name in OBJECTIVE_OPTIONS], "objectives and their options registered apart"
 
 
 def make_objective(name: str = "standard", *, seed: int = 0, eval_eps: float = 1 / 255,

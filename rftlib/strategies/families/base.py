@@ -11,11 +11,8 @@ from torch import nn
 from ...errors import RftError
 from ...registry import Registry
 from .._qkv import SplitQKV
+from ..roles import POSITIONS, ROLES, check_roles  # noqa: F401  re-exported: the families' names for them
 
-#: The paper's roles, named after the ViT layers that play them.
-ROLES: tuple[str, ...] = ("q", "k", "v", "proj", "fc1", "fc2")
-#: Adapter positions: after the attention output ("attn") and after the MLP ("mlp").
-POSITIONS: tuple[str, ...] = ("attn", "mlp")
 #: Layer types peft's LoRA and (IA)^3 can wrap.
 PEFT_LAYERS = (nn.Linear, nn.Conv2d)
 
@@ -186,20 +183,3 @@ def adapter_sites(backbone: nn.Module, family: Family, positions: Iterable[str])
             _layer(block, path, family, block_name, fused=False)
             sites.append((block, path))
     return sites
-
-
-def check_roles(targets: Iterable[str], strategy: str) -> tuple[str, ...]:
-    """Validate target roles: non-empty, known, no repeats."""
-    from ...errors import closest
-
-    targets = tuple(targets)
-    if not targets:
-        raise RftError(f"{strategy} option 'targets' is empty; choose from {', '.join(ROLES)}")
-    for target in targets:
-        if target not in ROLES:
-            hint = closest(target, ROLES)
-            did_you_mean = f" (did you mean {hint!r}?)" if hint else ""
-            raise RftError(f"unknown {strategy} target {target!r}{did_you_mean}; valid: {', '.join(ROLES)}")
-    if len(set(targets)) != len(targets):
-        raise RftError(f"{strategy} option 'targets' repeats a name: {', '.join(targets)}")
-    return targets
