@@ -185,15 +185,18 @@ class RunConfig:
 
     # ------------------------------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "RunConfig":
-        """Build from a mapping; unknown keys and wrong types are RftErrors naming the key."""
-        return build_dataclass(cls, values, "run config key").validated()
+    def from_dict(cls, values: dict[str, Any], *, here: bool = False) -> "RunConfig":
+        """Build from a mapping; unknown keys and wrong types are RftErrors naming the key. ``here``:
+        see ``validated``."""
+        return build_dataclass(cls, values, "run config key").validated(here=here)
 
     @classmethod
-    def from_yaml(cls, path: str | Path, overrides: list[str] | dict | None = None) -> "RunConfig":
-        """Load a YAML file and apply overrides (``["lr=1e-3", "attack.steps=5"]`` or a dict)."""
+    def from_yaml(cls, path: str | Path, overrides: list[str] | dict | None = None, *,
+                  here: bool = False) -> "RunConfig":
+        """Load a YAML file and apply overrides (``["lr=1e-3", "attack.steps=5"]`` or a dict). ``here``:
+        see ``validated``."""
         values = load_yaml(path, "config file")
-        return cls.from_dict(apply_overrides(values, overrides or []))
+        return cls.from_dict(apply_overrides(values, overrides or []), here=here)
 
     @classmethod
     def coerce(cls, config: "RunConfig | dict | str | Path") -> "RunConfig":
@@ -214,8 +217,10 @@ class RunConfig:
         return RunConfig.from_dict({**self.to_dict(), **changes})
 
     # ------------------------------------------------------------------------------------------
-    def validated(self) -> "RunConfig":
-        """Check every value against the registries and its range; returns self.
+    def validated(self, *, here: bool = False) -> "RunConfig":
+        """Check every value against the registries and its range; returns self. ``here``: the run will
+        train on this machine (``rft run``), so a CUDA device is also refused where no GPU driver exists
+        (a sweep's driver or a dry run may be on another machine than the runs).
 
         The one check of a run's values (``rft run``, ``rft sweep`` and ``--dry-run`` all come
         here), made before anything is loaded or written. Types are enforced by build_dataclass;
@@ -277,6 +282,10 @@ class RunConfig:
         # timm: whether the model's family takes the strategy.
         preflight.check_weights(self.weights, self.pretrained)
         preflight.check_device(self.device)
+        if here:
+            from .devices import check_gpu_driver
+
+            check_gpu_driver(self.device)
         if self.tracking is not None:
             from .tracking.options import tracking_options
 

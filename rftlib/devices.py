@@ -5,7 +5,9 @@ torch is imported where a device is made or its presence checked."""
 from __future__ import annotations
 
 import re
+import sys
 from contextlib import nullcontext
+from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from .errors import RftError
@@ -43,6 +45,23 @@ def parse_device(name: str) -> DeviceName | None:
     return DeviceName(match.group(1), None if match.group(2) is None else int(match.group(2)))
 
 
+# Where Linux shows a GPU driver: NVIDIA's kernel module, and ROCm's (torch.cuda runs on AMD GPUs there).
+GPU_DRIVER_PATHS = ("/proc/driver/nvidia", "/dev/kfd")
+
+
+def _cuda_absent(name: str) -> str:
+    return f"device {name!r} asked for, but CUDA is not available here; use cpu or auto"
+
+
+def check_gpu_driver(name: str) -> None:
+    """Refuse a CUDA device on a Linux machine without any GPU driver, where torch's answer is known
+    without importing it (2-4 s). Elsewhere, and where a driver exists, ``resolve_device`` asks torch."""
+    device = parse_device(name)
+    if device is not None and device.type == "cuda" and sys.platform.startswith("linux") \
+            and not any(Path(path).exists() for path in GPU_DRIVER_PATHS):
+        raise RftError(_cuda_absent(name))
+
+
 def resolve_device(name: str) -> torch.device:
     """"auto" (CUDA when available, else CPU) or any torch device name; a CUDA device asked for on a
     machine without CUDA is an error, not a silent fall-back to the CPU."""
@@ -52,7 +71,7 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = parse_device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RftError(f"device {name!r} asked for, but CUDA is not available here; use cpu or auto")
+        raise RftError(_cuda_absent(name))
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise RftError(f"device {name!r} asked for, but this machine has {torch.cuda.device_count()} CUDA "
                        f"device(s): cuda:0 .. cuda:{torch.cuda.device_count() - 1}")

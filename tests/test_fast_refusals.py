@@ -69,6 +69,9 @@ REFUSALS = [
     (["dataset=cifar10", "dataset_options={path: FILE}"], "path 'FILE' is a file, not a folder"),
     (["device=gpu"], "unknown device 'gpu' (a CUDA GPU is 'cuda' or 'cuda:N')"),
 ]
+# On a machine without a GPU driver (CI), asking for CUDA is refused without torch too.
+if sys.platform.startswith("linux") and not any(Path(p).exists() for p in ("/proc/driver/nvidia", "/dev/kfd")):
+    REFUSALS.append((["device=cuda:1"], "device 'cuda:1' asked for, but CUDA is not available here; use cpu or auto"))
 
 PROBE = """
 import contextlib, io, json, sys

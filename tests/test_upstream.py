@@ -37,6 +37,7 @@ def test_the_local_launcher_pretrains_each_upstream_in_a_worker_before_the_runs_
     a run starts only once its own upstream exists, one whose upstream failed fails with that line
     without running, and a run without an upstream does not wait."""
     good = dict(steps=3, batch_size=16, output_dir=str(tmp_path / "upstream"),
+                model_kwargs={"img_size": 8, "patch_size": 4, "depth": 1, "embed_dim": 32, "num_heads": 2},
                 dataset_options={"num_classes": 5, "train_size": 64, "test_size": 32})
     bad = {**good, "steps": 0}  # passes the dataclass, refused when the pretraining run is configured
 

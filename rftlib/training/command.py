@@ -19,7 +19,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def command(args: argparse.Namespace) -> int:
     from ..config import RunConfig
 
-    config = RunConfig.from_yaml(args.config, args.param)  # bad input refused before torch is imported
+    # Bad input refused before torch is imported, a CUDA device too where this machine has no GPU driver.
+    config = RunConfig.from_yaml(args.config, args.param, here=True)
     from . import finetune
 
     result = finetune(config, run_dir=args.run_dir, progress=not args.no_progress,
