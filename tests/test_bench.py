@@ -17,6 +17,7 @@ from rftlib.bench.report import format_result, targets
 from rftlib.bench.timing import Peer, time_peers
 from rftlib.cli import main
 from rftlib.strategies import STRATEGIES
+from worker_shared import made_once
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -33,10 +34,14 @@ def quick(tmp_path_factory):
     """One ``rft bench --quick --compile`` run on CPU. torch.compile is replaced by the identity so
     the compile rows' plumbing is exercised in seconds (the compiler itself is what the real
     benchmark measures)."""
-    path = tmp_path_factory.mktemp("bench") / "bench.json"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(torch, "compile", lambda model, **kwargs: model)
-        status, out = _run(["bench", "--quick", "--compile", "--device", "cpu", "--json", str(path)])
+    with made_once(tmp_path_factory, "bench-quick") as (folder, done):  # once for both xdist workers
+        path, printed = folder / "bench.json", folder / "printed.json"
+        if not done:
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(torch, "compile", lambda model, **kwargs: model)
+                printed.write_text(json.dumps(_run(["bench", "--quick", "--compile", "--device", "cpu",
+                                                    "--json", str(path)])))
+    status, out = json.loads(printed.read_text())
     return status, out, json.loads(path.read_text())
 
 

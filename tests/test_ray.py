@@ -80,8 +80,9 @@ def test_a_run_on_a_lost_node_is_retried_elsewhere_and_resumes(ray_cluster, tmp_
     from rftlib.records import read_records
     from training_helpers import tiny_config, without_timing
 
-    # Long enough (25 evaluations) that the node is lost well before the run could finish.
-    config = tiny_config(max_steps=96, schedule=[[None, 4]], upstream=None)
+    # Long enough that the node is lost well before the run could finish: 25 evaluations, and ~4 s of
+    # the kernel's CPU after the third (the tiny model trains a step in ~25 ms).
+    config = tiny_config(max_steps=192, schedule=[[None, 8]], upstream=None)
     path = tmp_path / "lost.yaml"
     path.write_text(yaml.safe_dump({
         "notebook": str(ROOT / "notebooks" / "rq1_tradeoff.ipynb"), "output_dir": str(tmp_path / "out"),
@@ -109,7 +110,7 @@ def test_a_run_on_a_lost_node_is_retried_elsewhere_and_resumes(ray_cluster, tmp_
     assert driver.returncode == 0 and "1 done now" in out, out
     assert (run.directory / "lock").read_text().split()[0] != first_writer  # another process finished it
     steps = [r["step"] for r in read_records(records)]
-    assert steps == list(range(0, 97, 4)), steps  # resumed: no step missing or repeated
+    assert steps == list(range(0, 193, 8)), steps  # resumed: no step missing or repeated
     reference = finetune({k: v for k, v in run.config.items() if k != "upstream"}, run_dir=tmp_path / "ref",
                          progress=False)
     assert without_timing(read_records(records)) == without_timing(reference.records.to_dict("records"))

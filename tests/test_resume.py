@@ -15,12 +15,28 @@ from rftlib.records import keep_records_up_to, read_records
 from rftlib.rundir import RunInUse
 from training_helpers import tiny_config, without_timing
 
-CHILD = "import json, sys; from rftlib import finetune; finetune(json.loads(sys.argv[1]), run_dir=sys.argv[2], progress=False)"
+# The child sleeps before each training step: the tiny model trains a step in ~30 ms, and the kill must
+# land mid-run however busy the machine. Sleeping changes no number (records and outcomes are compared).
+CHILD = """
+import json, sys, time
+from rftlib import finetune
+from rftlib.training import loop
+
+real_step, pause = loop.training_step, float(sys.argv[3])
+
+def paced_step(*args, **kwargs):
+    time.sleep(pause)
+    return real_step(*args, **kwargs)
+
+loop.training_step = paced_step
+finetune(json.loads(sys.argv[1]), run_dir=sys.argv[2], progress=False)
+"""
 
 
-def _start(config, run_dir):
+def _start(config, run_dir, pause=0.15):
+    """The run in a child process, ``pause`` seconds slower per training step than it would be."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(config), str(run_dir)], env=env)
+    return subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(config), str(run_dir), str(pause)], env=env)
 
 
 def _wait_for_records(path, count, process, timeout=120):
