@@ -15,6 +15,9 @@ export RAY_USAGE_STATS_ENABLED := 0
 export RAY_AUTH_MODE := disabled
 export MLFLOW_DISABLE_TELEMETRY := true
 export PYTHONUNBUFFERED := 1
+# Python writes each module's bytecode on first import (uv installs none); where PYTHONDONTWRITEBYTECODE is set,
+# every process would compile torch, timm and pandas from source again (~12 s of CPU each: .ci/write_bytecode.py).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: setup demo test test-fast lab ui bench lock clean
 
@@ -27,6 +30,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python .ci/install_lock.py $(BIN)/python requirements.lock $(TORCHATTACKS) $(CORRUPTIONS)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (rftlib)" >/dev/null
+	$(BIN)/python .ci/write_bytecode.py
 	touch $(STAMP)
 
 demo: setup
