@@ -53,12 +53,16 @@ def _cuda_absent(name: str) -> str:
     return f"device {name!r} asked for, but CUDA is not available here; use cpu or auto"
 
 
+def no_gpu_driver() -> bool:
+    """True on a Linux machine without any GPU driver: there CUDA cannot be available, which is known
+    without importing torch (2-4 s). False elsewhere, and where a driver exists (torch must tell)."""
+    return sys.platform.startswith("linux") and not any(Path(path).exists() for path in GPU_DRIVER_PATHS)
+
+
 def check_gpu_driver(name: str) -> None:
-    """Refuse a CUDA device on a Linux machine without any GPU driver, where torch's answer is known
-    without importing it (2-4 s). Elsewhere, and where a driver exists, ``resolve_device`` asks torch."""
+    """Refuse a CUDA device where ``no_gpu_driver``; otherwise ``resolve_device`` asks torch."""
     device = parse_device(name)
-    if device is not None and device.type == "cuda" and sys.platform.startswith("linux") \
-            and not any(Path(path).exists() for path in GPU_DRIVER_PATHS):
+    if device is not None and device.type == "cuda" and no_gpu_driver():
         raise RftError(_cuda_absent(name))
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from rftlib.devices import no_gpu_driver
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "params" / "runs" / "digits_tiny.yaml"  # pretrained: false, full, digits, 16 px
 
@@ -70,7 +72,7 @@ REFUSALS = [
     (["device=gpu"], "unknown device 'gpu' (a CUDA GPU is 'cuda' or 'cuda:N')"),
 ]
 # On a machine without a GPU driver (CI), asking for CUDA is refused without torch too.
-if sys.platform.startswith("linux") and not any(Path(p).exists() for p in ("/proc/driver/nvidia", "/dev/kfd")):
+if no_gpu_driver():
     REFUSALS.append((["device=cuda:1"], "device 'cuda:1' asked for, but CUDA is not available here; use cpu or auto"))
 
 PROBE = """

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -108,6 +109,19 @@ def mark_run_failed(run_dir: Path, error: str) -> None:
 
     if run_dir.is_dir() and not (run_dir / DONE).exists() and not (run_dir / FAILED).exists():
         (run_dir / FAILED).write_text(f"notebook failed: {error}\n", encoding="utf-8")
+
+
+def run_worker(module: str, argument: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m <module> <argument> <this process's PID>`` (a worker that dies with this process,
+    ``die_with_parent``), with ``env`` added to this environment, and wait for it."""
+    return subprocess.run([sys.executable, "-m", module, argument, str(os.getpid())], capture_output=True,
+                          text=True, env={**os.environ, **env} if env else None)
+
+
+def worker_error(done: subprocess.CompletedProcess) -> str:
+    """A failed worker's one line: the last of its standard error, else its exit status."""
+    lines = done.stderr.strip().splitlines()
+    return lines[-1] if lines else f"worker exited with status {done.returncode}"
 
 
 def die_with_parent(parent_pid: int) -> None:

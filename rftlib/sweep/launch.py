@@ -9,14 +9,12 @@ import json
 import os
 import queue
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any
 
 from ..errors import RftError, unknown_choice
-from .execute import first_line, marker
+from .execute import first_line, marker, run_worker, worker_error
 from .jobs import Job
 from .spec import Resources
 from .upstreams import job_upstream, pretrain_in_worker, upstream_failure
@@ -103,14 +101,12 @@ def failed(job: Job, error: str) -> dict[str, Any]:
 def _run_worker(job: Job, env: dict[str, str]) -> dict[str, Any]:
     """Execute ``job`` in a fresh Python process (papermill changes the working directory, so two
     jobs cannot share one process) and read its outcome from the marker it wrote."""
-    argv = [sys.executable, "-m", "rftlib.sweep.execute", json.dumps(job.spec(env)), str(os.getpid())]
-    done = subprocess.run(argv, capture_output=True, text=True)
+    done = run_worker("rftlib.sweep.execute", json.dumps(job.spec(env)))
     for status in ("done", "failed"):
         path = marker(job.output, status)
         if path.exists():
             return json.loads(path.read_text(encoding="utf-8"))
-    lines = done.stderr.strip().splitlines()  # the worker died before writing a marker
-    return failed(job, lines[-1] if lines else f"worker exited with status {done.returncode}")
+    return failed(job, worker_error(done))  # the worker died before writing a marker
 
 
 def run_local(jobs: Sequence[Job], n_jobs: int = 1, threads: int = 1,

@@ -25,9 +25,9 @@ Anything else is an error before anything runs. A fine-tuning notebook (one decl
 and ``overrides``) has its configuration resolved and checked here (``params.resolve``); an
 ``upstream`` setting in it is pretrained once, before the runs that start from it
 (``rftlib.sweep.upstreams``). Relative paths are relative to the current directory; the defaults point
-into the project. Each run gets its own ``run_dir``, ``<output_dir>/<name>/<readable prefix>_<hash>`` with the hash over the run's parameters and resolved
-configuration (so two configurations never share a directory), and each report gets ``runs_root``
-(``<output_dir>/<name>``) when it declares it.
+into the project. Each run gets its own ``run_dir``, ``<output_dir>/<name>/<readable prefix>_<hash>``
+with the hash over the run's parameters and resolved configuration (so two configurations never share
+a directory), and each report gets ``runs_root`` (``<output_dir>/<name>``) when it declares it.
 """
 from __future__ import annotations
 

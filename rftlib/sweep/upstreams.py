@@ -9,12 +9,11 @@ launcher starts the runs of a finished upstream while the others still pretrain 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .execute import die_with_parent, run_worker, worker_error
 from .params import UPSTREAM
 
 
@@ -43,12 +42,10 @@ def upstream_failure(error: str) -> str:
 def pretrain_in_worker(upstream: Mapping[str, Any], env: Mapping[str, str]) -> tuple[str | None, str | None]:
     """Pretrain ``upstream`` in a fresh process with ``env`` added to this one's: (the weights' path,
     None) or (None, the error's last line). The worker dies with this process."""
-    argv = [sys.executable, "-m", "rftlib.sweep.upstreams", json.dumps(dict(upstream)), str(os.getpid())]
-    done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, **env})
+    done = run_worker("rftlib.sweep.upstreams", json.dumps(dict(upstream)), dict(env))
     if done.returncode == 0:
         return done.stdout.strip().splitlines()[-1], None
-    lines = done.stderr.strip().splitlines()
-    return None, lines[-1] if lines else f"upstream worker exited with status {done.returncode}"
+    return None, worker_error(done)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +53,6 @@ def main(argv: list[str] | None = None) -> int:
     weights' path last."""
     from ..errors import RftError
     from ..upstream import pretrain
-    from .execute import die_with_parent
 
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) > 1:
