@@ -178,6 +178,8 @@ def test_profile_layers_and_errors():
         resolve("paper", strategy="lorra")
     with pytest.raises(RftError, match="unknown upstream option"):
         resolve("demo", upstream={"stepz": 3})
+    with pytest.raises(RftError, match=r"^upstream: max_steps must be"):  # the pretraining run's own checks
+        resolve("demo", upstream={"steps": 0})
 
 
 def test_profiles_are_listed():

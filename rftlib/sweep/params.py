@@ -95,7 +95,7 @@ def resolve(profile: str = "paper", **values: Any) -> dict[str, Any]:
 
 def _validate(config: Mapping[str, Any]) -> None:
     """Bad values (an unknown strategy or dataset, a wrong type) fail here, before any run starts."""
-    from ..upstream import UpstreamConfig  # light: torch loads where the upstream model trains
+    from ..upstream import UpstreamConfig, upstream_run  # light: torch loads where the upstream model trains
 
     RunConfig.from_dict({k: v for k, v in config.items() if k != UPSTREAM})
     upstream = config.get(UPSTREAM)
@@ -103,6 +103,10 @@ def _validate(config: Mapping[str, Any]) -> None:
         if not isinstance(upstream, Mapping):
             raise RftError(f"upstream must be a mapping of rftlib.upstream.pretrain arguments or null, got {upstream!r}")
         build_dataclass(UpstreamConfig, upstream, "upstream option")
+        try:  # the pretraining run's own values (steps >= 1, ...): refused here, not in its worker mid-sweep
+            upstream_run(**upstream)
+        except RftError as error:
+            raise RftError(f"upstream: {error}") from None
 
 
 def pretrained_weights(upstream: Mapping[str, Any]) -> str:
