@@ -18,13 +18,8 @@ from rftlib.seeding import seed_everything
 from rftlib.training import loop
 from rftlib.training.checkpoint import trainable_state
 from test_resume import _start, _wait_for_records
-from training_helpers import tiny_config as base_config, without_timing
+from training_helpers import TINY_VIT as SMALL, tiny_config, without_timing
 
-SMALL = {"img_size": 16, "patch_size": 4, "depth": 2, "embed_dim": 96}  # ~10x cheaper than the 12-block tiny ViT
-
-
-def tiny_config(**overrides) -> dict:
-    return base_config(**{"model_kwargs": SMALL, **overrides})
 
 
 def pretrained_and_task(config: dict):

@@ -18,13 +18,8 @@ from rftlib.remedies.wise_ft_run import wise_ft
 from rftlib.remedies.interpolation import interpolate_states, lora_factor_names, merged_lora_weights
 from rftlib.strategies import FAMILIES, STRATEGIES, apply_strategy
 from rftlib.training.checkpoint import load_trainable_state, trainable_state
-from training_helpers import tiny_config as base_config
+from training_helpers import TINY_VIT as SMALL, tiny_config
 
-SMALL = {"img_size": 16, "patch_size": 4, "depth": 2, "embed_dim": 96}  # ~10x cheaper than the 12-block tiny ViT
-
-
-def tiny_config(**overrides) -> dict:
-    return base_config(**{"model_kwargs": SMALL, **overrides})
 
 # Every strategy on the tiny ViT; on the other families, every strategy they support.
 CASES = [("vit", s) for s in STRATEGIES] + [
