@@ -1,0 +1,56 @@
+"""``rft sweep --launcher slurm``: check, submit what is missing, then wait (or not).
+
+The order: every value and the cluster's answer to the request are checked first (``check_slurm``: nothing
+is submitted for a sweep that cannot run); the runs neither done nor queued are submitted as one job array
+(after their upstreams' pretraining jobs); then the driver waits, showing progress, and yields each run's
+outcome as it ends (``slurm_status.wait_for_runs``), or, with ``--no-wait``, submits a job that renders the
+reports once the runs have ended and returns. A run pending or running already is never submitted twice,
+and waiting again attaches to it.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .slurm_options import SlurmOptions
+from .slurm_status import wait_for_runs
+from .slurm_submit import (Registry, check_request, check_slurm_tools, live_jobs, submit_reports, submit_runs)
+
+
+def check_slurm(sweep, options: SlurmOptions, runs: int) -> None:
+    """Everything about the SLURM request that can fail, before anything is submitted."""
+    check_slurm_tools()
+    check_request(sweep.root, f"rft-{sweep.name}", options, sweep.resources.cpus, sweep.resources.gpus,
+                  array=max(1, runs))
+
+
+def launch_slurm(sweep, todo: list, options: SlurmOptions, wait: bool = True, progress: bool = True,
+                 log: Callable[[str], None] = print) -> Iterator[dict[str, Any]] | None:
+    """Submit ``todo`` (the runs not done) except those queued already; with ``wait`` the outcomes of all of
+    ``todo`` as they end, else None once the reports' job is submitted too."""
+    registry = Registry.load(sweep.root)
+    live = live_jobs(registry)
+    queued = [job for job in todo if registry.runs.get(job.name) in live]
+    elsewhere = [job for job in todo if job not in queued and job.status() == "running"]  # a local sweep's
+    missing = [job for job in todo if job not in queued and job not in elsewhere]
+    if queued:
+        log(f"{len(queued)} runs already queued in SLURM: not submitted again")
+    if elsewhere:
+        log(f"{len(elsewhere)} runs are running outside SLURM (their directories are locked): not submitted")
+    submitted = submit_runs(sweep, missing, options, registry, live, log=log) if missing else []
+    if missing:
+        log(f"submitted {len(missing)} runs as SLURM job {_array_id(registry, missing)}")
+    if not wait:
+        after = sorted(set(submitted) | {j for j in live if j != registry.reports})
+        if sweep.reports:
+            log(f"reports: SLURM job {submit_reports(sweep, options, registry, after)}, once the runs have ended")
+        return None
+    return wait_for_runs(sweep, [*queued, *missing], registry, progress=progress)
+
+
+def _array_id(registry: Registry, runs: list) -> str:
+    ids = sorted({registry.runs[job.name].split("_")[0] for job in runs})
+    return ", ".join(ids)
+
+
+__all__ = ["check_slurm", "launch_slurm"]
