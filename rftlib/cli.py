@@ -19,7 +19,8 @@ from rftlib.core.fast_imports import skip_slow_optional_imports
 SUBCOMMANDS = {
     "strategies": ("rftlib.strategies_command", "list the fine-tuning strategies with trainable/total parameters"),
     "run": ("rftlib.training.command", "fine-tune one run with continuous evaluation from a YAML config"),
-    "sweep": ("rftlib.sweep.command", "run a sweep of parameterised notebooks (local or Ray) and render reports"),
+    "sweep": ("rftlib.sweep.command", "run a sweep of parameterised notebooks (local, Ray or SLURM) and render reports"),
+    "status": ("rftlib.sweep.slurm_status", "where a sweep's runs stand: done, failed, and pending, running or requeued in SLURM"),
     "bench": ("rftlib.bench", "benchmark PGD and fine-tuning throughput against torchattacks and the device peak"),
     "complexity": ("rftlib.analysis.complexity.command", "measure a task's complexity under a pretrained backbone (LogME, F1, ...)"),
     "wise-ft": ("rftlib.posthoc.command", "WiSE-FT: evaluate weight-space interpolations of a finished run"),

@@ -1,4 +1,5 @@
-"""``rft sweep SWEEP.yaml [--launcher local|ray] [--jobs N] [--address ADDR] [--dry-run]``."""
+"""``rft sweep SWEEP.yaml [--launcher local|ray|slurm] [--jobs N] [--address ADDR] [--slurm KEY=VALUE ...]
+[--no-wait] [--dry-run]``."""
 from __future__ import annotations
 
 import argparse
@@ -10,8 +11,9 @@ from rftlib.core.errors import RftError
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("sweep", help="the sweep YAML (see params/sweeps/)")
     # Checked by rftlib rather than argparse choices, for the one-line error every bad input gets.
-    parser.add_argument("--launcher", default="local", metavar="{local,ray}",
-                        help="local: worker processes on this machine; ray: one Ray task per run (default: local)")
+    parser.add_argument("--launcher", default="local", metavar="{local,ray,slurm}",
+                        help="local: worker processes on this machine; ray: one Ray task per run; slurm: one SLURM "
+                             "job array, from a login node (default: local)")
     parser.add_argument("--jobs", "-j", type=int, default=1,
                         help="local launcher: runs at a time, one GPU each where GPUs exist (default: 1); "
                              "also the reports at a time. Each run has resources.cpus threads whatever --jobs is, "
@@ -19,6 +21,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", default=None,
                         help="ray launcher: the cluster to join, e.g. 10.0.0.1:6379, or auto "
                              "(default: $RAY_ADDRESS, else a new local Ray instance)")
+    parser.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
+                        help="slurm launcher: override a key of the sweep's slurm: block, e.g. partition=gpu, "
+                             "timeout_min=120, extra.mail-type=END (repeatable)")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="slurm launcher: submit, print the job ids and return; a job renders the reports once "
+                             "the runs have ended (`rft status SWEEP` follows them; `rft sweep` again attaches)")
     parser.add_argument("--dry-run", action="store_true", help="list the runs and what is already done; run nothing")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--force-resume", action="store_true",
@@ -44,7 +52,10 @@ def command(args: argparse.Namespace) -> int:
     check_launcher(args.launcher)
     if args.address and args.launcher != "ray":
         raise RftError("--address is for --launcher ray")
-    sweep = load_sweep(args.sweep)
+    for flag, given in (("--slurm", args.slurm), ("--no-wait", args.no_wait)):
+        if given and args.launcher != "slurm":
+            raise RftError(f"{flag} is for --launcher slurm")
+    sweep = load_sweep(args.sweep, slurm=args.slurm)
     if args.dry_run:
         statuses = [run.status() for run in sweep.runs]
         counts = ", ".join(f"{statuses.count(s)} {s}" for s in ("done", "failed", "started", "todo") if s in statuses)
@@ -57,11 +68,20 @@ def command(args: argparse.Namespace) -> int:
             print(f"tracking: MLflow at {store_uri(sweep.tracking.uri)}, experiment "
                   f"{sweep.tracking.experiment or sweep.name!r}")
         print(describe_cost([run for run in sweep.runs if run.status() != "done"], args.jobs))
+        if args.launcher == "slurm":
+            from rftlib.sweep.slurm_launch import check_slurm, describe_request
+
+            check_slurm(sweep, sweep.slurm, len(sweep.runs))
+            print(f"slurm: {describe_request(sweep)} (sbatch --test-only accepts it)")
         return 0
     if args.force_resume:
         os.environ[FORCE_VARIABLE] = "1"  # read by every run's finetune; forwarded to Ray tasks
     result = run_sweep(sweep, launcher=args.launcher, jobs=args.jobs, address=args.address,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, wait=not args.no_wait)
+    if result.detached:
+        print(f"sweep {sweep.name}: {len(sweep.runs)} runs, {len(result.skipped)} already done; the others are in "
+              f"SLURM's queue: `rft status {_relative(sweep.path)}` shows them")
+        return 0
     ran = len(result.runs)
     failed_runs = [o for o in result.runs if o["status"] != "done"]
     print(f"sweep {sweep.name}: {len(sweep.runs)} runs: {ran - len(failed_runs)} done now, "

@@ -1,4 +1,5 @@
-"""Where jobs run: local worker processes, N at a time, or Ray tasks on a workstation or a cluster.
+"""Where jobs run: local worker processes, N at a time, or Ray tasks on a workstation or a cluster (the
+SLURM launcher has modules of its own, ``rftlib.sweep.slurm_*``).
 
 Both launchers yield each job's outcome (see ``execute.execute_job``) as the job ends, in the order
 jobs end; a failing job never stops the others.
@@ -19,7 +20,7 @@ from rftlib.sweep.jobs import Job
 from rftlib.sweep.spec import Resources
 from rftlib.sweep.upstreams import job_upstream, pretrain_in_worker, upstream_failure
 
-LAUNCHERS = ("local", "ray")
+LAUNCHERS = ("local", "ray", "slurm")
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
@@ -40,6 +41,10 @@ def check_launch(launcher: str, jobs: int, address: str | None) -> None:
         except ImportError:
             raise RftError("the ray launcher needs ray: pip install 'rftlib[ray]'") from None
         check_address(ray_address(address))
+    if launcher == "slurm":
+        from rftlib.sweep.slurm_submit import check_slurm_tools
+
+        check_slurm_tools()
 
 
 def check_kernel(name: str) -> None:

@@ -26,6 +26,7 @@ class SweepResult:
     runs: list[dict[str, Any]] = field(default_factory=list)
     reports: list[dict[str, Any]] = field(default_factory=list)
     index: Path | None = None
+    detached: bool = False  # submitted to SLURM without waiting: runs and reports go on there
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -46,30 +47,51 @@ def _drain(outcomes: Iterator[dict[str, Any]], total: int, desc: str, unit: str,
 
 
 def run_sweep(sweep: Sweep, launcher: str = "local", jobs: int = 1, address: str | None = None,
-              progress: bool = True, log: Callable[[str], None] = print) -> SweepResult:
+              progress: bool = True, log: Callable[[str], None] = print, wait: bool = True) -> SweepResult:
     """Execute the runs of ``sweep`` that are not done (``launcher`` local: ``jobs`` at a time; ray: one
-    task each, on the cluster at ``address`` or a new local one), then its reports, locally."""
+    task each, on the cluster at ``address`` or a new local one; slurm: one job array, with the sweep's
+    ``slurm`` request), then its reports, locally. With slurm and not ``wait``: submit, and leave the reports
+    to a job that runs once the runs have ended (``SweepResult.detached``)."""
     check_launch(launcher, jobs, address)
     for kernel in {job.kernel for job in [*sweep.runs, *sweep.reports]}:
         check_kernel(kernel)
     make_run_dir(sweep.root, "sweep output directory")  # one line, before any run, when it cannot be made
     todo = [job for job in sweep.runs if job.status() != "done"]
+    if launcher == "slurm":
+        from rftlib.sweep.slurm_launch import check_slurm
+
+        check_slurm(sweep, sweep.slurm, len(todo))  # the cluster's word on the request, before any submission
     result = SweepResult(skipped=[job for job in sweep.runs if job not in todo])
     if result.skipped:
         log(f"{len(result.skipped)} of {len(sweep.runs)} runs already done: skipped")
+    if launcher == "slurm" and not wait:
+        from rftlib.sweep.slurm_launch import launch_slurm
+
+        launch_slurm(sweep, todo, sweep.slurm, wait=False, log=log)
+        result.detached = True
+        return result
     mirror = sweep_mirror(sweep.tracking, sweep.name, sweep.runs)  # also brings runs done before into MLflow
     if mirror is not None:
         log(f"tracking: MLflow at {mirror.uri}, experiment {mirror.experiment!r} (`rft ui` shows it)")
         mirror.start()
     try:
         if todo:
-            launched = _launch(todo, sweep, launcher, jobs, address, log)
+            launched = _launch(todo, sweep, launcher, jobs, address, log, progress)
             if mirror is not None:
                 launched = mirror.follow(launched)
-            result.runs = _drain(launched, len(todo), f"{sweep.name} runs", "run", progress)
+            # SLURM's progress is its own line of counts (pending, running, requeued, ...), not a bar.
+            result.runs = _drain(launched, len(todo), f"{sweep.name} runs", "run", progress and launcher != "slurm")
     finally:
         if mirror is not None:
             mirror.close()
+    return finish_sweep(sweep, jobs, progress, log, result)
+
+
+def finish_sweep(sweep: Sweep, jobs: int = 1, progress: bool = True, log: Callable[[str], None] = print,
+                 result: SweepResult | None = None) -> SweepResult:
+    """Once the runs have ended: the task complexity measures, the reports (``jobs`` at a time) and the
+    index page; by the sweep's driver, or by the SLURM job that waits for the runs (``--no-wait``)."""
+    result = result or SweepResult(skipped=[])
     from rftlib.analysis.complexity.cache import measure_sweep  # torch: only when a sweep runs
 
     measure_sweep(sweep, log=log)  # task complexity, once per task, cached beside the runs for the reports
@@ -81,10 +103,15 @@ def run_sweep(sweep: Sweep, launcher: str = "local", jobs: int = 1, address: str
 
 
 def _launch(todo: list[Job], sweep: Sweep, launcher: str, jobs: int, address: str | None,
-            log: Callable[[str], None]) -> Iterator[dict[str, Any]]:
+            log: Callable[[str], None], progress: bool = True) -> Iterator[dict[str, Any]]:
     """The outcomes of ``todo``'s runs. Their upstream backbones are pretrained once here rather than
     by every run at the same time (they would race on the cache): beside the runs on the local
-    launcher, before them on Ray (whose tasks find them on the shared disk)."""
+    launcher, before them on Ray (whose tasks find them on the shared disk), as jobs the runs' job array
+    waits for on SLURM."""
+    if launcher == "slurm":
+        from rftlib.sweep.slurm_launch import launch_slurm
+
+        return launch_slurm(sweep, todo, sweep.slurm, wait=True, progress=progress, log=log)
     threads = int(sweep.resources.cpus)
     upstreams = missing_upstreams(sweep.upstreams)
     if upstreams:

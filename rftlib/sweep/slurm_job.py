@@ -147,7 +147,7 @@ class RunTask(WorkerTask):
         return Path(self.spec["output"])
 
     def _outcome(self) -> dict[str, Any] | None:
-        from .execute import marker
+        from rftlib.sweep.execute import marker
 
         for status in ("done", "failed"):
             path = marker(self.output, status)
@@ -161,8 +161,8 @@ class RunTask(WorkerTask):
     def give_up(self, reason: str) -> dict[str, Any]:
         """Fail the run for good: its notebook's ``.failed`` marker and the run directory's ``failed``
         marker (``rftlib.rundir``) hold ``reason``, so every reader counts it failed."""
-        from ..rundir import FAILED
-        from .execute import marker
+        from rftlib.runs.rundir import FAILED
+        from rftlib.sweep.execute import marker
 
         super().give_up(reason)
         outcome = {"name": self.spec["name"], "status": "failed", "seconds": None, "error": reason}
@@ -178,8 +178,8 @@ class RunTask(WorkerTask):
         """The error of an upstream that is not pretrained (its job failed or left nothing), else None."""
         if self.upstream is None:
             return None
-        from ..upstream import cached_weights
-        from .upstreams import upstream_failure
+        from rftlib.training.upstream import cached_weights
+        from rftlib.sweep.upstreams import upstream_failure
 
         if cached_weights(**self.upstream) is not None:
             return None
@@ -194,7 +194,7 @@ class RunTask(WorkerTask):
         self.note("started", gpus=os.environ.get("CUDA_VISIBLE_DEVICES"))
         if restarts > self.max_requeues:
             return self.give_up(f"requeued {restarts} times, more than slurm max_requeues ({self.max_requeues})")
-        from .execute import marker
+        from rftlib.sweep.execute import marker
 
         if marker(self.output, "done").exists():  # requeued after it had finished
             return self._outcome()
@@ -210,7 +210,7 @@ class RunTask(WorkerTask):
             error = f"its worker was killed by {_signal_name(done.returncode)}"
             self.note("killed", error=error)
             return {"name": self.spec["name"], "status": "failed", "seconds": None, "error": error}
-        from .execute import worker_error
+        from rftlib.sweep.execute import worker_error
 
         return self.give_up(worker_error(done))  # the worker died before writing a marker
 
@@ -228,7 +228,7 @@ class UpstreamTask(WorkerTask):
         self.error_file.write_text(reason + "\n", encoding="utf-8")
 
     def __call__(self) -> str | None:
-        from ..upstream import cached_weights
+        from rftlib.training.upstream import cached_weights
 
         weights = cached_weights(**self.upstream)
         if weights is not None:
@@ -238,7 +238,7 @@ class UpstreamTask(WorkerTask):
         if done.returncode == 0:
             return done.stdout.strip().splitlines()[-1]
         if done.returncode > 0:
-            from .execute import worker_error
+            from rftlib.sweep.execute import worker_error
 
             self.give_up(worker_error(done))
         return None
@@ -251,7 +251,7 @@ class ReportsTask:
         self.sweep = sweep
 
     def __call__(self) -> list[dict[str, Any]]:
-        from .runner import finish_sweep
+        from rftlib.sweep.runner import finish_sweep
 
         return finish_sweep(self.sweep, jobs=1, progress=False, log=print).reports
 

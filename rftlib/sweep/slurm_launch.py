@@ -12,9 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .slurm_options import SlurmOptions
-from .slurm_status import wait_for_runs
-from .slurm_submit import (Registry, check_request, check_slurm_tools, live_jobs, submit_reports, submit_runs)
+from rftlib.sweep.slurm_options import SlurmOptions
+from rftlib.sweep.slurm_queue import base_id
+from rftlib.sweep.slurm_status import wait_for_runs
+from rftlib.sweep.slurm_submit import (Registry, cancel, check_request, check_slurm_tools,
+                                       live_jobs, submit_reports, submit_runs)
+from rftlib.sweep.slurm_submit import describe_request as _describe
+
+
+def describe_request(sweep) -> str:
+    """The sweep's request per run, one line (``--dry-run``)."""
+    return _describe(sweep.slurm, sweep.resources.cpus, sweep.resources.gpus)
 
 
 def check_slurm(sweep, options: SlurmOptions, runs: int) -> None:
@@ -41,11 +49,29 @@ def launch_slurm(sweep, todo: list, options: SlurmOptions, wait: bool = True, pr
     if missing:
         log(f"submitted {len(missing)} runs as SLURM job {_array_id(registry, missing)}")
     if not wait:
-        after = sorted(set(submitted) | {j for j in live if j != registry.reports})
-        if sweep.reports:
-            log(f"reports: SLURM job {submit_reports(sweep, options, registry, after)}, once the runs have ended")
+        _submit_reports(sweep, options, registry, live, submitted, log)
         return None
+    if registry.reports in live:  # this driver renders the reports: a reports job left by --no-wait must not too
+        cancel(registry.reports)
+        log(f"cancelled the reports job {registry.reports}: this rft sweep renders the reports once the runs end")
     return wait_for_runs(sweep, [*queued, *missing], registry, progress=progress)
+
+
+def _submit_reports(sweep, options: SlurmOptions, registry: Registry, live: dict[str, str], submitted: list[str],
+                    log: Callable[[str], None]) -> None:
+    """One reports job, after every job of the sweep in the queue: a reports job still waiting is kept when
+    nothing new was submitted, and replaced (cancelled) when the runs it waits for are not all of them."""
+    if not sweep.reports:
+        return
+    waiting = registry.reports in live
+    if waiting and not submitted:
+        log(f"reports: SLURM job {registry.reports} renders them once the runs have ended")
+        return
+    if waiting:
+        cancel(registry.reports)
+    # Whole arrays (`afterany:12` waits for every task of array 12): the dependency stays one short line.
+    after = sorted({base_id(job) for job in [*submitted, *live] if job != registry.reports})
+    log(f"reports: SLURM job {submit_reports(sweep, options, registry, after)} renders them once the runs have ended")
 
 
 def _array_id(registry: Registry, runs: list) -> str:
@@ -53,4 +79,4 @@ def _array_id(registry: Registry, runs: list) -> str:
     return ", ".join(ids)
 
 
-__all__ = ["check_slurm", "launch_slurm"]
+__all__ = ["check_slurm", "describe_request", "launch_slurm"]

@@ -29,10 +29,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import apply_overrides
-from ..errors import RftError
-from ..options import build_dataclass
-from ..validation import integer, number
+from rftlib.runs.config import apply_overrides
+from rftlib.core.errors import RftError
+from rftlib.core.options import build_dataclass
+from rftlib.core.validation import integer, number
 
 # sbatch options rftlib or submitit set themselves: an `extra` entry may not change them.
 RESERVED_OPTIONS = {"array": None, "output": None, "error": None, "open-mode": None, "signal": "signal_delay_s",

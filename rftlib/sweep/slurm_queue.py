@@ -22,6 +22,10 @@ LIVE_STATES = frozenset({"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUS
                          "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED",
                          "RESV_DEL_HOLD", "SPECIAL_EXIT", "POWER_UP_NODE", "UPDATE_DB"})
 _TIMEOUT_S = 60
+_ENDED = {"CANCELLED": "was cancelled (scancel or an administrator)", "TIMEOUT": "reached its time limit",
+          "OUT_OF_MEMORY": "ran out of memory", "NODE_FAIL": "lost its node", "BOOT_FAIL": "lost its node at boot",
+          "PREEMPTED": "was preempted and not requeued", "DEADLINE": "passed its deadline", "FAILED": "failed",
+          "COMPLETED": "ended without finishing the run"}
 
 
 class QueueUnavailable(Exception):
@@ -40,6 +44,11 @@ class QueueEntry:
     @property
     def live(self) -> bool:
         return self.state in LIVE_STATES
+
+    @property
+    def ended_as(self) -> str:
+        """What the end state says, for a job that ended without finishing its run."""
+        return _ENDED.get(self.state, f"ended {self.state}")
 
     @property
     def pending(self) -> bool:

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import RftError
-from .jobs import Job
-from .slurm_queue import QueueEntry, QueueUnavailable, queue
-from .slurm_submit import Registry, attempts_file, job_log
+from rftlib.core.errors import RftError
+from rftlib.sweep.jobs import Job
+from rftlib.sweep.slurm_queue import QueueEntry, QueueUnavailable, queue
+from rftlib.sweep.slurm_submit import Registry, attempts_file, job_log
 
 STATES = ("pending", "running", "requeued", "done", "failed", "todo")
 POLL_SECONDS = 2.0
@@ -55,8 +55,8 @@ def _last_attempt(root: Path, name: str) -> dict[str, Any] | None:
 
 
 def _marker_error(job: Job) -> str | None:
-    from ..rundir import failure_reason
-    from .execute import marker
+    from rftlib.runs.rundir import failure_reason
+    from rftlib.sweep.execute import marker
 
     try:
         return json.loads(marker(job.output, "failed").read_text(encoding="utf-8")).get("error")
@@ -68,7 +68,7 @@ def _marker_error(job: Job) -> str | None:
 def failure_reason(job: Job, root: Path, job_id: str, entry: QueueEntry | None) -> str:
     """Why a run whose job left the queue is not done: its own markers first (the notebook's error, the
     requeue limit), then SLURM's lines in the job's log, then the job's last attempt line, then the queue."""
-    from .slurm_queue import log_reason
+    from rftlib.sweep.slurm_queue import log_reason
 
     error = _marker_error(job)
     if error:
@@ -80,7 +80,7 @@ def failure_reason(job: Job, root: Path, job_id: str, entry: QueueEntry | None) 
     if attempt and attempt.get("job") == job_id and attempt.get("error"):
         return f"job {job_id}: {attempt['error']}"
     if entry is not None:
-        return f"job {job_id} ended {entry.state}" + (f" ({entry.reason})" if entry.reason not in ("", "None") else "")
+        return f"job {job_id} {entry.ended_as}"
     return f"job {job_id} left the queue without finishing the run (cancelled or killed before it started?)"
 
 
@@ -116,16 +116,17 @@ def run_states(runs: Sequence[Job], root: Path, registry: Registry,
     return states
 
 
-def read_states(sweep, registry: Registry | None = None) -> tuple[list[RunState], str | None]:
-    """The sweep's run states and, when the queue could not be read, why."""
+def read_states(sweep, runs: Sequence[Job] | None = None, registry: Registry | None = None
+                ) -> tuple[list[RunState], str | None]:
+    """The states of ``runs`` (default: all the sweep's) and, when the queue could not be read, why."""
+    runs = sweep.runs if runs is None else runs
     registry = registry or Registry.load(sweep.root)
-    ids = [registry.runs[job.name] for job in sweep.runs if job.name in registry.runs]
+    ids = [registry.runs[job.name] for job in runs if job.name in registry.runs]
     try:
-        entries = queue(ids) if ids else {}
-        problem = None
+        entries, problem = (queue(ids) if ids else {}), None
     except QueueUnavailable as error:
         entries, problem = None, str(error)
-    return run_states(sweep.runs, sweep.root, registry, entries), problem
+    return run_states(runs, sweep.root, registry, entries), problem
 
 
 def counts(states: Sequence[RunState]) -> dict[str, int]:
@@ -157,7 +158,7 @@ def wait_for_runs(sweep, runs: Sequence[Job], registry: Registry, progress: bool
     ended: set[str] = set()
     shown, unreadable_since = None, None
     while True:
-        states, problem = read_states_of(sweep, runs, registry)
+        states, problem = read_states(sweep, runs, registry)
         if problem:
             unreadable_since = unreadable_since or time.monotonic()
             if time.monotonic() - unreadable_since > QUEUE_PATIENCE_S:
@@ -178,19 +179,10 @@ def wait_for_runs(sweep, runs: Sequence[Job], registry: Registry, progress: bool
         time.sleep(poll_s)
 
 
-def read_states_of(sweep, runs: Sequence[Job], registry: Registry) -> tuple[list[RunState], str | None]:
-    ids = [registry.runs[job.name] for job in runs if job.name in registry.runs]
-    try:
-        entries, problem = (queue(ids) if ids else {}), None
-    except QueueUnavailable as error:
-        entries, problem = None, str(error)
-    return run_states(runs, sweep.root, registry, entries), problem
-
-
 def _outcome(sweep, state: RunState) -> dict[str, Any]:
     seconds = None
     if state.state == "done":
-        from .execute import marker
+        from rftlib.sweep.execute import marker
 
         job = next(job for job in sweep.runs if job.name == state.name)
         try:
@@ -208,11 +200,11 @@ def configure_parser(parser) -> None:
 
 
 def command(args) -> int:
-    from .spec import load_sweep
+    from rftlib.sweep.spec import load_sweep
 
     sweep = load_sweep(args.sweep)
     registry = Registry.load(sweep.root)
-    states, problem = read_states(sweep, registry)
+    states, problem = read_states(sweep, registry=registry)
     print(f"sweep {sweep.name}: {len(states)} runs: {summary_line(states)}")
     if problem:
         print(f"  (the SLURM queue could not be read: {problem})")

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_write_text
-from ..errors import RftError
-from .jobs import Job
-from .slurm_options import SlurmOptions
-from .slurm_queue import QueueUnavailable, queue, slurm_command
+from rftlib.core.atomic import atomic_write_text
+from rftlib.core.errors import RftError
+from rftlib.sweep.jobs import Job
+from rftlib.sweep.slurm_options import SlurmOptions
+from rftlib.sweep.slurm_queue import QueueUnavailable, queue, slurm_command
 
 SLURM_DIR = "slurm"
 REGISTRY = "jobs.json"
@@ -121,23 +121,29 @@ def check_request(root: Path, name: str, options: SlurmOptions, cpus: float, gpu
         except subprocess.TimeoutExpired:
             raise RftError("the SLURM controller did not answer sbatch --test-only within 60 s") from None
     if done.returncode != 0:
-        lines = [line.strip() for line in done.stderr.strip().splitlines() if line.strip()]
-        reason = lines[-1] if lines else f"exit status {done.returncode}"
+        lines = [line.strip() for line in done.stderr.splitlines() if line.strip() and not line.startswith("Try ")]
+        reason = lines[0] if lines else f"exit status {done.returncode}"
         for prefix in ("sbatch: error: ", "allocation failure: "):
             reason = reason.removeprefix(prefix)
-        raise RftError(f"SLURM refuses the sweep's jobs ({_request(options, cpus, gpus)}): {reason}")
+        raise RftError(f"SLURM refuses the sweep's jobs ({describe_request(options, cpus, gpus)}): {reason}")
 
 
-def _request(options: SlurmOptions, cpus: float, gpus: float) -> str:
+def describe_request(options: SlurmOptions, cpus: float, gpus: float) -> str:
+    """What each run's job asks for, as one line: ``partition=gpu, timeout_min=240, cpus_per_task=8, ...``."""
     parts = {"partition": options.partition, "timeout_min": options.timeout_min, "cpus_per_task": options.cpus(cpus),
              "gpus_per_node": options.gpus(gpus), "mem_gb": options.mem_gb, "constraint": options.constraint,
              "account": options.account, "qos": options.qos}
-    shown = ", ".join(f"{k}={v}" for k, v in parts.items() if v not in (None, 0))
+    shown = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in parts.items()
+                      if v not in (None, 0))
     extra = " ".join(f"--{k}={v}" for k, v in options.extra.items())
     return shown + (f", extra {extra}" if extra else "")
 
 
 # ---- what is queued already ----------------------------------------------------------------------------
+
+def cancel(job_id: str) -> None:
+    subprocess.run([slurm_command("scancel") or "scancel", job_id], capture_output=True, timeout=60)
+
 
 def live_jobs(registry: Registry) -> dict[str, str]:
     """The registry's job ids that SLURM still holds as live (pending, running, requeued), by id -> state.
@@ -152,8 +158,8 @@ def live_jobs(registry: Registry) -> dict[str, str]:
 def clear_failure(job: Job) -> None:
     """Forget a run's last failure as it is submitted again: a job cancelled before it starts must not be
     reported with the reason of the attempt before it."""
-    from ..rundir import FAILED
-    from .execute import marker
+    from rftlib.runs.rundir import FAILED
+    from rftlib.sweep.execute import marker
 
     marker(job.output, "failed").unlink(missing_ok=True)
     if job.is_run:
@@ -167,9 +173,9 @@ def submit_runs(sweep, runs: Sequence[Job], options: SlurmOptions, registry: Reg
     """Submit ``runs`` as one job array, after a pretraining job for each of their upstreams that is neither
     pretrained nor queued (the array waits for those jobs to end, ``afterany``: a run whose upstream failed
     fails with its error instead of waiting forever). Records the ids in ``registry``; the new job ids."""
-    from .launch import job_env, thread_env
-    from .slurm_job import RunTask, UpstreamTask
-    from .upstreams import job_upstream, missing_upstreams
+    from rftlib.sweep.launch import job_env, thread_env
+    from rftlib.sweep.slurm_job import RunTask, UpstreamTask
+    from rftlib.sweep.upstreams import job_upstream, missing_upstreams
 
     root, cpus, gpus = sweep.root, sweep.resources.cpus, sweep.resources.gpus
     needed = {job_upstream(job) for job in runs} - {None}
@@ -211,7 +217,7 @@ def submit_runs(sweep, runs: Sequence[Job], options: SlurmOptions, registry: Reg
 
 def submit_reports(sweep, options: SlurmOptions, registry: Registry, after: Sequence[str]) -> str:
     """Submit the job that renders the sweep's reports and index once the jobs ``after`` have ended."""
-    from .slurm_job import ReportsTask
+    from rftlib.sweep.slurm_job import ReportsTask
 
     more = {"dependency": "afterany:" + ":".join(after)} if after else {}
     executor = make_executor(sweep.root, f"rft-{sweep.name}-reports", options, sweep.resources.cpus, 0, **more)
@@ -221,6 +227,6 @@ def submit_reports(sweep, options: SlurmOptions, registry: Registry, after: Sequ
     return job.job_id
 
 
-__all__ = ["REGISTRY", "Registry", "SLURM_DIR", "attempts_file", "check_request", "check_slurm_tools",
-           "clear_failure", "job_log", "live_jobs", "make_executor", "slurm_folder", "submit_reports",
+__all__ = ["REGISTRY", "Registry", "SLURM_DIR", "attempts_file", "cancel", "check_request", "check_slurm_tools",
+           "clear_failure", "describe_request", "job_log", "live_jobs", "make_executor", "slurm_folder", "submit_reports",
            "submit_runs", "submitit_folder", "upstream_error_file"]

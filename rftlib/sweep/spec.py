@@ -18,6 +18,8 @@
                                       # task asks for, Ray's reruns after a lost worker or node
     tracking: {}                      # mirror the runs live in MLflow (rftlib.tracking): {uri, experiment,
                                       # backend}; experiment: the sweep's name. Default: off
+    slurm: {partition: gpu, gpus_per_node: 1, timeout_min: 240}  # each run's SLURM job (--launcher slurm;
+                                      # keys in rftlib.sweep.slurm_options)
 
 A key in ``parameters`` or a grid is the name of a parameter the notebook declares or, when the
 notebook declares ``overrides``, a RunConfig field (or ``upstream``) passed inside ``overrides``.
@@ -50,6 +52,7 @@ from rftlib.core.validation import integer, number
 from rftlib.training import params as run_params
 from rftlib.sweep.jobs import NAME_KEYS, Job
 from rftlib.sweep.parameters import Parameter, check_parameters, declared_parameters
+from rftlib.sweep.slurm_options import SlurmOptions, slurm_options
 
 DEFAULT_NOTEBOOK = "notebooks/rq1_tradeoff.ipynb"
 DEFAULT_REPORTS = ("notebooks/rq2_pareto.ipynb", "notebooks/rq3_ood.ipynb", "notebooks/rq4_remedies.ipynb",
@@ -71,6 +74,7 @@ class SweepFile:
     reports: dict | None = None
     resources: dict = field(default_factory=dict)
     tracking: dict | None = None
+    slurm: dict | None = None
 
 
 @dataclass
@@ -98,6 +102,7 @@ class Sweep:
     resources: Resources
     upstreams: list[dict[str, Any]]  # distinct `upstream` settings to pretrain before the runs
     tracking: TrackingOptions | None = None  # the sweep's runs mirrored in MLflow by its driver
+    slurm: SlurmOptions = field(default_factory=SlurmOptions)  # each run's job with --launcher slurm
 
 
 def _project_path(relative: str) -> Path:
@@ -218,10 +223,12 @@ def _expand_reports(spec: SweepFile, root: Path, kernel: str) -> list[Job]:
     return jobs
 
 
-def load_sweep(path: str | Path) -> Sweep:
-    """Read, check and expand the sweep YAML at ``path``; nothing is executed."""
+def load_sweep(path: str | Path, slurm: list[str] | None = None) -> Sweep:
+    """Read, check and expand the sweep YAML at ``path``; nothing is executed. ``slurm``: ``KEY=VALUE``
+    overrides of its ``slurm:`` block (``rft sweep --slurm``), checked with it."""
     path = Path(path)
     spec = build_dataclass(SweepFile, run_params.load_yaml(path, "sweep file"), "sweep key")
+    slurm_block = slurm_options(spec.slurm, slurm)  # a bad value is refused before any grid point is expanded
     for grid in _grids(spec.grid):
         if not isinstance(grid, Mapping):
             raise RftError(f"a grid must be a mapping of parameter names to values, got {grid!r}")
@@ -237,4 +244,4 @@ def load_sweep(path: str | Path) -> Sweep:
     integer("resources retries", resources.retries, low=0)
     tracking = tracking_options(spec.tracking, "sweep tracking option")
     return Sweep(name=name, path=path, root=root, runs=runs, reports=_expand_reports(spec, root, spec.kernel),
-                 resources=resources, upstreams=upstreams, tracking=tracking)
+                 resources=resources, upstreams=upstreams, tracking=tracking, slurm=slurm_block)

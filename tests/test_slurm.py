@@ -1,0 +1,307 @@
+"""`rft sweep --launcher slurm` against a real single-node SLURM cluster that the tests start (one per session:
+``tests/slurm_cluster.py``). Drivers run as separate `rft` processes, as a user would start them; the cluster
+is driven only through SLURM's own commands (scancel --signal, scontrol requeue, time limits).
+
+The fine-tuning runs use ``tests/notebooks/tiny_finetune.ipynb`` (the sweep's notebook without the plots) on
+``training_helpers.tiny_config``; the others ``tiny_run.ipynb``, whose ``$TINY_SLEEP`` run sleeps once, so a
+test can stop it mid-way without spending CPU."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from slurm_cluster import PACKAGES, SlurmCluster, missing_commands
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_RUN = ROOT / "tests" / "notebooks" / "tiny_run.ipynb"
+TINY_REPORT = ROOT / "tests" / "notebooks" / "tiny_report.ipynb"
+TINY_FINETUNE = ROOT / "tests" / "notebooks" / "tiny_finetune.ipynb"
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """slurmctld and slurmd for the whole session; stopped with every job cancelled and both daemons gone."""
+    missing = missing_commands()
+    if missing:
+        pytest.skip(f"the SLURM tests need Debian's {', '.join(PACKAGES)} packages "
+                    f"(apt-get install {' '.join(PACKAGES)}): {', '.join(missing)} not found")
+    folder = tempfile.mkdtemp(prefix="rft-slurm-", dir="/tmp")
+    os.chmod(folder, 0o755)  # the daemons and the jobs read it
+    running = SlurmCluster(folder).start()
+    try:
+        yield running
+    finally:
+        daemons = list(running.daemons)
+        running.stop()
+        assert all(d.poll() is not None for d in daemons)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def slurm(cluster):
+    """The cluster with an empty queue for each test (a failed test leaves no job behind for the next)."""
+    yield cluster
+    cluster.cancel_all()
+
+
+def rft(cluster: SlurmCluster, *args: str, env: dict | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
+    """`rft ...` as a separate process against ``cluster``."""
+    return subprocess.run([sys.executable, "-m", "rftlib.cli", *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **cluster.env, **(env or {})})
+
+
+def start_rft(cluster: SlurmCluster, *args: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "rftlib.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, **cluster.env, **(env or {})})
+
+
+def write_sweep(tmp_path: Path, name: str = "tiny", **keys) -> Path:
+    spec = {"notebook": str(TINY_RUN), "output_dir": str(tmp_path / "out"), "grid": {"x": [1, 2]}, "reports": {}, **keys}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def finetune_sweep(tmp_path: Path, name: str, grid: dict, **config) -> Path:
+    """A sweep of tiny fine-tuning runs (the demo profile without its extra attacks and final AutoAttack)."""
+    from training_helpers import tiny_config
+
+    parameters = {"profile": "demo", **tiny_config(**{"upstream": None, "attacks": None, "final_autoattack": None,
+                                                      **config})}
+    return write_sweep(tmp_path, name, notebook=str(TINY_FINETUNE), parameters=parameters, grid=grid)
+
+
+def submissions(output: str) -> list[str]:
+    """The lines of a driver's output that say it submitted something."""
+    return [line for line in output.splitlines() if line.startswith("submitted ")]
+
+
+def registry(sweep) -> dict:
+    return json.loads((sweep.root / "slurm" / "jobs.json").read_text())
+
+
+def attempts(sweep, run) -> list[dict]:
+    path = sweep.root / "slurm" / "attempts" / f"{run.name}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def wait_for(condition, timeout: float = 120, what: str = "the condition", process: subprocess.Popen | None = None):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"the driver ended before {what}: {process.stdout.read()}")
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def reference_records(run, tmp_path: Path) -> list[dict]:
+    """The run's records trained here, in-process, without any launcher (what the local launcher's kernel does)."""
+    from rftlib import finetune
+    from rftlib.training.params import pretrained_weights
+    from training_helpers import without_timing
+
+    config = dict(run.config)
+    upstream = config.pop("upstream", None)
+    if upstream is not None:
+        config["weights"] = pretrained_weights(upstream)  # cached by the sweep's pretraining job
+    return without_timing(finetune(config, run_dir=tmp_path / "reference" / run.name, progress=False).records)
+
+
+def records_of(run) -> list[dict]:
+    from rftlib.runs.records import read_records
+    from training_helpers import without_timing
+
+    return without_timing(read_records(run.directory / "records.jsonl"))
+
+
+# ---- the tests -----------------------------------------------------------------------------------------
+
+def test_a_slurm_sweep_pretrains_its_upstream_first_and_its_records_equal_the_local_launchers(slurm, tmp_path):
+    """Two runs from one upstream backbone: the pretraining job, then the runs' array (waiting for it), then
+    the reports, by the driver; each run's records equal an in-process run's."""
+    from rftlib.sweep import load_sweep
+    from training_helpers import TINY_VIT
+
+    upstream = dict(steps=3, batch_size=16, output_dir=str(tmp_path / "upstream"), model_kwargs=dict(TINY_VIT),
+                    dataset_options={"num_classes": 4, "train_size": 64, "test_size": 32})
+    path = finetune_sweep(tmp_path, "pair", {"seed": [0, 1]}, pretrained=True, upstream=upstream, max_steps=8)
+    spec = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**spec, "reports": {str(TINY_REPORT): {}}}))
+    done = rft(slurm, "sweep", str(path), "--launcher", "slurm")
+    assert done.returncode == 0, done.stdout + done.stderr
+    sweep = load_sweep(path)
+    (pretraining,), array = registry(sweep)["upstreams"].values(), registry(sweep)["runs"]
+    assert f"submitted upstream pretraining as SLURM job {pretraining}" in done.stdout
+    assert list(array.values()) == [f"{int(pretraining) + 1}_0", f"{int(pretraining) + 1}_1"]
+    assert f"submitted 2 runs as SLURM job {int(pretraining) + 1}" in done.stdout
+    assert "2 done now, 0 already done, 0 failed" in done.stdout and "reports: 1 done, 0 failed" in done.stdout
+    assert "pair runs: 2 pending" in done.stderr and "0 running, 0 requeued, 2 done, 0 failed" in done.stderr
+    weights = Path(tmp_path / "upstream").rglob("backbone.safetensors")
+    first_start = min(a["time"] for run in sweep.runs for a in attempts(sweep, run))
+    assert next(weights).stat().st_mtime < first_start  # the runs started once the backbone was there
+    for run in sweep.runs:
+        assert records_of(run) == reference_records(run, tmp_path)
+
+
+def test_sigusr2_and_a_plain_requeue_mid_run_resume_it_with_identical_records(slurm, tmp_path):
+    """SIGUSR2 (as SLURM sends before a time limit or on preemption, here by scancel --signal) stops the run
+    and requeues it; later a plain `scontrol requeue` (SIGTERM, then SIGKILL) stops it again. Each time the
+    run's kernel is paused first, so the stop lands mid-run whatever the machine's load. It resumes from its
+    checkpoint both times and ends with the records of an uninterrupted run."""
+    from rftlib.sweep import load_sweep
+
+    path = finetune_sweep(tmp_path, "stop", {"seed": [0]}, max_steps=48, schedule=[[None, 8]])
+    run = load_sweep(path).runs[0]
+    records = run.directory / "records.jsonl"
+    driver = start_rft(slurm, "sweep", str(path), "--launcher", "slurm")
+    try:
+        for lines, stop in ((3, ["scancel", "--signal=USR2"]), (5, ["scontrol", "requeue"])):
+            wait_for(lambda: records.exists() and len(records.read_text().splitlines()) >= lines,
+                     what=f"{lines} records", process=driver)
+            os.kill(int((run.directory / "lock").read_text().split()[0]), signal.SIGSTOP)  # the run's kernel
+            slurm.command(*stop, registry(load_sweep(path))["runs"][run.name])
+        out, _ = driver.communicate(timeout=240)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 0 and "1 done now" in out, out
+    assert "stop runs: 0 pending, 0 running, 1 requeued" in out
+    sweep = load_sweep(path)
+    events = [(a["event"], a["restarts"]) for a in attempts(sweep, run)]
+    assert events == [("started", 0), ("requeued", 0), ("started", 1), ("killed", 1), ("started", 2), ("ended", 2)]
+    steps = [r["step"] for r in records_of(run)]
+    assert steps == list(range(0, 49, 8)), steps  # resumed: no step missing or repeated
+    assert records_of(run) == reference_records(run, tmp_path)
+
+
+def test_a_time_limit_stops_a_run_that_is_requeued_and_then_ends(slurm, tmp_path):
+    """A 1-minute limit with the signal 30 s before it: the sleeping run gets SIGUSR2 from SLURM itself (no
+    one else signals it), is requeued, and its second attempt ends."""
+    from rftlib.sweep import load_sweep
+
+    path = write_sweep(tmp_path, "limit", grid={"x": [1]})
+    done = rft(slurm, "sweep", str(path), "--launcher", "slurm", "--slurm", "timeout_min=1", "--slurm",
+               "signal_delay_s=30", env={"TINY_SLEEP": "1", "TINY_SLEEP_S": "300"}, timeout=200)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 done now" in done.stdout and "limit runs: 0 pending, 0 running, 1 requeued" in done.stderr
+    sweep = load_sweep(path)
+    events = [(a["event"], a["restarts"]) for a in attempts(sweep, sweep.runs[0])]
+    assert events == [("started", 0), ("requeued", 0), ("started", 1), ("ended", 1)]
+
+
+def test_a_cancelled_job_is_reported_failed_and_the_other_runs_end(slurm, tmp_path):
+    from rftlib.sweep import load_sweep
+
+    path = write_sweep(tmp_path, "cancel")
+    sweep = load_sweep(path)
+    slept = sweep.runs[0].directory / "slept"
+    driver = start_rft(slurm, "sweep", str(path), "--launcher", "slurm", env={"TINY_SLEEP": "1", "TINY_SLEEP_S": "300"})
+    try:
+        wait_for(slept.exists, what="run x=1 to start sleeping", process=driver)
+        job = registry(sweep)["runs"][sweep.runs[0].name]
+        slurm.command("scancel", job)
+        out, _ = driver.communicate(timeout=60)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 1, out
+    assert "1 done now, 0 already done, 1 failed" in out
+    assert f"failed {sweep.runs[0].name}: job {job} cancelled (scancel or an administrator)" in out
+    assert [run.status() for run in sweep.runs] == ["started", "done"]  # on disk: interrupted, not done
+
+
+def test_a_run_requeued_more_often_than_allowed_is_failed_with_the_reason(slurm, tmp_path):
+    from rftlib.sweep import load_sweep
+
+    path = write_sweep(tmp_path, "limit", grid={"x": [1]})
+    sweep = load_sweep(path)
+    driver = start_rft(slurm, "sweep", str(path), "--launcher", "slurm", "--slurm", "max_requeues=0",
+                       env={"TINY_SLEEP": "1", "TINY_SLEEP_S": "300"})
+    try:
+        wait_for((sweep.runs[0].directory / "slept").exists, what="the run to start sleeping", process=driver)
+        slurm.command("scontrol", "requeue", registry(sweep)["runs"][sweep.runs[0].name])
+        out, _ = driver.communicate(timeout=60)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 1, out
+    assert f"failed {sweep.runs[0].name}: requeued 1 times, more than slurm max_requeues (0)" in out
+    assert sweep.runs[0].status() == "failed"
+
+
+def test_a_gpu_request_is_scheduled_on_the_fake_gpus_and_an_impossible_one_refused(slurm, tmp_path):
+    if not slurm.gpus:
+        pytest.skip("this machine cannot make the fake GPU devices (mknod needs root)")
+    from rftlib.sweep import load_sweep
+
+    path = write_sweep(tmp_path, "gpu", grid={"x": [1]})
+    refused = rft(slurm, "sweep", str(path), "--launcher", "slurm", "--slurm", "gpus_per_node=3")
+    assert refused.returncode == 2 and not refused.stdout
+    assert refused.stderr.strip() == ("rft sweep: error: SLURM refuses the sweep's jobs (timeout_min=240, "
+                                      "cpus_per_task=1, gpus_per_node=3): Requested node configuration is not available")
+    done = rft(slurm, "sweep", str(path), "--launcher", "slurm", "--slurm", "gpus_per_node=1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    run = load_sweep(path).runs[0]
+    assert json.loads((run.directory / "result.json").read_text())["gpus"] == "0"  # one GPU, seen as device 0
+    job = registry(load_sweep(path))["runs"][run.name]
+    assert "#SBATCH --gres=gpu:1" in (run.directory.parent / "slurm" / "submitit" / f"{job}_submission.sh").read_text()
+
+
+def test_a_rerun_submits_nothing_pending_running_or_done_and_status_follows(slurm, tmp_path):
+    """--no-wait twice: the second submits nothing (both runs are queued); `rft status` shows them; the
+    reports job renders once they end; a waiting rerun then finds everything done and submits nothing."""
+    from rftlib.sweep import load_sweep
+
+    path = write_sweep(tmp_path, "again", reports={str(TINY_REPORT): {}})
+    sweep = load_sweep(path)
+    env = {"TINY_SLEEP": "1", "TINY_SLEEP_S": "8"}  # run x=1 stays queued while the second rft sweep looks
+    first = rft(slurm, "sweep", str(path), "--launcher", "slurm", "--no-wait", env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    submitted = registry(sweep)
+    array, reports = submitted["runs"][sweep.runs[0].name].split("_")[0], submitted["reports"]
+    assert f"submitted 2 runs as SLURM job {array}" in first.stdout
+    assert f"reports: SLURM job {reports} renders them once the runs have ended" in first.stdout
+    second = rft(slurm, "sweep", str(path), "--launcher", "slurm", "--no-wait", env=env)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "runs already queued in SLURM: not submitted again" in second.stdout
+    assert not submissions(second.stdout)
+    assert f"reports: SLURM job {reports} renders them" in second.stdout and registry(sweep) == submitted
+    status = rft(slurm, "status", str(path))
+    assert status.returncode == 0 and "sweep again: 2 runs: " in status.stdout
+    assert f" {array}_0 " in status.stdout  # the sleeping run, pending or running
+    index = sweep.root / "reports" / "index.html"
+    wait_for(lambda: index.exists() and (sweep.root / "reports" / "tiny_report.done").exists(), what="the reports job")
+    status = rft(slurm, "status", str(path))
+    assert "sweep again: 2 runs: 0 pending, 0 running, 0 requeued, 2 done, 0 failed" in status.stdout
+    known = slurm.command("squeue", "-h", "-r", "--states=all", "-o", "%i").stdout.split()
+    third = rft(slurm, "sweep", str(path), "--launcher", "slurm", "--no-progress")
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert "2 of 2 runs already done: skipped" in third.stdout and not submissions(third.stdout)
+    assert registry(sweep) == submitted
+    assert slurm.command("squeue", "-h", "-r", "--states=all", "-o", "%i").stdout.split() == known  # no new job
+
+
+@pytest.mark.parametrize("flag, asked, says", [
+    ("partition=nope", "partition=nope, timeout_min=240, cpus_per_task=1", "invalid partition"),
+    ("extra.bogus-option=1", "timeout_min=240, cpus_per_task=1, extra --bogus-option=1", "unrecognized option"),
+    ("mem_gb=1000", "timeout_min=240, cpus_per_task=1, mem_gb=1000", "node configuration is not available"),
+])
+def test_a_request_the_cluster_refuses_is_refused_before_anything_is_submitted(slurm, tmp_path, flag, asked, says):
+    path = write_sweep(tmp_path, "bad")
+    done = rft(slurm, "sweep", str(path), "--launcher", "slurm", "--slurm", flag)
+    assert done.returncode == 2 and not done.stdout and len(done.stderr.strip().splitlines()) == 1
+    assert done.stderr.startswith(f"rft sweep: error: SLURM refuses the sweep's jobs ({asked}): ")
+    assert says in done.stderr.lower()  # SLURM's own words, as its version puts them
+    assert not (tmp_path / "out" / "bad" / "slurm" / "jobs.json").exists()
+    assert slurm.jobs() == []
