@@ -231,6 +231,45 @@ def test_weights_that_are_no_checkpoint_are_refused_from_their_header(tmp_path, 
     assert "was given with pretrained: false; drop one of them" in err
 
 
+class _Runs:  # pickled by reference: a torch.save of it holds a global torch's weights-only load refuses
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo never",))
+
+
+def test_a_torch_checkpoint_pickling_objects_is_refused_from_the_file_before_any_directory(tmp_path, capsys):
+    """torch.save archives (zip and legacy) whose pickle names code or objects beyond tensors and plain data
+    are refused from the file, as a raw pickle is: the run's directory (config.yaml, lock, numerics.json) is
+    never made, and nothing is unpickled."""
+    import argparse
+
+    for name, payload, global_name in (("code.pth", {"w": torch.zeros(1), "x": _Runs()}, "posix.system"),
+                                       ("args.pth", {"w": torch.zeros(1), "args": argparse.Namespace(lr=1)},
+                                        "argparse.Namespace")):
+        for legacy in (False, True):
+            path = tmp_path / f"{legacy}{name}"
+            torch.save(payload, path, _use_new_zipfile_serialization=not legacy)
+            err = refused_before_any_directory(tmp_path, capsys, [f"weights={path}", "pretrained=true"])
+            assert f"is a torch checkpoint holding more than tensors and plain data ({global_name}), which is never " \
+                   f"unpickled; rftlib loads a .safetensors file" in err
+
+
+def test_a_run_whose_directory_cannot_be_made_is_refused_before_its_task_loads(tmp_path, capsys):
+    from rftlib import finetune
+
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be")
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(tiny_config()))
+    err = one_line_error(capsys, ["run", str(path), "--run-dir", str(blocker / "run")])
+    assert err.endswith(f"cannot create the run directory {blocker / 'run'}: {blocker} is a file")
+    err = one_line_error(capsys, ["run", str(path), "-p", f"output_dir={blocker}"])
+    assert err.endswith(f"cannot create the output directory {blocker}: it is a file")
+    with pytest.raises(RftError, match="is a file"):  # the library call checks it too, before loading the task
+        finetune(tiny_config(), run_dir=blocker / "run", progress=False)
+
+
 def test_the_weight_formats_rftlib_loads_pass_the_header_check(tmp_path):
     from safetensors.torch import save_file
 
@@ -242,7 +281,10 @@ def test_the_weight_formats_rftlib_loads_pass_the_header_check(tmp_path):
     torch.save(tensors, tmp_path / "legacy.pth", _use_new_zipfile_serialization=False)
     assert weights_format(tmp_path / "w.safetensors") == "safetensors"
     assert weights_format(tmp_path / "zip.pth") == weights_format(tmp_path / "legacy.pth") == "torch"
-    for name in ("w.safetensors", "zip.pth", "legacy.pth"):
+    checkpoint = {"model": {"w": torch.nn.Parameter(torch.ones(2, dtype=torch.bfloat16))}, "epoch": 3,
+                  "shape": torch.Size([2]), "rng": torch.get_rng_state(), "names": ["a", None, (1, 2.5)]}
+    torch.save(checkpoint, tmp_path / "checkpoint.pth")  # tensors and plain data: what a weights-only load takes
+    for name in ("w.safetensors", "zip.pth", "legacy.pth", "checkpoint.pth"):
         check_weights(str(tmp_path / name), pretrained=True)
     (tmp_path / "w.bin").write_bytes((tmp_path / "w.safetensors").read_bytes())  # timm reads by the suffix
     with pytest.raises(RftError, match="is a safetensors file; name it"):

@@ -70,6 +70,8 @@ REFUSALS = [
     (["dataset=cifar10", "dataset_options={path: EMPTY}"], "path 'EMPTY' holds no files"),
     (["dataset=cifar10", "dataset_options={path: FILE}"], "path 'FILE' is a file, not a folder"),
     (["device=gpu"], "unknown device 'gpu' (a CUDA GPU is 'cuda' or 'cuda:N')"),
+    # where the run writes: checked before anything else (issue 27)
+    (["output_dir=FILE/out"], "cannot create the output directory FILE/out: FILE is a file"),
 ]
 # On a machine without a GPU driver (CI), asking for CUDA is refused without torch too.
 if no_gpu_driver():
@@ -104,13 +106,17 @@ def test_every_refusal_the_configuration_decides_imports_neither_torch_nor_timm(
     sweep.write_text(json.dumps({"notebook": str(ROOT / "notebooks" / "rq1_tradeoff.ipynb"), "reports": {},
                                  "output_dir": str(tmp_path / "out"), "parameters": {"profile": "demo"},
                                  "grid": {"strategy": ["lora", "ia3"], "dataset": ["digits"], "lr": [-1]}}))
+    # One bad point after a good one: every point's values are checked before the first family check (torch).
+    mixed = tmp_path / "mixed.yaml"
+    mixed.write_text(json.dumps({**json.loads(sweep.read_text()), "grid": {"strategy": ["full", "loraa"]}}))
     paths = {"CONFIG": str(CONFIG), "WEIGHTS": str(weights), "EMPTY": str(empty), "FILE": str(plain)}
-    cases = [[overrides, None] for overrides, _ in REFUSALS] + [[[], str(sweep)]]
+    cases = [[overrides, None] for overrides, _ in REFUSALS] + [[[], str(sweep)], [[], str(mixed)]]
     done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(cases), json.dumps(paths)], capture_output=True,
                           text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.splitlines()[-1])
-    expected = [text for _, text in REFUSALS] + ["lr must be a finite number > 0, got -1.0"]
+    expected = [text for _, text in REFUSALS] + ["lr must be a finite number > 0, got -1.0",
+                                                 "unknown strategy 'loraa' (did you mean 'lora'?)"]
     for (code, err), text, case in zip(result["seen"], expected, cases):
         for key, value in paths.items():
             text = text.replace(key, value)

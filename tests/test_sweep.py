@@ -115,7 +115,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     path = write_sweep(tmp_path)
     assert main(["sweep", str(path), "--launcher", "rey"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "rft sweep: error: unknown launcher 'rey' (did you mean 'ray'?); valid: local, ray"
+    assert err == "rft sweep: error: unknown launcher 'rey' (did you mean 'ray'?); valid: local, ray, slurm"
     assert main(["sweep", str(tmp_path / "none.yaml")]) == 2
     assert capsys.readouterr().err.strip().endswith(f"sweep file not found: {tmp_path / 'none.yaml'}")
     assert main(["sweep", str(path), "--address", "1.2.3.4:1"]) == 2
@@ -126,6 +126,51 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("rft sweep: error: cannot reach the Ray cluster at 127.0.0.1:1") and "\n" not in err
     assert not (tmp_path / "out").exists()  # nothing ran
+
+
+@pytest.mark.parametrize("block, flags, error", [
+    ({}, ["--slurm", "timeout_min=0"], "slurm timeout_min must be an integer >= 1, got 0"),
+    ({}, ["--slurm", "partion=gpu"], "unknown slurm key 'partion' (did you mean 'partition'?); valid: account,"),
+    ({"gpus_per_node": "two"}, [], "slurm key 'gpus_per_node' must be int or NoneType, got 'two'"),
+    ({"mem_gb": -1}, [], "slurm mem_gb must be a finite number > 0, got -1.0"),
+    ({"array_parallelism": 0}, [], "slurm array_parallelism must be an integer >= 1, got 0"),
+    ({"timeout_min": 2}, ["--slurm", "signal_delay_s=120"], "slurm signal_delay_s (120) must be shorter than the time "
+                                                           "limit (timeout_min 2 = 120 s)"),
+    ({"partition": "gpu a100"}, [], "slurm partition must be a name without spaces, got 'gpu a100'"),
+    ({}, ["--slurm", "extra.array=0-3"], "slurm extra: 'array' is set by rftlib"),
+    ({}, ["--slurm", "extra.time=10"], "slurm extra: 'time' is set by rftlib; use the slurm key 'timeout_min'"),
+    ({"extra": {"--mail-type": "END"}}, [], "slurm extra: '--mail-type' is not an sbatch option name"),
+    ({}, ["--slurm", "partition"], "--slurm: an override is key=value, got 'partition'"),
+    ("gpu", [], "sweep key 'slurm' must be dict or NoneType, got 'gpu'"),
+])
+def test_bad_slurm_values_are_refused_in_one_line_before_anything_is_submitted(tmp_path, capsys, block, flags, error):
+    """Checked when the sweep is loaded, dry run included, without a cluster (what the cluster refuses is
+    tested against one in test_slurm.py)."""
+    path = write_sweep(tmp_path, slurm=block)
+    for dry in ([], ["--dry-run"]):
+        assert main(["sweep", str(path), "--launcher", "slurm", *flags, *dry]) == 2
+        captured = capsys.readouterr()
+        assert captured.err.startswith(f"rft sweep: error: {error}") and len(captured.err.splitlines()) == 1
+        assert not captured.out and not (tmp_path / "out").exists()
+
+
+def test_slurm_flags_need_the_slurm_launcher(tmp_path, capsys):
+    path = write_sweep(tmp_path)
+    for flags in (["--slurm", "partition=gpu"], ["--no-wait"]):
+        assert main(["sweep", str(path), *flags]) == 2
+        assert capsys.readouterr().err.strip() == f"rft sweep: error: {flags[0]} is for --launcher slurm"
+    assert not (tmp_path / "out").exists()
+
+
+def test_slurm_options_become_the_jobs_request():
+    from rftlib.sweep.slurm_options import slurm_options
+
+    options = slurm_options({"partition": "gpu", "gpus_per_node": 1, "mem_gb": 1.5, "extra": {"exclusive": True}},
+                            ["timeout_min=30", "extra.mail-type=END", "setup=[module load cuda]"])
+    assert options.executor_parameters(resources_cpus=2.5, resources_gpus=0) == {
+        "time": 30, "cpus_per_task": 3, "signal_delay_s": 120, "partition": "gpu", "gres": "gpu:1", "mem": "1536MB",
+        "setup": ["module load cuda"], "additional_parameters": {"exclusive": True, "mail-type": "END"}}
+    assert slurm_options(None).executor_parameters(1, 2)["gres"] == "gpu:2"  # from resources.gpus
 
 
 def test_unreachable_ray_address_fails_at_once():

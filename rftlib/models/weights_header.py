@@ -1,5 +1,6 @@
 """What rftlib reads as weights, told from a file's first bytes (never unpickled, no torch): a
-safetensors file or a torch checkpoint. ``rftlib.runs.preflight`` checks a run's ``weights`` with it before
+safetensors file or a torch checkpoint (whose pickle is read for what a weights-only load refuses,
+``rftlib.models.weights_pickle``). ``rftlib.runs.preflight`` checks a run's ``weights`` with it before
 anything loads; ``rftlib.models`` names the same formats when a load fails."""
 from __future__ import annotations
 
@@ -27,6 +28,12 @@ def weights_format(path: Path) -> str:
     except OSError as error:
         raise RftError(f"cannot read weights file {str(path)!r}: {error.strerror or error}") from None
     if head.startswith(ZIP_MAGIC) or head.startswith(LEGACY_TORCH_MAGIC):
+        from rftlib.models.weights_pickle import torch_pickle_problem
+
+        problem = torch_pickle_problem(path)  # what a weights-only load would refuse, found without loading
+        if problem is not None:
+            raise RftError(f"weights file {str(path)!r} is a torch checkpoint holding more than tensors and plain "
+                           f"data ({problem}), which is never unpickled; rftlib loads {SAFE_WEIGHT_FORMATS}")
         return "torch"
     header_length = int.from_bytes(head[:8], "little") if len(head) >= 9 else 0
     if 0 < header_length <= size - 8 and head[8:9] == b"{":  # safetensors: u64 length, then a JSON header

@@ -15,8 +15,10 @@ imports it lazily.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +33,32 @@ def check_model(name: str, model_kwargs: dict, strategy: str, strategy_options: 
     from rftlib.models.timm_names import check_model_name
 
     check_model_name(name)
-    _check_placement(name, json.dumps(model_kwargs, sort_keys=True, default=str), strategy,
-                     json.dumps(strategy_options, sort_keys=True, default=str), num_classes or 2)
+    placement = (name, json.dumps(model_kwargs, sort_keys=True, default=str), strategy,
+                 json.dumps(strategy_options, sort_keys=True, default=str), num_classes or 2)
+    if _deferred is not None:
+        _deferred.append(placement)
+    else:
+        _check_placement(*placement)
+
+
+_deferred: list[tuple] | None = None  # the family checks held back by `family_checks_last`
+
+
+@contextlib.contextmanager
+def family_checks_last() -> Iterator[None]:
+    """Within this block ``check_model`` checks the model's name at once but holds back the family check
+    (torch, timm and a model built on the meta device: seconds), made on leaving the block, once per distinct
+    model and strategy. A sweep checks every grid point this way: a mistake in any point is refused before
+    the first valid point has paid for torch."""
+    global _deferred
+    outer, _deferred = _deferred, []
+    try:
+        yield
+        pending = _deferred
+    finally:
+        _deferred = outer
+    for placement in dict.fromkeys(pending):
+        _check_placement(*placement)
 
 
 @functools.lru_cache(maxsize=64)  # a sweep validates many runs of few (model, strategy) pairs
@@ -111,4 +137,4 @@ def check_task(config, task) -> None:
                       f"every evaluation uses all {n} (the summary's n_eval)", stacklevel=3)
 
 
-__all__ = ["check_dataset", "check_device", "check_model", "check_task", "check_weights", "weights_format"]
+__all__ = ["check_dataset", "check_device", "check_model", "family_checks_last", "check_task", "check_weights", "weights_format"]

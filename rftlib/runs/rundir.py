@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from rftlib.core.atomic import atomic_write_text
-from rftlib.core.disk import check_writable_dir, disk_problem
+from rftlib.core.disk import check_writable_dir, disk_problem, existing_ancestor
 from rftlib.core.errors import RftError
 from rftlib.runs.records import CONFIG, DONE, RECORDS
 
@@ -161,6 +161,18 @@ def failure_recorded(run_dir: str | Path) -> Iterator[None]:
         raise
 
 
+def check_creatable(run_dir: str | Path, what: str = "run directory") -> None:
+    """Whether ``run_dir`` can be made and written, told without making it (one RftError line): refused
+    where a file stands in its place or above it, or where its nearest existing folder is read-only. A run
+    checks this first, before it loads its task (seconds) and long before it claims the directory."""
+    run_dir = Path(run_dir)
+    ancestor = existing_ancestor(run_dir)
+    if not ancestor.is_dir():
+        where = "it is a file" if ancestor == Path(os.path.abspath(run_dir)) else f"{ancestor} is a file"
+        raise RftError(f"cannot create the {what} {run_dir}: {where}")
+    check_writable_dir(ancestor, what if ancestor == Path(os.path.abspath(run_dir)) else f"folder above the {what}")
+
+
 def make_run_dir(run_dir: str | Path, what: str = "run directory") -> Path:
     """Create ``run_dir`` (and its parents); an unusable path is one RftError line naming ``what``."""
     run_dir = Path(run_dir)
@@ -204,5 +216,5 @@ def claim(run_dir: str | Path, config) -> RunLock:
     return lock
 
 
-__all__ = ["claim", "CONFIG", "FAILED", "LOCK", "RunInUse", "RunLock", "STATUSES", "failure_recorded",
+__all__ = ["check_creatable", "claim", "CONFIG", "FAILED", "LOCK", "RunInUse", "RunLock", "STATUSES", "failure_recorded",
            "failure_reason", "holder", "is_locked", "make_run_dir", "run_status", "started"]

@@ -41,10 +41,6 @@ def check_launch(launcher: str, jobs: int, address: str | None) -> None:
         except ImportError:
             raise RftError("the ray launcher needs ray: pip install 'rftlib[ray]'") from None
         check_address(ray_address(address))
-    if launcher == "slurm":
-        from rftlib.sweep.slurm_submit import check_slurm_tools
-
-        check_slurm_tools()
 
 
 def check_kernel(name: str) -> None:

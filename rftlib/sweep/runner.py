@@ -1,49 +1,17 @@
-"""Run a sweep: the runs not yet done, then the aggregate reports, then the index page."""
+"""Run a sweep: the runs not yet done, then the aggregate reports, then the index page (``finish``)."""
 from __future__ import annotations
 
 import itertools
-import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from rftlib.core.progress import progress_bar
 from rftlib.runs.rundir import make_run_dir
 from rftlib.tracking.sweep import sweep_mirror
-from rftlib.sweep.index import write_index
+from rftlib.sweep.finish import SweepResult, drain, finish_sweep
 from rftlib.sweep.jobs import Job
 from rftlib.sweep.launch import check_kernel, check_launch, failed, run_local, run_ray, thread_env
 from rftlib.sweep.spec import Sweep
 from rftlib.sweep.upstreams import job_upstream, missing_upstreams, pretrain_in_worker, upstream_failure
-
-
-@dataclass
-class SweepResult:
-    """What one invocation did: the outcomes of the runs and reports it executed, the runs it skipped."""
-
-    skipped: list[Job]
-    runs: list[dict[str, Any]] = field(default_factory=list)
-    reports: list[dict[str, Any]] = field(default_factory=list)
-    index: Path | None = None
-    detached: bool = False  # submitted to SLURM without waiting: runs and reports go on there
-
-    @property
-    def failed(self) -> list[dict[str, Any]]:
-        return [o for o in self.runs + self.reports if o["status"] != "done"]
-
-
-def _drain(outcomes: Iterator[dict[str, Any]], total: int, desc: str, unit: str, progress: bool
-           ) -> list[dict[str, Any]]:
-    """Collect the outcomes under a progress bar, printing each failure as it happens."""
-    collected = []
-    with progress_bar(total=total, desc=desc, unit=unit, disable=not progress, file=sys.stderr) as bar:
-        for outcome in outcomes:
-            collected.append(outcome)
-            if outcome["status"] != "done":
-                bar.write(f"failed: {outcome['name']}: {outcome['error']}", file=sys.stderr)
-            bar.update(1)
-    return collected
 
 
 def run_sweep(sweep: Sweep, launcher: str = "local", jobs: int = 1, address: str | None = None,
@@ -80,26 +48,11 @@ def run_sweep(sweep: Sweep, launcher: str = "local", jobs: int = 1, address: str
             if mirror is not None:
                 launched = mirror.follow(launched)
             # SLURM's progress is its own line of counts (pending, running, requeued, ...), not a bar.
-            result.runs = _drain(launched, len(todo), f"{sweep.name} runs", "run", progress and launcher != "slurm")
+            result.runs = drain(launched, len(todo), f"{sweep.name} runs", "run", progress and launcher != "slurm")
     finally:
         if mirror is not None:
             mirror.close()
     return finish_sweep(sweep, jobs, progress, log, result)
-
-
-def finish_sweep(sweep: Sweep, jobs: int = 1, progress: bool = True, log: Callable[[str], None] = print,
-                 result: SweepResult | None = None) -> SweepResult:
-    """Once the runs have ended: the task complexity measures, the reports (``jobs`` at a time) and the
-    index page; by the sweep's driver, or by the SLURM job that waits for the runs (``--no-wait``)."""
-    result = result or SweepResult(skipped=[])
-    from rftlib.analysis.complexity.cache import measure_sweep  # torch: only when a sweep runs
-
-    measure_sweep(sweep, log=log)  # task complexity, once per task, cached beside the runs for the reports
-    if sweep.reports:
-        result.reports = _drain(run_local(sweep.reports, jobs), len(sweep.reports), f"{sweep.name} reports", "report",
-                                progress)
-    result.index = write_index(sweep)
-    return result
 
 
 def _launch(todo: list[Job], sweep: Sweep, launcher: str, jobs: int, address: str | None,

@@ -251,7 +251,7 @@ class ReportsTask:
         self.sweep = sweep
 
     def __call__(self) -> list[dict[str, Any]]:
-        from rftlib.sweep.runner import finish_sweep
+        from rftlib.sweep.finish import finish_sweep
 
         return finish_sweep(self.sweep, jobs=1, progress=False, log=print).reports
 

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from rftlib.runs.config import apply_overrides
+from rftlib.runs.preflight import family_checks_last
 from rftlib.runs.records import DONE
 from rftlib.core.errors import RftError
 from rftlib.core.options import build_dataclass, check_keys
@@ -181,6 +182,13 @@ def _expand_runs(spec: SweepFile, notebook: Path, root: Path, kernel: str) -> tu
         raise RftError(f"notebook {notebook} must declare the parameter {RUN_DIR!r} (where the run's files go)")
     jobs: dict[str, Job] = {}
     upstreams: dict[str, dict] = {}
+    with family_checks_last():  # every point's values first; the model families (torch) once, after them all
+        _expand_points(spec, notebook, root, kernel, declared, jobs, upstreams)
+    return list(jobs.values()), list(upstreams.values())
+
+
+def _expand_points(spec: SweepFile, notebook: Path, root: Path, kernel: str, declared: Mapping[str, Parameter],
+                   jobs: dict[str, Job], upstreams: dict[str, dict]) -> None:
     for grid in _grids(spec.grid):
         axes = [k for k, v in grid.items() if isinstance(v, list)]
         for point in expand_grid(grid):
@@ -203,7 +211,6 @@ def _expand_runs(spec: SweepFile, notebook: Path, root: Path, kernel: str) -> tu
                 parameters={**parameters, RUN_DIR: str(run_dir)}, kernel=kernel, cwd=Path.cwd(),
                 requires=(DONE,), config=config,
             ))
-    return list(jobs.values()), list(upstreams.values())
 
 
 def _expand_reports(spec: SweepFile, root: Path, kernel: str) -> list[Job]:

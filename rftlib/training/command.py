@@ -16,9 +16,26 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              "torch version, ...); its records then differ from an uninterrupted run")
 
 
+def _check_destination(args: argparse.Namespace) -> None:
+    """Where the run will write, first: a file in the way or a read-only disk is one line at once, not after
+    the configuration's checks and the task's loading (seconds)."""
+    from rftlib.core.yamlio import load_yaml
+    from rftlib.runs.config import RunConfig, apply_overrides
+    from rftlib.runs.rundir import check_creatable
+
+    if args.run_dir:
+        check_creatable(args.run_dir)
+        return
+    output_dir = apply_overrides(load_yaml(args.config, "config file"), args.param).get("output_dir",
+                                                                                        RunConfig.output_dir)
+    if isinstance(output_dir, str):  # another type is the configuration's own refusal, below
+        check_creatable(output_dir, "output directory")
+
+
 def command(args: argparse.Namespace) -> int:
     from rftlib.runs.config import RunConfig
 
+    _check_destination(args)
     # Bad input refused before torch is imported, a CUDA device too where this machine has no GPU driver.
     config = RunConfig.from_yaml(args.config, args.param, here=True)
     from rftlib.training import finetune

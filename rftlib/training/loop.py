@@ -33,7 +33,7 @@ from rftlib.runs.preflight import check_task
 from rftlib.core.progress import progress_bar
 from rftlib.runs.records import DONE, RECORDS, SUMMARY, TIMING_FIELDS, append_record, keep_records_up_to, read_records
 from rftlib.attacks.robustness_curve import curve_summary
-from rftlib.runs.rundir import CHECKPOINT, claim, failure_recorded
+from rftlib.runs.rundir import CHECKPOINT, check_creatable, claim, failure_recorded
 from rftlib.runs.schedule import EvalSchedule
 from rftlib.tracking.live import tracked
 from rftlib.core.seeding import derived_seed, seed_everything
@@ -74,7 +74,10 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
     # count) is checked before the directory is written; a finished run is loaded without either.
     # Loading draws on no global random state (every split is seeded on its own), so loading before
     # the claim leaves the records unchanged.
-    task = None if (run_dir / DONE).exists() else _load_checked_task(config)
+    task = None
+    if not (run_dir / DONE).exists():
+        check_creatable(run_dir)  # a file in its way, a read-only disk: refused before the task loads
+        task = _load_checked_task(config)
     with claim(run_dir, config):
         if (run_dir / DONE).exists():
             return load_result(run_dir)
