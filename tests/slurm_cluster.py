@@ -164,16 +164,21 @@ class SlurmCluster:
                                    f"); see {self.folder}/slurmctld.log and slurmd.log")
             time.sleep(0.2)
 
-    def jobs(self) -> list[str]:
-        """The ids of the jobs in the queue (pending, running, completing)."""
-        done = self.command("squeue", "-h", "-o", "%i", check=False)
-        return done.stdout.split() if done.returncode == 0 else []
+    def jobs(self, keep: str | None = None) -> list[str]:
+        """The ids of the jobs in the queue (pending, running, completing), but those named ``keep``."""
+        done = self.command("squeue", "-h", "-o", "%i %j", check=False)
+        if done.returncode != 0:
+            return []
+        return [line.split()[0] for line in done.stdout.splitlines() if line.split()[1:] != [keep]]
 
-    def cancel_all(self, timeout: float = 30) -> None:
-        """Cancel every job and wait until the queue is empty (jobs and slurmstepd outlive a killed slurmd)."""
-        self.command("scancel", "--user", str(os.geteuid()) if os.geteuid() else "root", check=False)
+    def cancel_all(self, keep: str | None = None, timeout: float = 30) -> None:
+        """Cancel every job (but those named ``keep``) and wait until they have left the queue: jobs and
+        slurmstepd outlive a killed slurmd."""
+        jobs = self.jobs(keep)
+        if jobs:
+            self.command("scancel", *jobs, check=False)
         deadline = time.monotonic() + timeout
-        while self.jobs() and time.monotonic() < deadline:
+        while self.jobs(keep) and time.monotonic() < deadline:
             time.sleep(0.2)
 
     def stop(self) -> None:

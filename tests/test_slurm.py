@@ -48,11 +48,27 @@ def cluster():
         shutil.rmtree(folder, ignore_errors=True)
 
 
+LIMITED = "limit"  # the sweep that reaches its time limit, in the background (`time_limited`)
+
+
+@pytest.fixture(scope="session")
+def time_limited(cluster, tmp_path_factory):
+    """A sweep whose run reaches a 1-minute time limit, started with the first test and checked by the last
+    (``test_a_time_limit_...``): SLURM checks time limits every ~30 s, and the other tests use that wait.
+    The signal comes 50 s before the limit, at the first check 10 s or more into the job."""
+    path = write_sweep(tmp_path_factory.mktemp("limit"), LIMITED, grid={"x": [1]})
+    driver = start_rft(cluster, "sweep", str(path), "--launcher", "slurm", "--slurm", "timeout_min=1", "--slurm",
+                       "signal_delay_s=50", env={"TINY_SLEEP": "1", "TINY_SLEEP_S": "300"})
+    yield path, driver
+    if driver.poll() is None:
+        driver.kill()
+
+
 @pytest.fixture
-def slurm(cluster):
-    """The cluster with an empty queue for each test (a failed test leaves no job behind for the next)."""
+def slurm(cluster, time_limited):
+    """The cluster; each test's jobs are cancelled after it (a failed test leaves none behind for the next)."""
     yield cluster
-    cluster.cancel_all()
+    cluster.cancel_all(keep=f"rft-{LIMITED}")
 
 
 def rft(cluster: SlurmCluster, *args: str, env: dict | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -141,10 +157,13 @@ def test_a_slurm_sweep_pretrains_its_upstream_first_and_its_records_equal_the_lo
     done = rft(slurm, "sweep", str(path), "--launcher", "slurm")
     assert done.returncode == 0, done.stdout + done.stderr
     sweep = load_sweep(path)
-    (pretraining,), array = registry(sweep)["upstreams"].values(), registry(sweep)["runs"]
+    (pretraining,), tasks = registry(sweep)["upstreams"].values(), list(registry(sweep)["runs"].values())
+    array = tasks[0].split("_")[0]
     assert f"submitted upstream pretraining as SLURM job {pretraining}" in done.stdout
-    assert list(array.values()) == [f"{int(pretraining) + 1}_0", f"{int(pretraining) + 1}_1"]
-    assert f"submitted 2 runs as SLURM job {int(pretraining) + 1}" in done.stdout
+    assert tasks == [f"{array}_0", f"{array}_1"] and int(array) > int(pretraining)
+    assert f"submitted 2 runs as SLURM job {array}" in done.stdout
+    dependency = (sweep.root / "slurm" / "submitit" / f"{array}_submission.sh").read_text()
+    assert f"#SBATCH --dependency=afterany:{pretraining}" in dependency
     assert "2 done now, 0 already done, 0 failed" in done.stdout and "reports: 1 done, 0 failed" in done.stdout
     assert "pair runs: 2 pending" in done.stderr and "0 running, 0 requeued, 2 done, 0 failed" in done.stderr
     weights = Path(tmp_path / "upstream").rglob("backbone.safetensors")
@@ -185,59 +204,34 @@ def test_sigusr2_and_a_plain_requeue_mid_run_resume_it_with_identical_records(sl
     assert records_of(run) == reference_records(run, tmp_path)
 
 
-def test_a_time_limit_stops_a_run_that_is_requeued_and_then_ends(slurm, tmp_path):
-    """A 1-minute limit with the signal 30 s before it: the sleeping run gets SIGUSR2 from SLURM itself (no
-    one else signals it), is requeued, and its second attempt ends."""
+def test_a_cancelled_job_and_a_run_requeued_too_often_are_failed_with_their_reasons_and_the_other_run_ends(
+        slurm, tmp_path):
+    """Three runs, at most 0 requeues each: one job is cancelled mid-run (scancel), another requeued from
+    outside (scontrol requeue); the driver reports both failed with their reasons, without hanging, and the
+    third run ends."""
     from rftlib.sweep import load_sweep
 
-    path = write_sweep(tmp_path, "limit", grid={"x": [1]})
-    done = rft(slurm, "sweep", str(path), "--launcher", "slurm", "--slurm", "timeout_min=1", "--slurm",
-               "signal_delay_s=30", env={"TINY_SLEEP": "1", "TINY_SLEEP_S": "300"}, timeout=200)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "1 done now" in done.stdout and "limit runs: 0 pending, 0 running, 1 requeued" in done.stderr
+    path = write_sweep(tmp_path, "stops", grid={"x": [1, 2, 3]})
     sweep = load_sweep(path)
-    events = [(a["event"], a["restarts"]) for a in attempts(sweep, sweep.runs[0])]
-    assert events == [("started", 0), ("requeued", 0), ("started", 1), ("ended", 1)]
-
-
-def test_a_cancelled_job_is_reported_failed_and_the_other_runs_end(slurm, tmp_path):
-    from rftlib.sweep import load_sweep
-
-    path = write_sweep(tmp_path, "cancel")
-    sweep = load_sweep(path)
-    slept = sweep.runs[0].directory / "slept"
-    driver = start_rft(slurm, "sweep", str(path), "--launcher", "slurm", env={"TINY_SLEEP": "1", "TINY_SLEEP_S": "300"})
-    try:
-        wait_for(slept.exists, what="run x=1 to start sleeping", process=driver)
-        job = registry(sweep)["runs"][sweep.runs[0].name]
-        slurm.command("scancel", job)
-        out, _ = driver.communicate(timeout=60)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-    assert driver.returncode == 1, out
-    assert "1 done now, 0 already done, 1 failed" in out
-    assert f"failed {sweep.runs[0].name}: job {job} cancelled (scancel or an administrator)" in out
-    assert [run.status() for run in sweep.runs] == ["started", "done"]  # on disk: interrupted, not done
-
-
-def test_a_run_requeued_more_often_than_allowed_is_failed_with_the_reason(slurm, tmp_path):
-    from rftlib.sweep import load_sweep
-
-    path = write_sweep(tmp_path, "limit", grid={"x": [1]})
-    sweep = load_sweep(path)
+    cancelled, requeued, untouched = sweep.runs
     driver = start_rft(slurm, "sweep", str(path), "--launcher", "slurm", "--slurm", "max_requeues=0",
-                       env={"TINY_SLEEP": "1", "TINY_SLEEP_S": "300"})
+                       env={"TINY_SLEEP": "1,2", "TINY_SLEEP_S": "300"})
     try:
-        wait_for((sweep.runs[0].directory / "slept").exists, what="the run to start sleeping", process=driver)
-        slurm.command("scontrol", "requeue", registry(sweep)["runs"][sweep.runs[0].name])
-        out, _ = driver.communicate(timeout=60)
+        for run in (cancelled, requeued):
+            wait_for((run.directory / "slept").exists, what=f"{run.name} to start sleeping", process=driver)
+        jobs = registry(sweep)["runs"]
+        slurm.command("scancel", jobs[cancelled.name])
+        slurm.command("scontrol", "requeue", jobs[requeued.name])
+        out, _ = driver.communicate(timeout=90)
     finally:
         if driver.poll() is None:
             driver.kill()
     assert driver.returncode == 1, out
-    assert f"failed {sweep.runs[0].name}: requeued 1 times, more than slurm max_requeues (0)" in out
-    assert sweep.runs[0].status() == "failed"
+    assert "1 done now, 0 already done, 2 failed" in out
+    assert f"failed {cancelled.name}: job {jobs[cancelled.name]} cancelled (scancel or an administrator)" in out
+    assert f"failed {requeued.name}: requeued 1 times, more than slurm max_requeues (0)" in out
+    assert [run.status() for run in sweep.runs] == ["started", "failed", "done"]  # cancelled: interrupted on disk
+    assert attempts(sweep, requeued)[-1]["event"] == "failed"
 
 
 def test_a_gpu_request_is_scheduled_on_the_fake_gpus_and_an_impossible_one_refused(slurm, tmp_path):
@@ -265,7 +259,7 @@ def test_a_rerun_submits_nothing_pending_running_or_done_and_status_follows(slur
 
     path = write_sweep(tmp_path, "again", reports={str(TINY_REPORT): {}})
     sweep = load_sweep(path)
-    env = {"TINY_SLEEP": "1", "TINY_SLEEP_S": "8"}  # run x=1 stays queued while the second rft sweep looks
+    env = {"TINY_SLEEP": "1", "TINY_SLEEP_S": "5"}  # run x=1 stays queued while the second rft sweep looks
     first = rft(slurm, "sweep", str(path), "--launcher", "slurm", "--no-wait", env=env)
     assert first.returncode == 0, first.stdout + first.stderr
     submitted = registry(sweep)
@@ -299,9 +293,24 @@ def test_a_rerun_submits_nothing_pending_running_or_done_and_status_follows(slur
 ])
 def test_a_request_the_cluster_refuses_is_refused_before_anything_is_submitted(slurm, tmp_path, flag, asked, says):
     path = write_sweep(tmp_path, "bad")
+    queued = set(slurm.jobs())
     done = rft(slurm, "sweep", str(path), "--launcher", "slurm", "--slurm", flag)
     assert done.returncode == 2 and not done.stdout and len(done.stderr.strip().splitlines()) == 1
     assert done.stderr.startswith(f"rft sweep: error: SLURM refuses the sweep's jobs ({asked}): ")
     assert says in done.stderr.lower()  # SLURM's own words, as its version puts them
     assert not (tmp_path / "out" / "bad" / "slurm" / "jobs.json").exists()
-    assert slurm.jobs() == []
+    assert set(slurm.jobs()) <= queued  # nothing submitted
+
+
+def test_a_time_limit_stops_a_run_that_is_requeued_and_then_ends(slurm, time_limited):
+    """The run of `time_limited` gets SIGUSR2 from SLURM itself at its time limit (no one else signals it), is
+    requeued and its next attempt ends (it sleeps only once)."""
+    from rftlib.sweep import load_sweep
+
+    path, driver = time_limited
+    out, _ = driver.communicate(timeout=200)
+    assert driver.returncode == 0 and "1 done now" in out, out
+    assert f"{LIMITED} runs: 0 pending, 0 running, 1 requeued" in out
+    sweep = load_sweep(path)
+    events = [(a["event"], a["restarts"]) for a in attempts(sweep, sweep.runs[0])]
+    assert events[:3] == [("started", 0), ("requeued", 0), ("started", 1)] and events[-1][0] == "ended", events

@@ -33,9 +33,11 @@ def run_sweep(sweep: Sweep, launcher: str = "local", jobs: int = 1, address: str
     if result.skipped:
         log(f"{len(result.skipped)} of {len(sweep.runs)} runs already done: skipped")
     if launcher == "slurm" and not wait:
-        from rftlib.sweep.slurm_launch import launch_slurm
+        from rftlib.sweep.slurm_launch import launch_slurm, tracking_note
 
         launch_slurm(sweep, todo, sweep.slurm, wait=False, log=log)
+        if sweep.tracking is not None:
+            log(tracking_note(sweep))
         result.detached = True
         return result
     mirror = sweep_mirror(sweep.tracking, sweep.name, sweep.runs)  # also brings runs done before into MLflow

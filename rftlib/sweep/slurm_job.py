@@ -132,14 +132,15 @@ def _signal_name(returncode: int) -> str:
 
 
 class RunTask(WorkerTask):
-    """One run of a sweep: its notebook job ``spec`` (``Job.spec``), after its upstream, if any, is
-    pretrained (``upstream``: the setting; ``upstream_error``: where its job leaves its error)."""
+    """One run of a sweep: its notebook job ``spec`` (``Job.spec``), once its upstream backbone, if it has
+    one, is pretrained: ``upstream_weights``, the file its pretraining job makes (computed by the driver, so
+    this process needs no torch to look for it), and ``upstream_error``, where that job leaves its error."""
 
     def __init__(self, spec: dict[str, Any], attempts: Path, max_requeues: int,
-                 upstream: dict[str, Any] | None = None, upstream_error: Path | None = None):
+                 upstream_weights: Path | None = None, upstream_error: Path | None = None):
         super().__init__(attempts, max_requeues)
         self.spec = spec
-        self.upstream = upstream
+        self.upstream_weights = Path(upstream_weights) if upstream_weights is not None else None
         self.upstream_error = upstream_error
 
     @property
@@ -175,14 +176,12 @@ class RunTask(WorkerTask):
         return outcome
 
     def _upstream_missing(self) -> str | None:
-        """The error of an upstream that is not pretrained (its job failed or left nothing), else None."""
-        if self.upstream is None:
+        """The error of an upstream that is not pretrained (its job failed or left nothing), else None: the
+        run must not pretrain it itself (every run of the array would, racing on the cache)."""
+        if self.upstream_weights is None or self.upstream_weights.exists():
             return None
-        from rftlib.training.upstream import cached_weights
         from rftlib.sweep.upstreams import upstream_failure
 
-        if cached_weights(**self.upstream) is not None:
-            return None
         try:
             error = self.upstream_error.read_text(encoding="utf-8").strip() if self.upstream_error else ""
         except OSError:
@@ -216,23 +215,22 @@ class RunTask(WorkerTask):
 
 
 class UpstreamTask(WorkerTask):
-    """The pretraining of one ``upstream`` setting, which the runs starting from it wait for; its error, if
-    it fails, goes to ``error_file`` for them to report."""
+    """The pretraining of one ``upstream`` setting into ``weights``, which the runs starting from it wait for;
+    its error, if it fails, goes to ``error_file`` for them to report."""
 
-    def __init__(self, upstream: dict[str, Any], env: dict[str, str], error_file: Path, max_requeues: int):
+    def __init__(self, upstream: dict[str, Any], weights: Path, env: dict[str, str], error_file: Path,
+                 max_requeues: int):
         super().__init__(None, max_requeues)
-        self.upstream, self.env, self.error_file = dict(upstream), dict(env), Path(error_file)
+        self.upstream, self.weights, self.env = dict(upstream), Path(weights), dict(env)
+        self.error_file = Path(error_file)
 
     def give_up(self, reason: str) -> None:
         self.error_file.parent.mkdir(parents=True, exist_ok=True)
         self.error_file.write_text(reason + "\n", encoding="utf-8")
 
     def __call__(self) -> str | None:
-        from rftlib.training.upstream import cached_weights
-
-        weights = cached_weights(**self.upstream)
-        if weights is not None:
-            return str(weights)
+        if self.weights.exists():
+            return str(self.weights)
         self.error_file.unlink(missing_ok=True)
         done = self.run_worker("rftlib.sweep.upstreams", json.dumps(self.upstream), self.env)
         if done.returncode == 0:
@@ -245,14 +243,20 @@ class UpstreamTask(WorkerTask):
 
 
 class ReportsTask:
-    """A sweep's reports and index, rendered on the cluster once its runs have ended (``--no-wait``)."""
+    """A sweep's reports and index, rendered on the cluster once its runs have ended (``--no-wait``); with
+    tracking on, its runs mirrored into MLflow first (from this compute node: a sqlite store must be on a file
+    system it shares)."""
 
     def __init__(self, sweep):
         self.sweep = sweep
 
     def __call__(self) -> list[dict[str, Any]]:
         from rftlib.sweep.finish import finish_sweep
+        from rftlib.tracking.sweep import sweep_mirror
 
+        mirror = sweep_mirror(self.sweep.tracking, self.sweep.name, self.sweep.runs)
+        if mirror is not None:
+            mirror.start().close()  # every run as its directory is now, notebooks included
         return finish_sweep(self.sweep, jobs=1, progress=False, log=print).reports
 
 

@@ -57,6 +57,18 @@ def launch_slurm(sweep, todo: list, options: SlurmOptions, wait: bool = True, pr
     return wait_for_runs(sweep, [*queued, *missing], registry, progress=progress)
 
 
+def tracking_note(sweep) -> str:
+    """Where a detached sweep's runs get into MLflow: the reports job mirrors them once they have ended, from a
+    compute node; a sqlite store must be on a file system the nodes share, else `rft track` mirrors them later."""
+    from rftlib.runs.tracking_options import store_uri
+
+    uri = store_uri(sweep.tracking.uri)
+    where = (" (a sqlite file: it must be on a file system the compute nodes share)" if uri.startswith("sqlite")
+             else "")
+    return (f"tracking: the reports job mirrors the runs into MLflow at {uri}{where} once they have ended; "
+            f"or, after they end, `rft track {sweep.root}`")
+
+
 def _submit_reports(sweep, options: SlurmOptions, registry: Registry, live: dict[str, str], submitted: list[str],
                     log: Callable[[str], None]) -> None:
     """One reports job, after every job of the sweep in the queue: a reports job still waiting is kept when
@@ -79,4 +91,4 @@ def _array_id(registry: Registry, runs: list) -> str:
     return ", ".join(ids)
 
 
-__all__ = ["check_slurm", "describe_request", "launch_slurm"]
+__all__ = ["check_slurm", "describe_request", "launch_slurm", "tracking_note"]

@@ -44,6 +44,13 @@ def upstream_error_file(root: Path, key: str) -> Path:
     return slurm_folder(root) / "upstream" / f"{hashlib.sha256(key.encode()).hexdigest()[:12]}.failed"
 
 
+def upstream_weights(upstream: dict[str, Any]) -> Path:
+    """The backbone file that pretraining ``upstream`` makes (``rftlib.training.upstream.pretrain``)."""
+    from rftlib.training.upstream import BACKBONE_FILE, upstream_run
+
+    return (upstream_run(**upstream)[1] / BACKBONE_FILE).resolve()  # the jobs start where the driver was
+
+
 def job_log(root: Path, job_id: str) -> Path:
     """The job's standard error as submitit's scripts write it (SLURM's own lines go there too)."""
     return submitit_folder(root) / f"{job_id}_0_log.err"
@@ -188,7 +195,8 @@ def submit_runs(sweep, runs: Sequence[Job], options: SlurmOptions, registry: Reg
             upstream_jobs.append(queued)
             continue
         executor = make_executor(root, f"rft-{sweep.name}-upstream", options, cpus, 0)
-        task = UpstreamTask(upstream, thread_env(int(cpus)), upstream_error_file(root, key), options.max_requeues)
+        task = UpstreamTask(upstream, upstream_weights(upstream), thread_env(int(cpus)), upstream_error_file(root, key),
+                            options.max_requeues)
         job = executor.submit(task)
         registry.upstreams[key] = job.job_id
         upstream_jobs.append(job.job_id)
@@ -206,7 +214,8 @@ def submit_runs(sweep, runs: Sequence[Job], options: SlurmOptions, registry: Reg
         clear_failure(job)
         upstream = (job.config or {}).get("upstream")
         key = job_upstream(job)
-        tasks.append(RunTask(job.spec(env), attempts_file(root, job.name), options.max_requeues, upstream=upstream,
+        tasks.append(RunTask(job.spec(env), attempts_file(root, job.name), options.max_requeues,
+                             upstream_weights=upstream_weights(upstream) if upstream else None,
                              upstream_error=upstream_error_file(root, key) if key else None))
     submitted = executor.submit_array(tasks)
     for job, array_job in zip(runs, submitted):
