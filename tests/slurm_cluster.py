@@ -102,7 +102,8 @@ SlurmctldParameters=preempt_send_user_signal
 JobRequeue=1
 SlurmdParameters=config_overrides
 GresTypes=gpu
-NodeName={NODE} NodeAddr=127.0.0.1 CPUs={cpus} Sockets=1 CoresPerSocket={cpus} ThreadsPerCore=1 RealMemory={memory_mb}{gres} State=UNKNOWN
+NodeName={NODE} NodeAddr=127.0.0.1 CPUs={cpus} Sockets=1 CoresPerSocket={cpus} ThreadsPerCore=1 \
+RealMemory={memory_mb}{gres} State=UNKNOWN
 PartitionName={PARTITION} Nodes={NODE} Default=YES MaxTime=INFINITE State=UP PriorityTier=1
 PartitionName={URGENT} Nodes={NODE} MaxTime=INFINITE State=UP PriorityTier=10
 """
@@ -160,8 +161,9 @@ class SlurmCluster:
             dead = [d for d in self.daemons if d.poll() is not None]
             if dead or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"the SLURM cluster did not start (sinfo: {state.stdout.strip() or state.stderr.strip()}"
-                                   f"); see {self.folder}/slurmctld.log and slurmd.log")
+                said = state.stdout.strip() or state.stderr.strip()
+                raise RuntimeError(f"the SLURM cluster did not start (sinfo: {said}); see {self.folder}/slurmctld.log "
+                                   f"and slurmd.log")
             time.sleep(0.2)
 
     def jobs(self, keep: str | None = None) -> list[str]:

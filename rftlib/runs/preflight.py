@@ -137,4 +137,5 @@ def check_task(config, task) -> None:
                       f"every evaluation uses all {n} (the summary's n_eval)", stacklevel=3)
 
 
-__all__ = ["check_dataset", "check_device", "check_model", "family_checks_last", "check_task", "check_weights", "weights_format"]
+__all__ = ["check_dataset", "check_device", "check_model", "check_task", "check_weights", "family_checks_last",
+           "weights_format"]

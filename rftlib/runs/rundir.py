@@ -216,5 +216,5 @@ def claim(run_dir: str | Path, config) -> RunLock:
     return lock
 
 
-__all__ = ["check_creatable", "claim", "CONFIG", "FAILED", "LOCK", "RunInUse", "RunLock", "STATUSES", "failure_recorded",
-           "failure_reason", "holder", "is_locked", "make_run_dir", "run_status", "started"]
+__all__ = ["check_creatable", "claim", "CONFIG", "FAILED", "LOCK", "RunInUse", "RunLock", "STATUSES",
+           "failure_recorded", "failure_reason", "holder", "is_locked", "make_run_dir", "run_status", "started"]

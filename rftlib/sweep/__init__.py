@@ -1,13 +1,17 @@
 """Sweeps of parameterised notebooks: expand a YAML grid, execute each run's notebook with papermill
-(locally, N at a time, or as Ray tasks), render it to HTML, then execute the aggregate reports.
+(locally, N at a time, as Ray tasks, or as a SLURM job array), render it to HTML, then execute the aggregate
+reports.
 
 ``rft sweep`` is the command line (``command.py``); the pieces:
 
 - ``spec``: the sweep YAML and its expansion into jobs (format in its docstring);
 - ``parameters``: a notebook's declared parameters and the check of given values;
 - ``execute``: one notebook job (papermill, HTML, markers), in a worker;
-- ``launch``: the local and Ray launchers; ``runner``: the sweep's order of work; ``index``: the
-  reports' index page; ``cost``: the dry run's cost estimate hook.
+- ``launch``: the local and Ray launchers; ``runner``: the sweep's order of work; ``finish``: what follows
+  the runs (reports, index); ``index``: the reports' index page; ``cost``: the dry run's cost estimate hook;
+- ``slurm_*``: the SLURM launcher: ``slurm_options`` (the ``slurm:`` block), ``slurm_submit`` (the check and
+  the submission), ``slurm_job`` (what runs in a job, and its requeue), ``slurm_queue`` (squeue, not sacct),
+  ``slurm_status`` (run states, waiting, ``rft status``), ``slurm_launch`` (the order of it all).
 
 Run configurations from ``params/`` (``resolve``, ``run_config``) live in ``rftlib.training.params`` and
 are exported here too. The names below are loaded from their modules on first use (PEP 562), so
@@ -19,8 +23,8 @@ from __future__ import annotations
 
 from rftlib.core.lazy import lazy_exports
 
-_EXPORTS = {"resolve": "rftlib.training.params", "run_config": "rftlib.training.params", "SweepResult": "runner", "run_sweep": "runner",
-            "Sweep": "spec", "load_sweep": "spec"}
+_EXPORTS = {"resolve": "rftlib.training.params", "run_config": "rftlib.training.params", "SweepResult": "finish",
+            "run_sweep": "runner", "Sweep": "spec", "load_sweep": "spec"}
 
 __all__ = sorted(_EXPORTS)
 

@@ -45,7 +45,7 @@ def run_sweep(sweep: Sweep, launcher: str = "local", jobs: int = 1, address: str
         log(f"tracking: MLflow at {mirror.uri}, experiment {mirror.experiment!r} (`rft ui` shows it)")
         mirror.start()
     try:
-        if todo:
+        if todo or launcher == "slurm":  # slurm with every run done: still withdraw a reports job left queued
             launched = _launch(todo, sweep, launcher, jobs, address, log, progress)
             if mirror is not None:
                 launched = mirror.follow(launched)

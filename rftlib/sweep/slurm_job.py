@@ -101,6 +101,7 @@ class WorkerTask:
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             preexec_fn=_ignore_stop_signal)
         out, err = self._worker.communicate()
+        sys.stderr.write(err)  # into the job's log, beside SLURM's own lines
         done = subprocess.CompletedProcess(self._worker.args, self._worker.returncode, out, err)
         self._worker = None
         return done
@@ -162,6 +163,7 @@ class RunTask(WorkerTask):
     def give_up(self, reason: str) -> dict[str, Any]:
         """Fail the run for good: its notebook's ``.failed`` marker and the run directory's ``failed``
         marker (``rftlib.rundir``) hold ``reason``, so every reader counts it failed."""
+        from rftlib.runs.records import DONE
         from rftlib.runs.rundir import FAILED
         from rftlib.sweep.execute import marker
 
@@ -171,7 +173,7 @@ class RunTask(WorkerTask):
         marker(self.output, "done").unlink(missing_ok=True)
         marker(self.output, "failed").write_text(json.dumps(outcome) + "\n", encoding="utf-8")
         run_dir = self.spec.get("run_dir")
-        if run_dir and not (Path(run_dir) / "done").exists():
+        if run_dir and not (Path(run_dir) / DONE).exists():
             (Path(run_dir) / FAILED).write_text(reason + "\n", encoding="utf-8")
         return outcome
 

@@ -77,7 +77,8 @@ class SlurmOptions:
         parameters = {"time": self.timeout_min, "cpus_per_task": self.cpus(resources_cpus),
                       "signal_delay_s": self.signal_delay_s, "partition": self.partition,
                       "account": self.account, "qos": self.qos, "constraint": self.constraint,
-                      "gres": f"gpu:{gpus}" if gpus else None, "mem": f"{_megabytes(self.mem_gb)}MB" if self.mem_gb else None,
+                      "gres": f"gpu:{gpus}" if gpus else None,
+                      "mem": f"{_megabytes(self.mem_gb)}MB" if self.mem_gb else None,
                       "setup": list(self.setup) or None,
                       "additional_parameters": {k: v for k, v in self.extra.items()} or None}
         return {k: v for k, v in parameters.items() if v is not None}

@@ -113,18 +113,18 @@ def log_reason(log: Path) -> str | None:
     except OSError:
         return None
     if _OOM.search(text):
-        return "out of memory (SLURM's oom-kill)"
+        return "ran out of memory (SLURM's oom-kill)"
     reasons = [match.group(1) for match in _STEPD.finditer(text)]
     if not reasons:
         return None
     why = (reasons[-1] or "").strip()
     if why == "TIME LIMIT":
-        return "cancelled by SLURM at its time limit"
+        return "was cancelled by SLURM at its time limit"
     if why == "JOB REQUEUE":
-        return "requeued by SLURM"
+        return "was requeued by SLURM"
     if why == "NODE FAILURE":
-        return "its node failed"
-    return f"cancelled ({why.lower()})" if why else "cancelled (scancel or an administrator)"
+        return "lost its node"
+    return f"was cancelled ({why.lower()})" if why else "was cancelled (scancel or an administrator)"
 
 
 def signal_job(job_id: str, signal_name: str) -> None:

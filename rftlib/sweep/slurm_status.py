@@ -155,6 +155,18 @@ def wait_for_runs(sweep, runs: Sequence[Job], registry: Registry, progress: bool
     each run's outcome (``execute.execute_job``'s form) as it ends. Gives up, with an RftError, when the queue
     stays unreadable for ``QUEUE_PATIENCE_S``."""
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
+    try:
+        yield from _wait(sweep, runs, registry, progress, log, poll_s)
+    except KeyboardInterrupt:
+        log(f"detached: the jobs go on in SLURM; `rft status {sweep.path}` shows them, `rft sweep {sweep.path} "
+            f"--launcher slurm` waits for them again")
+        raise
+
+
+def _wait(sweep, runs: Sequence[Job], registry: Registry, progress: bool, log: Callable[[str], None],
+          poll_s: float) -> Iterator[dict[str, Any]]:
+    if not runs:
+        return
     ended: set[str] = set()
     shown, unreadable_since = None, None
     while True:

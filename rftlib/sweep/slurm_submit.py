@@ -237,5 +237,6 @@ def submit_reports(sweep, options: SlurmOptions, registry: Registry, after: Sequ
 
 
 __all__ = ["REGISTRY", "Registry", "SLURM_DIR", "attempts_file", "cancel", "check_request", "check_slurm_tools",
-           "clear_failure", "describe_request", "job_log", "live_jobs", "make_executor", "slurm_folder", "submit_reports",
+           "clear_failure", "describe_request", "job_log", "live_jobs", "make_executor", "slurm_folder",
+           "submit_reports",
            "submit_runs", "submitit_folder", "upstream_error_file"]
