@@ -160,9 +160,18 @@ class RunTask(WorkerTask):
                     return {"name": self.spec["name"], "status": status, "seconds": None, "error": None}
         return None
 
+    def _finished(self) -> bool:
+        """Its notebook's ``.done`` marker and, for a fine-tuning run, the run directory's ``done`` (as
+        ``Job.status`` counts a run done)."""
+        from rftlib.runs.records import DONE
+        from rftlib.sweep.execute import marker
+
+        run_dir = self.spec.get("run_dir")
+        return marker(self.output, "done").exists() and (not run_dir or (Path(run_dir) / DONE).exists())
+
     def give_up(self, reason: str) -> dict[str, Any]:
         """Fail the run for good: its notebook's ``.failed`` marker and the run directory's ``failed``
-        marker (``rftlib.rundir``) hold ``reason``, so every reader counts it failed."""
+        marker (``rftlib.runs.rundir``) hold ``reason``, so every reader counts it failed."""
         from rftlib.runs.records import DONE
         from rftlib.runs.rundir import FAILED
         from rftlib.sweep.execute import marker
@@ -195,9 +204,7 @@ class RunTask(WorkerTask):
         self.note("started", gpus=os.environ.get("CUDA_VISIBLE_DEVICES"))
         if restarts > self.max_requeues:
             return self.give_up(f"requeued {restarts} times, more than slurm max_requeues ({self.max_requeues})")
-        from rftlib.sweep.execute import marker
-
-        if marker(self.output, "done").exists():  # requeued after it had finished
+        if self._finished():  # requeued (a preemption, scontrol requeue) after it had finished
             return self._outcome()
         missing = self._upstream_missing()
         if missing:

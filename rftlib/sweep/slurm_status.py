@@ -121,7 +121,7 @@ def read_states(sweep, runs: Sequence[Job] | None = None, registry: Registry | N
     """The states of ``runs`` (default: all the sweep's) and, when the queue could not be read, why."""
     runs = sweep.runs if runs is None else runs
     registry = registry or Registry.load(sweep.root)
-    ids = [registry.runs[job.name] for job in runs if job.name in registry.runs]
+    ids = [registry.runs[job.name] for job in runs if job.name in registry.runs and job.status() != "done"]
     try:
         entries, problem = (queue(ids) if ids else {}), None
     except QueueUnavailable as error:

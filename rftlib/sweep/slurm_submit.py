@@ -175,6 +175,17 @@ def clear_failure(job: Job) -> None:
 
 # ---- submission ----------------------------------------------------------------------------------------
 
+def _submitted(submit: Callable, what: Any):
+    """``submit(what)``; sbatch's refusal at submission (a QOS or association limit the test did not see, a
+    full queue) as one RftError line, not submitit's traceback. What was submitted before stays recorded."""
+    try:
+        return submit(what)
+    except Exception as error:  # noqa: BLE001 - submitit raises its own and subprocess errors
+        lines = [line.strip() for line in str(error).splitlines() if "error" in line.lower()] or \
+            [line.strip() for line in str(error).splitlines() if line.strip()]
+        raise RftError(f"sbatch refused the submission: {lines[-1] if lines else type(error).__name__}") from None
+
+
 def submit_runs(sweep, runs: Sequence[Job], options: SlurmOptions, registry: Registry,
                 live: dict[str, str], log: Callable[[str], None] = print) -> list[str]:
     """Submit ``runs`` as one job array, after a pretraining job for each of their upstreams that is neither
@@ -197,7 +208,7 @@ def submit_runs(sweep, runs: Sequence[Job], options: SlurmOptions, registry: Reg
         executor = make_executor(root, f"rft-{sweep.name}-upstream", options, cpus, 0)
         task = UpstreamTask(upstream, upstream_weights(upstream), thread_env(int(cpus)), upstream_error_file(root, key),
                             options.max_requeues)
-        job = executor.submit(task)
+        job = _submitted(executor.submit, task)
         registry.upstreams[key] = job.job_id
         upstream_jobs.append(job.job_id)
         log(f"submitted upstream pretraining as SLURM job {job.job_id}")
@@ -217,7 +228,7 @@ def submit_runs(sweep, runs: Sequence[Job], options: SlurmOptions, registry: Reg
         tasks.append(RunTask(job.spec(env), attempts_file(root, job.name), options.max_requeues,
                              upstream_weights=upstream_weights(upstream) if upstream else None,
                              upstream_error=upstream_error_file(root, key) if key else None))
-    submitted = executor.submit_array(tasks)
+    submitted = _submitted(executor.submit_array, tasks)
     for job, array_job in zip(runs, submitted):
         registry.runs[job.name] = array_job.job_id
     registry.save()
@@ -230,7 +241,7 @@ def submit_reports(sweep, options: SlurmOptions, registry: Registry, after: Sequ
 
     more = {"dependency": "afterany:" + ":".join(after)} if after else {}
     executor = make_executor(sweep.root, f"rft-{sweep.name}-reports", options, sweep.resources.cpus, 0, **more)
-    job = executor.submit(ReportsTask(sweep))
+    job = _submitted(executor.submit, ReportsTask(sweep))
     registry.reports = job.job_id
     registry.save()
     return job.job_id
