@@ -25,9 +25,9 @@ def tiny_vit_kwargs():
 # last leaves the other worker idle while it runs. The Ray group waits on its cluster much of the time:
 # started early, the other worker's tests fill those waits.
 LONGEST_FIRST = (
-    # ~160 with the rest of its group, half of it waiting on SLURM (requeues, a time limit): started first,
-    # the other worker's tests fill those waits.
-    "tests/test_slurm.py::test_sigusr2_and_a_plain_requeue_mid_run_resume_it_with_identical_records",
+    # The SLURM group, ~100 in all, much of it waiting on SLURM (requeues, a time limit): started first, the
+    # other worker's tests fill those waits. Its first test starts the group's background sweeps.
+    "tests/test_slurm.py::test_a_cancelled_job_and_a_run_requeued_too_often_are_failed_with_their_reasons_and_the_other_run_ends",
     "tests/test_notebooks.py::test_every_notebook_runs_in_a_tiny_sweep",  # ~80: eight kernels
     "tests/test_ray.py::test_two_run_sweep_on_a_ray_cluster",  # ~100 with the next, half of it waiting
     "tests/test_ray.py::test_a_run_on_a_lost_node_is_retried_elsewhere_and_resumes",

@@ -114,7 +114,7 @@ class SlurmCluster:
     (``SLURM_CONF``; the SLURM commands on PATH). ``cpus`` may exceed the machine's cores: with
     ``SlurmdParameters=config_overrides`` slurmd takes the configuration's word for the node's size."""
 
-    def __init__(self, folder: str | Path, cpus: int = 4, memory_mb: int = 4000):
+    def __init__(self, folder: str | Path, cpus: int = 8, memory_mb: int = 8000):
         self.folder = Path(folder)
         self.cpus, self.memory_mb = cpus, memory_mb
         self.daemons: list[subprocess.Popen] = []
@@ -167,15 +167,17 @@ class SlurmCluster:
             time.sleep(0.2)
 
     def jobs(self, keep: str | None = None) -> list[str]:
-        """The ids of the jobs in the queue (pending, running, completing), but those named ``keep``."""
+        """The ids of the jobs in the queue (pending, running, completing), but those whose name starts with
+        ``keep``."""
         done = self.command("squeue", "-h", "-o", "%i %j", check=False)
         if done.returncode != 0:
             return []
-        return [line.split()[0] for line in done.stdout.splitlines() if line.split()[1:] != [keep]]
+        return [job for job, _, name in (line.partition(" ") for line in done.stdout.splitlines())
+                if not (keep and name.startswith(keep))]
 
     def cancel_all(self, keep: str | None = None, timeout: float = 30) -> None:
-        """Cancel every job (but those named ``keep``) and wait until they have left the queue: jobs and
-        slurmstepd outlive a killed slurmd."""
+        """Cancel every job (but those whose name starts with ``keep``) and wait until they have left the
+        queue: jobs and slurmstepd outlive a killed slurmd."""
         jobs = self.jobs(keep)
         if jobs:
             self.command("scancel", *jobs, check=False)

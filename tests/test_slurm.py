@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -48,27 +51,93 @@ def cluster():
         shutil.rmtree(folder, ignore_errors=True)
 
 
-LIMITED = "limit"  # the sweep that reaches its time limit, in the background (`time_limited`)
+BACKGROUND = "bg-"  # the sweeps that run in the background, by name: each test's clean-up leaves their jobs
+
+
+@dataclass
+class Background:
+    """A sweep whose driver runs while the other tests do (the tests of this group run one at a time on one
+    worker; these would mostly wait), and the thread that acts on it (signals), if any."""
+
+    path: Path
+    driver: subprocess.Popen
+    thread: threading.Thread | None = None
+    errors: list = field(default_factory=list)
+    output: str | None = None
+    references: dict = field(default_factory=dict)
+
+    def finish(self, timeout: float = 300) -> str:
+        """The driver's output once it has ended (and the thread), re-raising what failed in the thread."""
+        if self.output is None:
+            self.output, _ = self.driver.communicate(timeout=timeout)
+            if self.thread is not None:
+                self.thread.join(timeout=30)
+        if self.errors:
+            raise self.errors[0]
+        return self.output
+
+
+def background(cluster: SlurmCluster, path: Path, *flags: str, env: dict | None = None) -> Background:
+    return Background(path, start_rft(cluster, "sweep", str(path), "--launcher", "slurm", *flags, env=env))
 
 
 @pytest.fixture(scope="session")
 def time_limited(cluster, tmp_path_factory):
-    """A sweep whose run reaches a 1-minute time limit, started with the first test and checked by the last
-    (``test_a_time_limit_...``): SLURM checks time limits every ~30 s, and the other tests use that wait.
-    The signal comes 50 s before the limit, at the first check 10 s or more into the job."""
-    path = write_sweep(tmp_path_factory.mktemp("limit"), LIMITED, grid={"x": [1]})
-    driver = start_rft(cluster, "sweep", str(path), "--launcher", "slurm", "--slurm", "timeout_min=1", "--slurm",
-                       "signal_delay_s=50", env={"TINY_SLEEP": "1", "TINY_SLEEP_S": "300"})
-    yield path, driver
-    if driver.poll() is None:
-        driver.kill()
+    """A sweep whose run reaches a 1-minute time limit (``test_a_time_limit_...``): SLURM checks time limits
+    every ~30 s. The signal comes 50 s before the limit, at the first check 10 s or more into the job."""
+    limited = background(cluster, write_sweep(tmp_path_factory.mktemp("limit"), f"{BACKGROUND}limit", grid={"x": [1]}),
+                         "--slurm", "timeout_min=1", "--slurm", "signal_delay_s=50",
+                         env={"TINY_SLEEP": "1", "TINY_SLEEP_S": "300"})
+    yield limited
+    if limited.driver.poll() is None:
+        limited.driver.kill()
+
+
+@pytest.fixture(scope="session")
+def pair(cluster, tmp_path_factory):
+    """Two tiny fine-tuning runs from one upstream backbone, with a report: the pretraining job, then the runs'
+    array, then the report by the driver. Run seed 0 is stopped twice mid-run: by SIGUSR2 (as SLURM sends before
+    a time limit or on preemption; here by scancel --signal), then by a plain `scontrol requeue` (SIGTERM, then
+    SIGKILL). Its kernel is paused first each time, so the stop lands mid-run whatever the machine's load. Seed 1
+    runs through. Checked by two tests."""
+    from rftlib.sweep import load_sweep
+    from training_helpers import TINY_VIT
+
+    tmp = tmp_path_factory.mktemp("pair")
+    upstream = dict(steps=3, batch_size=16, output_dir=str(tmp / "upstream"), model_kwargs=dict(TINY_VIT),
+                    dataset_options={"num_classes": 4, "train_size": 64, "test_size": 32})
+    path = finetune_sweep(tmp, f"{BACKGROUND}pair", {"seed": [0, 1]}, pretrained=True, upstream=upstream,
+                          max_steps=64, schedule=[[None, 8]])
+    spec = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**spec, "reports": {str(TINY_REPORT): {}}}))
+    sweep = load_sweep(path)
+    started = background(cluster, path)
+    started.thread = threading.Thread(target=_stop_twice, args=(cluster, started, sweep, sweep.runs[0]), daemon=True)
+    started.thread.start()
+    yield started
+    if started.driver.poll() is None:
+        started.driver.kill()
+
+
+def _stop_twice(cluster: SlurmCluster, started: Background, sweep, run) -> None:
+    """Pause the run's kernel and stop its job: SIGUSR2 after 3 records, a plain requeue after 5."""
+    try:
+        records = run.directory / "records.jsonl"
+        for lines, stop in ((3, ["scancel", "--signal=USR2"]), (5, ["scontrol", "requeue"])):
+            wait_for(lambda: records.exists() and len(records.read_text().splitlines()) >= lines, timeout=300,
+                     what=f"{lines} records of {run.name}", process=started.driver, poll=0.05)
+            os.kill(int((run.directory / "lock").read_text().split()[0]), signal.SIGSTOP)
+            cluster.command(*stop, registry(sweep)["runs"][run.name])
+    except BaseException as error:  # noqa: BLE001 - the test re-raises it
+        started.errors.append(error)
 
 
 @pytest.fixture
-def slurm(cluster, time_limited):
-    """The cluster; each test's jobs are cancelled after it (a failed test leaves none behind for the next)."""
+def slurm(cluster, time_limited, pair):
+    """The cluster, once the background sweeps have started; each test's jobs are cancelled after it (a failed
+    test leaves none behind for the next), the background sweeps' are left to them."""
     yield cluster
-    cluster.cancel_all(keep=f"rft-{LIMITED}")
+    cluster.cancel_all(keep=f"rft-{BACKGROUND}")
 
 
 def rft(cluster: SlurmCluster, *args: str, env: dict | None = None, timeout: float = 240
@@ -100,6 +169,12 @@ def finetune_sweep(tmp_path: Path, name: str, grid: dict, **config) -> Path:
     return write_sweep(tmp_path, name, notebook=str(TINY_FINETUNE), parameters=parameters, grid=grid)
 
 
+def ours(cluster: SlurmCluster) -> set[str]:
+    """Every job id the controller knows (ended ones too), but the background sweeps'."""
+    listed = cluster.command("squeue", "-h", "-r", "--states=all", "-o", "%i %j").stdout.splitlines()
+    return {job for job, _, name in (line.partition(" ") for line in listed) if not name.startswith(f"rft-{BACKGROUND}")}
+
+
 def submissions(output: str) -> list[str]:
     """The lines of a driver's output that say it submitted something."""
     return [line for line in output.splitlines() if line.startswith("submitted ")]
@@ -114,13 +189,14 @@ def attempts(sweep, run) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def wait_for(condition, timeout: float = 120, what: str = "the condition", process: subprocess.Popen | None = None):
+def wait_for(condition, timeout: float = 120, what: str = "the condition", process: subprocess.Popen | None = None,
+             poll: float = 0.2):
     deadline = time.monotonic() + timeout
     while not condition():
         if process is not None and process.poll() is not None:
-            raise AssertionError(f"the driver ended before {what}: {process.stdout.read()}")
+            raise AssertionError(f"the driver ended (status {process.returncode}) before {what}")
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
+        time.sleep(poll)
 
 
 def reference_records(run, tmp_path: Path) -> list[dict]:
@@ -144,67 +220,6 @@ def records_of(run) -> list[dict]:
 
 
 # ---- the tests -----------------------------------------------------------------------------------------
-
-def test_a_slurm_sweep_pretrains_its_upstream_first_and_its_records_equal_the_local_launchers(slurm, tmp_path):
-    """Two runs from one upstream backbone: the pretraining job, then the runs' array (waiting for it), then
-    the reports, by the driver; each run's records equal an in-process run's."""
-    from rftlib.sweep import load_sweep
-    from training_helpers import TINY_VIT
-
-    upstream = dict(steps=3, batch_size=16, output_dir=str(tmp_path / "upstream"), model_kwargs=dict(TINY_VIT),
-                    dataset_options={"num_classes": 4, "train_size": 64, "test_size": 32})
-    path = finetune_sweep(tmp_path, "pair", {"seed": [0, 1]}, pretrained=True, upstream=upstream, max_steps=8)
-    spec = yaml.safe_load(path.read_text())
-    path.write_text(yaml.safe_dump({**spec, "reports": {str(TINY_REPORT): {}}}))
-    done = rft(slurm, "sweep", str(path), "--launcher", "slurm")
-    assert done.returncode == 0, done.stdout + done.stderr
-    sweep = load_sweep(path)
-    (pretraining,), tasks = registry(sweep)["upstreams"].values(), list(registry(sweep)["runs"].values())
-    array = tasks[0].split("_")[0]
-    assert f"submitted upstream pretraining as SLURM job {pretraining}" in done.stdout
-    assert tasks == [f"{array}_0", f"{array}_1"] and int(array) > int(pretraining)
-    assert f"submitted 2 runs as SLURM job {array}" in done.stdout
-    dependency = (sweep.root / "slurm" / "submitit" / f"{array}_submission.sh").read_text()
-    assert f"#SBATCH --dependency=afterany:{pretraining}" in dependency
-    assert "2 done now, 0 already done, 0 failed" in done.stdout and "reports: 1 done, 0 failed" in done.stdout
-    assert "pair runs: 2 pending" in done.stderr and "0 running, 0 requeued, 2 done, 0 failed" in done.stderr
-    weights = Path(tmp_path / "upstream").rglob("backbone.safetensors")
-    first_start = min(a["time"] for run in sweep.runs for a in attempts(sweep, run))
-    assert next(weights).stat().st_mtime < first_start  # the runs started once the backbone was there
-    for run in sweep.runs:
-        assert records_of(run) == reference_records(run, tmp_path)
-
-
-def test_sigusr2_and_a_plain_requeue_mid_run_resume_it_with_identical_records(slurm, tmp_path):
-    """SIGUSR2 (as SLURM sends before a time limit or on preemption, here by scancel --signal) stops the run
-    and requeues it; later a plain `scontrol requeue` (SIGTERM, then SIGKILL) stops it again. Each time the
-    run's kernel is paused first, so the stop lands mid-run whatever the machine's load. It resumes from its
-    checkpoint both times and ends with the records of an uninterrupted run."""
-    from rftlib.sweep import load_sweep
-
-    path = finetune_sweep(tmp_path, "stop", {"seed": [0]}, max_steps=48, schedule=[[None, 8]])
-    run = load_sweep(path).runs[0]
-    records = run.directory / "records.jsonl"
-    driver = start_rft(slurm, "sweep", str(path), "--launcher", "slurm")
-    try:
-        for lines, stop in ((3, ["scancel", "--signal=USR2"]), (5, ["scontrol", "requeue"])):
-            wait_for(lambda: records.exists() and len(records.read_text().splitlines()) >= lines,
-                     what=f"{lines} records", process=driver)
-            os.kill(int((run.directory / "lock").read_text().split()[0]), signal.SIGSTOP)  # the run's kernel
-            slurm.command(*stop, registry(load_sweep(path))["runs"][run.name])
-        out, _ = driver.communicate(timeout=240)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-    assert driver.returncode == 0 and "1 done now" in out, out
-    assert "stop runs: 0 pending, 0 running, 1 requeued" in out
-    sweep = load_sweep(path)
-    events = [(a["event"], a["restarts"]) for a in attempts(sweep, run)]
-    assert events == [("started", 0), ("requeued", 0), ("started", 1), ("killed", 1), ("started", 2), ("ended", 2)]
-    steps = [r["step"] for r in records_of(run)]
-    assert steps == list(range(0, 49, 8)), steps  # resumed: no step missing or repeated
-    assert records_of(run) == reference_records(run, tmp_path)
-
 
 def test_a_cancelled_job_and_a_run_requeued_too_often_are_failed_with_their_reasons_and_the_other_run_ends(
         slurm, tmp_path):
@@ -281,12 +296,12 @@ def test_a_rerun_submits_nothing_pending_running_or_done_and_status_follows(slur
     wait_for(lambda: index.exists() and (sweep.root / "reports" / "tiny_report.done").exists(), what="the reports job")
     status = rft(slurm, "status", str(path))
     assert "sweep again: 2 runs: 0 pending, 0 running, 0 requeued, 2 done, 0 failed" in status.stdout
-    known = set(slurm.command("squeue", "-h", "-r", "--states=all", "-o", "%i").stdout.split())
+    known = ours(slurm)
     third = rft(slurm, "sweep", str(path), "--launcher", "slurm", "--no-progress")
     assert third.returncode == 0, third.stdout + third.stderr
     assert "2 of 2 runs already done: skipped" in third.stdout and not submissions(third.stdout)
     assert registry(sweep) == submitted
-    assert set(slurm.command("squeue", "-h", "-r", "--states=all", "-o", "%i").stdout.split()) == known  # no new job
+    assert ours(slurm) == known  # no new job
 
 
 @pytest.mark.parametrize("flag, asked, says", [
@@ -296,13 +311,13 @@ def test_a_rerun_submits_nothing_pending_running_or_done_and_status_follows(slur
 ])
 def test_a_request_the_cluster_refuses_is_refused_before_anything_is_submitted(slurm, tmp_path, flag, asked, says):
     path = write_sweep(tmp_path, "bad")
-    queued = set(slurm.jobs())
+    queued = set(slurm.jobs(keep=f"rft-{BACKGROUND}"))
     done = rft(slurm, "sweep", str(path), "--launcher", "slurm", "--slurm", flag)
     assert done.returncode == 2 and not done.stdout and len(done.stderr.strip().splitlines()) == 1
     assert done.stderr.startswith(f"rft sweep: error: SLURM refuses the sweep's jobs ({asked}): ")
     assert says in done.stderr.lower()  # SLURM's own words, as its version puts them
     assert not (tmp_path / "out" / "bad" / "slurm" / "jobs.json").exists()
-    assert set(slurm.jobs()) <= queued  # nothing submitted
+    assert set(slurm.jobs(keep=f"rft-{BACKGROUND}")) <= queued  # nothing submitted
 
 
 def test_a_time_limit_stops_a_run_that_is_requeued_and_then_ends(slurm, time_limited):
@@ -310,10 +325,46 @@ def test_a_time_limit_stops_a_run_that_is_requeued_and_then_ends(slurm, time_lim
     requeued and its next attempt ends (it sleeps only once)."""
     from rftlib.sweep import load_sweep
 
-    path, driver = time_limited
-    out, _ = driver.communicate(timeout=200)
-    assert driver.returncode == 0 and "1 done now" in out, out
-    assert f"{LIMITED} runs: 0 pending, 0 running, 1 requeued" in out
-    sweep = load_sweep(path)
+    out = time_limited.finish(timeout=200)
+    assert time_limited.driver.returncode == 0 and "1 done now" in out, out
+    assert re.search(rf"^{BACKGROUND}limit runs: .* 1 requeued", out, re.M), out
+    sweep = load_sweep(time_limited.path)
     events = [(a["event"], a["restarts"]) for a in attempts(sweep, sweep.runs[0])]
     assert events[:3] == [("started", 0), ("requeued", 0), ("started", 1)] and events[-1][0] == "ended", events
+
+
+def test_a_slurm_sweep_pretrains_its_upstream_first_and_its_records_equal_the_local_launchers(slurm, pair, tmp_path):
+    from rftlib.sweep import load_sweep
+
+    out = pair.finish()
+    assert pair.driver.returncode == 0, out
+    assert "2 done now, 0 already done, 0 failed" in out and "reports: 1 done, 0 failed" in out
+    sweep = load_sweep(pair.path)
+    (pretraining,), tasks = registry(sweep)["upstreams"].values(), list(registry(sweep)["runs"].values())
+    array = tasks[0].split("_")[0]
+    assert f"submitted upstream pretraining as SLURM job {pretraining}" in out
+    assert tasks == [f"{array}_0", f"{array}_1"] and f"submitted 2 runs as SLURM job {array}" in out
+    script = (sweep.root / "slurm" / "submitit" / f"{array}_submission.sh").read_text()
+    assert f"#SBATCH --dependency=afterany:{pretraining}" in script and "#SBATCH --array=0-1%2" in script
+    (weights,) = Path(sweep.runs[0].config["upstream"]["output_dir"]).rglob("backbone.safetensors")
+    first_start = min(a["time"] for run in sweep.runs for a in attempts(sweep, run))
+    assert weights.stat().st_mtime < first_start  # the runs started once the backbone was there
+    untouched = sweep.runs[1]  # (the other run's records are the next test's)
+    assert [a["event"] for a in attempts(sweep, untouched)] == ["started", "ended"]
+    assert records_of(untouched) == reference_records(untouched, tmp_path)
+    assert (sweep.root / "reports" / "tiny_report.html").exists()
+
+
+def test_sigusr2_and_a_plain_requeue_mid_run_resume_it_with_identical_records(slurm, pair, tmp_path):
+    from rftlib.sweep import load_sweep
+
+    out = pair.finish()
+    assert pair.driver.returncode == 0, out
+    assert re.search(rf"^{BACKGROUND}pair runs: .* 1 requeued", out, re.M), out  # shown while it waited
+    sweep = load_sweep(pair.path)
+    stopped = sweep.runs[0]
+    events = [(a["event"], a["restarts"]) for a in attempts(sweep, stopped)]
+    assert events == [("started", 0), ("requeued", 0), ("started", 1), ("killed", 1), ("started", 2), ("ended", 2)]
+    steps = [r["step"] for r in records_of(stopped)]
+    assert steps == list(range(0, 65, 8)), steps  # resumed: no step missing or repeated
+    assert records_of(stopped) == reference_records(stopped, tmp_path)
