@@ -30,4 +30,4 @@ from rftlib.strategies.families.base import (FAMILIES, PEFT_LAYERS, POSITIONS, R
                    require_family, role_layers, role_paths, staged_blocks)
 
 # Importing the family modules fills the registry (they import .base, never this package: no cycle).
-from rftlib.strategies.families import vit, swin, convnext, resnet  # noqa: E402,F401  isort: skip
+from rftlib.strategies.families import vit, swin, convnext, resnet, clip  # noqa: E402,F401  isort: skip
