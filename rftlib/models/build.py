@@ -42,11 +42,16 @@ _TIMM_BUILDER_LOGGER = "timm.models._builder"
 def build_model(
     name: str = PAPER_MODEL,
     num_classes: int = 10,
-    pretrained: bool = True,
+    pretrained: bool | str = True,
     weights: str | os.PathLike | None = None,
     **timm_kwargs,
 ) -> PixelSpaceClassifier:
     """Build ``name`` (any timm model, optionally ``arch.tag``) with a new ``num_classes`` head.
+
+    ``open_clip:<architecture>`` builds an open_clip CLIP's image tower instead
+    (:func:`rftlib.models.clip.build_clip`): ``pretrained`` is then an open_clip tag, a checkpoint path or
+    False, and ``class_names=``, ``templates=`` make the head CLIP's zero-shot classifier (``keep_text=True``
+    keeps the text tower, for FLYP).
 
     Args:
         name: timm model name; the default is the paper's ViT-B/16 ImageNet-21k backbone.

@@ -75,10 +75,12 @@ class ClipClassifier(PixelSpaceClassifier):
     """A :class:`PixelSpaceClassifier` over a :class:`ClipImageClassifier`, with the text tower for FLYP.
 
     With ``head_from_text`` (set by FLYP) the head is not a free parameter: it is the zero-shot
-    classifier of the *current* text tower and logit scale, recomputed (without gradient) before a
-    forward pass whenever the text tower changed since the last one (an optimiser step, a loaded or
-    interpolated state: in-place writes to its Parameters, or a move to another device) or the model
-    was put in eval mode, as FLYP evaluates with the zero-shot head of its fine-tuned text encoder.
+    classifier of the *current* text tower and logit scale, as FLYP evaluates with the zero-shot head of
+    its fine-tuned text encoder. It is recomputed (in fp32, without gradient) before a forward pass
+    whenever the text tower changed since the head was last computed: an optimiser step, a loaded or
+    interpolated state (in-place writes, which bump the Parameters' version counters) or a move to another
+    device; an attack's thousands of forward passes reuse it. (A write through ``.data`` bumps no version:
+    call ``sync_head(force=True)`` after one.)
 
     Attributes:
         text: the ClipTextTower, or None once dropped.
@@ -96,11 +98,6 @@ class ClipClassifier(PixelSpaceClassifier):
             self.sync_head()
         return super().forward(x)
 
-    def train(self, mode: bool = True):
-        if not mode:
-            self._text_stamp = None  # evaluation starts from the current text tower's head
-        return super().train(mode)
-
     def image_features(self, x: torch.Tensor) -> torch.Tensor:
         """The normalised image embedding of pixels ``x`` in [0, 1]."""
         return self.backbone.forward_features((x - self.mean) / self.std)
@@ -112,15 +109,15 @@ class ClipClassifier(PixelSpaceClassifier):
         head = self.backbone.head
         if self.text.prompts.shape[0] != head.out_features:
             raise RftError(f"{self.text.prompts.shape[0]} class prompts for a head of {head.out_features} classes")
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast(self.mean.device.type, enabled=False):
             head.weight.copy_(self.text.zero_shot_weight())
             head.bias.zero_()
 
-    def sync_head(self) -> None:
+    def sync_head(self, force: bool = False) -> None:
         """Recompute the head from the text tower if it changed since the head was last computed."""
         stamp = tuple((p.data_ptr(), p._version) for p in self.text.parameters())
-        if stamp != self._text_stamp:
-            with torch.no_grad():
+        if force or stamp != self._text_stamp:
+            with torch.no_grad(), torch.autocast(self.mean.device.type, enabled=False):
                 self.backbone.head.weight.copy_(self.text.zero_shot_weight())
             self._text_stamp = stamp
 
@@ -159,14 +156,15 @@ def build_clip(name: str, num_classes: int = 10, pretrained=True, weights=None, 
         raise RftError(f"could not build {source}: {load_error_summary(error)}") from None
     if base is not None:
         load_file(clip, base, image_tower_ok=False)
-    if extra is not None:
-        load_file(clip, extra, image_tower_ok=True)
+    if extra is not None:  # an image tower alone needs the text tower's weights from a tag or a whole checkpoint
+        load_file(clip, extra, image_tower_ok=tag is not None or base is not None)
 
     preprocess = open_clip.get_model_preprocess_cfg(clip)
     mean, std = tuple(tag_cfg.get("mean", preprocess["mean"])), tuple(tag_cfg.get("std", preprocess["std"]))
     convert_attention(getattr(getattr(clip.visual, "transformer", None), "resblocks", ()))
-    size = tuple(getattr(clip.visual, "image_size", None) or preprocess["size"])
-    cfg = {"architecture": arch, "tag": tag, "mean": mean, "std": std, "input_size": (3, *size[-2:])}
+    size = getattr(clip.visual, "image_size", None) or preprocess["size"]
+    size = (size, size) if isinstance(size, int) else tuple(size)[-2:]
+    cfg = {"architecture": arch, "tag": tag, "mean": mean, "std": std, "input_size": (3, *size)}
     embed_dim = int(clip_config(name)["embed_dim"])
     model = ClipClassifier(ClipImageClassifier(clip.visual, embed_dim, num_classes, cfg), mean, std)
     if (class_names is None) != (templates is None):
@@ -184,6 +182,29 @@ def build_clip(name: str, num_classes: int = 10, pretrained=True, weights=None, 
     if not keep_text:
         model.text = None
     return model.to(device) if device is not None and not meta else model
+
+
+def open_clip_state_dict(model: ClipClassifier) -> dict[str, torch.Tensor]:
+    """The image tower (and, where the model keeps it, the text tower and logit scale) under open_clip's own
+    names (``visual.transformer.resblocks.0.attn.in_proj_weight``, ...), to save in open_clip's format:
+    ``open_clip.load_checkpoint`` reads it back. Only where no strategy added modules (full, linear_probe,
+    bitfit): LoRA, adapters and (IA)³ are not open_clip tensors."""
+    strategy = getattr(model, "rft_strategy", None)
+    if strategy is not None and strategy[0] not in ("full", "linear_probe", "bitfit"):
+        raise RftError(f"a model with strategy {strategy[0]!r} holds modules open_clip does not have; "
+                       f"open_clip_state_dict exports full, linear_probe and bitfit models")
+    renamed = {".attn.in_proj.weight": ".attn.in_proj_weight", ".attn.in_proj.bias": ".attn.in_proj_bias"}
+    state = {}
+    for key, tensor in model.backbone.visual.state_dict().items():
+        for ours, theirs in renamed.items():
+            key = key.replace(ours, theirs)
+        state[f"visual.{key}"] = tensor
+    if model.text is not None:
+        encoder = model.text.encoder
+        prefix = "" if type(encoder).__name__ == "_TextPieces" else "text."  # CLIP keeps its text tower flat
+        state.update((f"{prefix}{key}", tensor) for key, tensor in encoder.state_dict().items())
+        state["logit_scale"] = model.text.logit_scale.detach()
+    return state
 
 
 def _register_configs() -> None:
@@ -219,4 +240,4 @@ def _no_context():
     yield
 
 
-__all__ = ["CLIP_KWARGS", "ClipClassifier", "ClipImageClassifier", "build_clip"]
+__all__ = ["CLIP_KWARGS", "ClipClassifier", "ClipImageClassifier", "build_clip", "open_clip_state_dict"]

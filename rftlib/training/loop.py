@@ -278,10 +278,11 @@ def _curve_summary(config: RunConfig, run_dir: Path, records: list[dict]) -> dic
 
 
 def build_run_model(config: RunConfig, run_dir: Path, device, progress: bool = False, task=None):
-    """The run's task (``task``, or loaded and checked) and its model as at step 0: built, (with
+    """The run's task (``task``, or loaded and checked) and its model as at step 0: built (an open_clip
+    model with the task's zero-shot head, computed on ``device``, kept as ``model.rft_zero_shot``), (with
     ``lp_ft``) given the probe head fitted on the frozen pretrained backbone, then prepared with the
-    strategy; on the CPU. Call after ``seed_everything(config.seed)``: the head and the strategy's
-    modules draw their initial values (loading the task draws none)."""
+    strategy (and, with ``objective: flyp``, for FLYP); on the CPU. Call after ``seed_everything(config.seed)``:
+    the head and the strategy's modules draw their initial values (loading the task draws none)."""
     model_kwargs = dict(config.model_kwargs)
     task = task if task is not None else _load_checked_task(config)
     zero_shot_options = clip_build_options(config, task, device)  # an open_clip model starts zero-shot
