@@ -178,3 +178,26 @@ def test_a_killed_flyp_run_resumes_with_identical_records(tmp_path, monkeypatch)
     assert without_timing(resumed.records) == without_timing(reference.records)
     assert (tmp_path / "killed" / "trainable.safetensors").read_bytes() == \
         (tmp_path / "reference" / "trainable.safetensors").read_bytes()
+
+
+@pytest.mark.parametrize("strategy", ["full", "linear_probe", "lora", "adapter", "compacter", "bitfit", "ia3"])
+def test_flyp_trains_every_strategy_and_the_text_tower(checkpoint, strategy):
+    """Two FLYP steps move every trainable tensor (the strategy's and the text tower's) and nothing else;
+    the head, never trained, is not among them. Linear probing under FLYP trains the text tower alone."""
+    from rftlib.training.optim import make_optimizer
+    from rftlib.training.step import training_step
+
+    torch.manual_seed(0)
+    model = flyp_model(checkpoint, strategy).train()
+    images, labels = torch.rand(6, 3, 32, 32), torch.tensor([0, 1, 2, 0, 1, 2])
+    trainable = {k: p.detach().clone() for k, p in model.named_parameters() if p.requires_grad}
+    frozen = {k: p.detach().clone() for k, p in model.named_parameters() if not p.requires_grad}
+    assert "backbone.head.weight" in frozen and "text.logit_scale" in trainable
+    optimizer = make_optimizer(model, lr=1e-2, weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8)
+    objective = make_objective("flyp", seed=0)
+    for step in range(2):  # two steps: LoRA's A gets no gradient while B is still zero
+        loss, _ = training_step(model, optimizer, images, labels, objective=objective, step=step)
+        assert torch.isfinite(loss)
+    parameters = dict(model.named_parameters())
+    assert all(not torch.equal(parameters[k], v) for k, v in trainable.items())
+    assert all(torch.equal(parameters[k], v) for k, v in frozen.items())

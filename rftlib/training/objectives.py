@@ -53,6 +53,8 @@ class Objective:
     training accuracy reads them: adversarial for pgd_at, clean for standard and trades)."""
 
     options_class: type = NoOptions
+    #: Whether the objective needs an open_clip model (its text tower): FLYP. The others take any model.
+    clip_only: bool = False
 
     def __init__(self, options=None, *, seed: int = 0, total_steps: int | None = None):
         self.options = options if options is not None else self.options_class()
@@ -177,6 +179,7 @@ class Flyp(Objective):
     for open_clip models (``rftlib.training.flyp``, which also says what trains)."""
 
     options_class = FlypOptions
+    clip_only = True
 
     def __call__(self, model, images, labels, *, step, precision="fp32"):
         return flyp_loss(model, images, labels, seed=self.seed, step=step, precision=precision)
