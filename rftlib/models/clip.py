@@ -53,22 +53,28 @@ class ClipImageClassifier(nn.Module):
     def __init__(self, visual: nn.Module, embed_dim: int, num_classes: int, pretrained_cfg: dict):
         super().__init__()
         self.visual = visual
-        self.head = nn.Linear(embed_dim, num_classes, device=next(visual.parameters()).device)
+        device = next(visual.parameters()).device
+        # No head for 0 classes (features only), as timm's models
+        self.head = nn.Linear(embed_dim, num_classes, device=device) if num_classes else nn.Identity()
         self.pretrained_cfg = pretrained_cfg
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The normalised image embedding of normalised pixels ``x``."""
         return F.normalize(self.visual(x), dim=-1)
 
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """timm's interface: the logits of ``forward_features``' output, or (``pre_logits``) that output."""
+        return features if pre_logits else self.head(features)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.forward_features(x))
+        return self.forward_head(self.forward_features(x))
 
     def get_classifier(self) -> nn.Module:
         return self.head
 
     @property
     def num_classes(self) -> int:
-        return int(self.head.out_features)
+        return int(getattr(self.head, "out_features", 0))
 
 
 class ClipClassifier(PixelSpaceClassifier):
