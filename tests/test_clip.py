@@ -197,8 +197,9 @@ def test_pretrained_tags_and_paths_refused_in_one_line(checkpoint):
         RunConfig.from_dict({**base, "pretrained": False, "model_kwargs": {"depth": 2}})
     config = RunConfig.from_dict({**base, "pretrained": str(checkpoint), "wise_ft": {}})
     assert config.resolved().wise_ft["start"] == "zeroshot"  # the WiSE-FT paper's start, for CLIP models
-    assert RunConfig.from_dict({"model": "vit_tiny_patch16_224", "wise_ft": {}, "pretrained": False,
-                                "model_kwargs": {"img_size": 16, "patch_size": 4}}).resolved().wise_ft["start"] == "probe"
+    timm = RunConfig.from_dict({"model": "vit_tiny_patch16_224", "wise_ft": {}, "pretrained": False,
+                                "model_kwargs": {"img_size": 16, "patch_size": 4}})
+    assert timm.resolved().wise_ft["start"] == "probe"
 
 
 def test_offline_tag_fails_in_one_line_before_anything_is_written(tmp_path, monkeypatch, capsys):

@@ -37,7 +37,8 @@ class ClipAttention(nn.Module):
     def __init__(self, attention: nn.MultiheadAttention):
         super().__init__()
         if not attention._qkv_same_embed_dim or attention.in_proj_weight is None:
-            raise RftError("open_clip attention with separate q, k, v weights is not supported (expected a fused in_proj)")
+            raise RftError("open_clip attention with separate q, k, v weights is not supported "
+                           "(expected a fused in_proj)")
         if attention.bias_k is not None or attention.add_zero_attn or attention.dropout:
             raise RftError("open_clip attention with key biases, zero attention or dropout is not supported")
         self.num_heads, self.batch_first = attention.num_heads, attention.batch_first

@@ -31,7 +31,8 @@ def check_pretrained(name: str, pretrained) -> None:
         raise RftError(f"pretrained is true or false for the timm model {name!r} (a timm tag goes in the model name, "
                        f"e.g. vit_base_patch16_224.augreg_in21k); open_clip models take tags: "
                        f"model: open_clip:ViT-B-16, pretrained: openai")
-    raise RftError(f"pretrained must be true, false, or (open_clip models) a tag or checkpoint path, got {pretrained!r}")
+    raise RftError(f"pretrained must be true, false, or (open_clip models) a tag or checkpoint path, "
+                   f"got {pretrained!r}")
 
 
 __all__ = ["check_model_name", "check_pretrained", "default_input_size"]

@@ -1,7 +1,7 @@
 """The checks of the RQ4 remedy fields of a run (``l2_sp``, ``objective_options.eps_schedule``,
-``final_model: robust_val`` with ``selection_tolerance``, ``objective: flyp``), called by ``RunConfig.validated()`` before
-anything is loaded or written: each bad value is one RftError line. Light to import (no torch, nothing
-from rftlib.training)."""
+``final_model: robust_val`` with ``selection_tolerance``, ``objective: flyp``), called by
+``RunConfig.validated()`` before anything is loaded or written: each bad value is one RftError line. Light
+to import (no torch, nothing from rftlib.training)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -70,6 +70,11 @@ OBJECTIVE_OPTIONS.add("trades", TradesOptions)
 OBJECTIVE_OPTIONS.add("flyp", FlypOptions)
 
 
+def attacks_in_training(name: str) -> bool:
+    """Whether objective ``name`` runs a training attack (pgd_at, trades)."""
+    return issubclass(OBJECTIVE_OPTIONS.get(name), TrainingAttackOptions)
+
+
 def objective_options(name: str, *, eval_eps: float | None = None, **overrides) -> dict:
     """The settings of objective ``name`` with ``overrides`` applied and checked, as a plain mapping;
     with ``eval_eps`` the defaults are filled in (eps = eval_eps, alpha = eps / 4).
@@ -86,7 +91,7 @@ def objective_options(name: str, *, eval_eps: float | None = None, **overrides) 
     if overrides and options_class is NoOptions:
         raise RftError(f"objective {name!r} takes no options, got {', '.join(sorted(overrides))}; "
                        f"the training attack's settings apply to: "
-                       f"{', '.join(n for n in OBJECTIVE_OPTIONS if issubclass(OBJECTIVE_OPTIONS.get(n), TrainingAttackOptions))}")
+                       f"{', '.join(n for n in OBJECTIVE_OPTIONS if attacks_in_training(n))}")
     options = build_dataclass(options_class, overrides, f"{name} objective option")
     values = dataclasses.asdict(options)
     for key in ("eps", "alpha"):

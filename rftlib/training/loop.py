@@ -357,7 +357,8 @@ def _frame(records: list[dict]) -> pd.DataFrame:
 
 
 def model_image_size(config: RunConfig, model_kwargs: dict) -> int:
-    """The resolution the model expects: an explicit img_size, else the timm default config's."""
+    """The resolution the model expects: an explicit img_size, else the timm default config's (an open_clip
+    model: its image tower's configured side)."""
     if "img_size" in model_kwargs:
         return int(model_kwargs["img_size"])
     if is_clip_name(config.model):  # its image tower's configured side

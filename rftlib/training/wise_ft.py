@@ -8,11 +8,12 @@ attacked with the same seeded random starts as the run's final evaluation), so o
 whole α-curve on its Pareto plot without retraining. ``rftlib.remedies.interpolation`` says how θ_α is
 formed for each strategy (PEFT: the merged update, never the factors).
 
-**The start point.** ``start: probe`` (default for timm models): the pretrained backbone with a linear-probe head fitted
-on its frozen features (``rftlib.training.probe_head``, as LP-FT's first stage; a run with ``lp_ft``
-reuses its own probe-stage head). A randomly initialised head would make the α-curve meaningless: the
-start point would be at chance, and every θ_α mixes in a random head (wise-ft issue 9). ``start:
-initial``: the run's own initial model (its seeded random head, or its probe head under ``lp_ft``).
+**The start point.** ``start: probe`` (default for timm models): the pretrained backbone with a
+linear-probe head fitted on its frozen features (``rftlib.training.probe_head``, as LP-FT's first stage;
+a run with ``lp_ft`` reuses its own probe-stage head). A randomly initialised head would make the
+α-curve meaningless: the start point would be at chance, and every θ_α mixes in a random head (wise-ft
+issue 9). ``start: initial``: the run's own initial model (its seeded random head, or its probe head
+under ``lp_ft``).
 ``start: zeroshot`` (default for open_clip models, ``rftlib.models.clip``): the zero-shot CLIP classifier,
 the WiSE-FT paper's start, head included (under ``lp_ft`` too; under FLYP the text tower is interpolated
 and the head follows it). The strategy's own added modules (adapters, LoRA, (IA)³ scales) start from
@@ -164,7 +165,8 @@ def start_point(config, run_dir: Path, initial_state: dict, *, task, start: str,
 
     if start == "zeroshot":
         if zero_shot is None:
-            raise RftError(f"wise_ft start 'zeroshot' needs an open_clip model's zero-shot head; {config.model!r} has none")
+            raise RftError(f"wise_ft start 'zeroshot' needs an open_clip model's zero-shot head; "
+                           f"{config.model!r} has none")
         # Under FLYP the head follows the text tower and is not part of the trainable state.
         return {**initial_state, **{k: v for k, v in zero_shot.items() if k in initial_state}}
     if start == "initial" or config.lp_ft is not None:  # an LP-FT run's initial head is its probe head
