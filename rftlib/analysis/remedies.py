@@ -29,6 +29,7 @@ from rftlib.analysis import results
 from rftlib import stats
 from rftlib.runs.config import RunConfig
 from rftlib.runs.outcomes import read_outcomes
+from rftlib.runs.roles import training_remedies
 from rftlib.stats.pareto import pareto_auc
 
 #: Remedy settings: a run's configuration without them is its plain counterpart's.
@@ -41,18 +42,9 @@ _IGNORED = (*RunConfig.NON_IDENTITY, "final_autoattack", "robustness_curve", "tr
 
 
 def remedy_label(config: dict[str, Any]) -> str:
-    """The remedies a run uses, joined by "+" ("plain" for none). WiSE-FT, which does not change training,
-    is not a label: its α-curve is the run's own."""
-    parts = []
-    if config.get("lp_ft"):
-        parts.append("lp_ft")
-    if config.get("l2_sp"):
-        parts.append("l2_sp")
-    if (config.get("objective_options") or {}).get("eps_schedule"):
-        parts.append("eps_schedule")
-    if config.get("final_model") == "robust_val":
-        parts.append("robust_val")
-    return "+".join(parts) or "plain"
+    """The remedies a run uses, joined by "+" ("plain" for none; ``rftlib.runs.roles.training_remedies``).
+    WiSE-FT, which does not change training, is not a label: its α-curve is the run's own."""
+    return "+".join(training_remedies(config)) or "plain"
 
 
 def base_key(config: dict[str, Any]) -> str:
