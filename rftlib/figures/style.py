@@ -18,13 +18,17 @@ from rftlib.strategies import STRATEGIES
 PALETTE = dict(zip(STRATEGIES, sns.color_palette("tab10", len(STRATEGIES))))
 
 
-ACCURACY_LABELS = {"clean_acc": "clean accuracy", "adv_acc": "PGD robust accuracy", "ood_acc": "OOD accuracy"}
+# "robust accuracy" alone: what it measured (attacks, norm, radius) comes from rftlib.runs.measures, per run.
+ACCURACY_LABELS = {"clean_acc": "clean accuracy", "adv_acc": "robust accuracy", "ood_acc": "OOD accuracy"}
 
 
 def setup_notebook() -> None:
-    """Seaborn's theme, and relative paths meaning the project root as they do under ``rft sweep``:
-    JupyterLab starts a kernel in the notebook's folder, so from ``notebooks/`` go one up."""
+    """Seaborn's theme, figures at 80 dpi (a report's figures stay readable and its HTML small), and relative
+    paths meaning the project root as they do under ``rft sweep``: JupyterLab starts a kernel in the
+    notebook's folder, so from ``notebooks/`` go one up."""
     sns.set_theme(context="notebook", style="whitegrid")
+    plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": "figure"})
+    pd.set_option("display.max_colwidth", 160)  # settings and labels whole, not cut at 50 characters
     here = Path.cwd()
     if here.name == "notebooks" and (here.parent / "params").is_dir():
         os.chdir(here.parent)
@@ -64,4 +68,13 @@ def draw_front(ax: plt.Axes, points: np.ndarray, color, label: str | None = None
         ax.fill_between(x, y, step="pre", alpha=0.1, color=color)
 
 
-__all__ = ["ACCURACY_LABELS", "PALETTE", "draw_front", "log_steps", "need_columns", "setup_notebook", "strategies_in"]
+def legend_below(fig: plt.Figure, ax: plt.Axes, columns: int = 1) -> None:
+    """The axes' legend under the plot, outside it, so it covers no curve."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(0, -0.16), ncol=columns, fontsize="small",
+                  frameon=False)
+
+
+__all__ = ["ACCURACY_LABELS", "PALETTE", "draw_front", "legend_below", "log_steps", "need_columns", "setup_notebook",
+           "strategies_in"]
