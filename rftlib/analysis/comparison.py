@@ -40,7 +40,25 @@ def strategy_runs(runs_root, include_unfinished: bool = False, objective: str | 
         records, summaries = records[records["objective"] == objective], summaries[summaries["objective"] == objective]
     if summaries.empty:
         return records, summaries
-    return results.distinguish_datasets(records, summaries), results.distinguish_datasets(summaries, summaries)
+    records, named = results.distinguish_datasets(records, summaries), results.distinguish_datasets(summaries, summaries)
+    if named["model"].nunique() > 1:  # one task per backbone: runs of two backbones are not seeds of one cell
+        suffix = named.set_index("run")["model"].map(lambda m: f" · {m}")
+        records["dataset"] = records["dataset"] + records["run"].map(suffix)
+        named["dataset"] = named["dataset"] + named["run"].map(suffix)
+    return records, named
+
+
+def robust_labels(summaries: pd.DataFrame, task: str = "dataset") -> dict[str, str]:
+    """Task -> what its runs' robust accuracy measured ("robust accuracy, worst of PGD-3 and APGD-3, L∞
+    1/255"); "robust accuracy (differs between runs)" where the runs of a task measured different things."""
+    from pathlib import Path
+
+    from rftlib.runs.measures import robust_label
+
+    labels: dict[str, set[str]] = {}
+    for _, run in summaries.iterrows():
+        labels.setdefault(run[task], set()).add(robust_label(results.read_config(Path(run["path"]))))
+    return {t: found.pop() if len(found) == 1 else "robust accuracy (differs between runs)" for t, found in labels.items()}
 
 
 def ordered(strategies: Iterable[str]) -> list[str]:
@@ -122,7 +140,23 @@ def best_table(stability: pd.DataFrame, aucs: pd.DataFrame) -> pd.DataFrame:
                      "Pareto AUC [95%]": f"{cell['mean']:.3f} {span(cell['boot_low'], cell['boot_high'], 3, 1)}",
                      "stays best": f"{100 * row['best_share']:.0f}% of resamples",
                      "cannot be told apart from": ", ".join(others) if others else "none (all below at 95%)"})
-    return pd.DataFrame(rows).set_index("task") if rows else pd.DataFrame()
+    return pd.DataFrame(rows).set_index("task").rename_axis(None) if rows else pd.DataFrame()
+
+
+def backbone_table(summaries: pd.DataFrame, aucs: pd.DataFrame) -> pd.DataFrame | None:
+    """With several backbones (tasks named "dataset · model" by ``strategy_runs``): per dataset and backbone,
+    the strategies in order of Pareto AUC, each with its AUC [95% interval]. None with one backbone."""
+    if summaries["model"].nunique() < 2:
+        return None
+    models = summaries.drop_duplicates("dataset").set_index("dataset")["model"]
+    rows = []
+    for task, group in aucs.groupby("dataset", sort=True):
+        ranked = group.sort_values("mean", ascending=False)
+        rows.append({"dataset": task.rsplit(" · ", 1)[0], "backbone": models.get(task, ""),
+                     "strategies, best first": "; ".join(f"{r['strategy']} {r['mean']:.3f} "
+                                                         f"{span(r['boot_low'], r['boot_high'], 3, 1)}"
+                                                         for _, r in ranked.iterrows())})
+    return pd.DataFrame(rows).set_index(["dataset", "backbone"])
 
 
 def verdict_table(verdicts: pd.DataFrame) -> pd.DataFrame:
@@ -137,8 +171,8 @@ def verdict_table(verdicts: pd.DataFrame) -> pd.DataFrame:
                      "clean change [95%]": f"{signed(row['clean_change'])} "
                                            f"{span(row['clean_change_low'], row['clean_change_high'], sign=True)}",
                      "verdict": row["verdict"]})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).set_index("task").rename_axis(None) if rows else pd.DataFrame()
 
 
-__all__ = ["NOISE_SHARE", "above_average", "best_table", "common_set", "ordered", "spread_heading",
+__all__ = ["NOISE_SHARE", "above_average", "backbone_table", "robust_labels", "best_table", "common_set", "ordered", "spread_heading",
            "strategy_runs", "verdict_table", "within_noise_text"]

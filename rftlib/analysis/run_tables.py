@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from rftlib import stats
 from rftlib.analysis.findings import pct, signed, span
 from rftlib.analysis.results import attack_labels
 from rftlib.runs import measures
@@ -58,40 +56,22 @@ def evaluations_table(records: pd.DataFrame, config: dict[str, Any]) -> pd.DataF
 
 
 def autoattack_table(run_dir: str | Path, summary: dict[str, Any], config: dict[str, Any]) -> pd.DataFrame | None:
-    """AutoAttack against PGD on the same points, at the end and at the robustness peak: accuracies with
-    Wilson intervals and the paired gap with Newcombe's interval. None without end-of-run AutoAttack."""
-    from rftlib.analysis.findings.run import AUTOATTACK_FLAGS
-    from rftlib.runs.outcomes import read_outcomes
+    """AutoAttack against PGD on the same points, at the end and at the robustness peak (one row when they
+    are the same step): accuracies with Wilson intervals and the paired gap with Newcombe's interval
+    (``calibration.autoattack_gap``). None without end-of-run AutoAttack."""
+    from rftlib.analysis.calibration import autoattack_gap
 
-    entry = summary.get("autoattack") or {}
-    path = Path(run_dir) / AUTOATTACK_FLAGS
-    if not entry or not path.exists():
-        return None
-    pgd_key = next((f"robust_{s['label']}" for s in measures.attack_specs(config) if s["name"] == "pgd"), None)
-    outcomes = read_outcomes(run_dir)
+    final, peak = (autoattack_gap(run_dir, summary, config, which) for which in ("final", "peak"))
     rows = []
-    with np.load(path) as flags:
-        positions = flags["positions"]
-        final_step = (entry.get("final") or {}).get("step")
-        for which in ("final", "peak"):
-            part = entry.get(which)
-            if not part or f"{which}_robust" not in flags or (which == "peak" and part["step"] == final_step):
-                continue  # the peak at the last step: the same model, one row
-            robust = flags[f"{which}_robust"].astype(bool)
-            low, high = stats.wilson_interval(int(robust.sum()), len(robust))
-            peak_too = which == "final" and (entry.get("peak") or {}).get("step") == part["step"]
-            row = {"model": ("at the end" + (" (also the robustness peak)" if peak_too else "")) if which == "final"
-                   else "at the robustness peak", "step": part["step"],
-                   "AutoAttack": f"{pct(robust.mean())}% {span(low, high)}"}
-            step_outcomes = outcomes.get(int(part["step"]), {})
-            if pgd_key in step_outcomes:
-                pgd = step_outcomes[pgd_key][positions]
-                plow, phigh = stats.wilson_interval(int(pgd.sum()), len(pgd))
-                gap, glow, ghigh = stats.paired_difference_interval(pgd, robust)
-                row.update({"PGD": f"{pct(pgd.mean())}% {span(plow, phigh)}",
-                            "PGD − AutoAttack, points": f"{signed(gap)} {span(glow, ghigh, sign=True)}"})
-            rows.append(row)
-    return pd.DataFrame(rows).set_index("model").rename_axis(None) if rows else None
+    for name, gap in (("at the end", final), ("at the robustness peak", peak)):
+        if gap is None or (name != "at the end" and final is not None and gap["step"] == final["step"]):
+            continue
+        if name == "at the end" and peak is not None and peak["step"] == gap["step"]:
+            name += " (also the robustness peak)"
+        rows.append({"": name, "step": gap["step"], "AutoAttack": f"{pct(gap['aa'])}% {span(gap['aa_low'], gap['aa_high'])}",
+                     "PGD": f"{pct(gap['pgd'])}% {span(gap['pgd_low'], gap['pgd_high'])}",
+                     "PGD − AutoAttack, points": f"{signed(gap['gap'])} {span(gap['gap_low'], gap['gap_high'], sign=True)}"})
+    return pd.DataFrame(rows).set_index("").rename_axis(None) if rows else None
 
 
 __all__ = ["KEY_SETTINGS", "autoattack_table", "config_table", "evaluations_table"]

@@ -44,6 +44,19 @@ class Findings:
         return self.markdown(), {METADATA_KEY: {"headline": self.headline, "title": self.title}}
 
 
+@dataclass
+class Section:
+    """A heading and its text, for a report section that appears only when its data exist (displayed from a
+    code cell, so a report has no empty section)."""
+
+    title: str
+    text: str = ""
+    level: int = 2
+
+    def _repr_markdown_(self) -> str:
+        return f"{'#' * self.level} {self.title}\n\n{self.text}".rstrip()
+
+
 # ---- number formats shared by every report's sentences ----------------------------------------------
 
 def pct(value: float, digits: int = 1) -> str:
@@ -84,4 +97,4 @@ def plural(count: int, word: str, many: str | None = None) -> str:
     return f"{count} {word if count == 1 else (many or word + 's')}"
 
 
-__all__ = ["METADATA_KEY", "Findings", "joined", "number", "pct", "plural", "signed", "span"]
+__all__ = ["METADATA_KEY", "Findings", "Section", "joined", "number", "pct", "plural", "signed", "span"]

@@ -11,16 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from rftlib import stats
 from rftlib.analysis import uncertainty
+from rftlib.analysis.calibration import autoattack_gap
 from rftlib.analysis.findings import Findings, joined, pct, signed, span
 from rftlib.analysis.results import attack_labels, read_config, read_summary
 from rftlib.runs import measures
-from rftlib.runs.outcomes import read_outcomes
 from rftlib.runs.roles import run_title
-
-AUTOATTACK_FLAGS = "autoattack.npz"  # written by rftlib.training.final_autoattack (torch: not imported here)
-
 
 def _at(frame, step: int, column: str) -> tuple[float, float, float]:
     row = frame[frame["step"] == step].iloc[0]
@@ -73,24 +69,15 @@ def attacks_sentence(config: dict, bands, final_step: int) -> str | None:
 
 def autoattack_sentence(run_dir: Path, summary: dict, config: dict) -> str | None:
     """AutoAttack at the end against the run's PGD on the same points, with Newcombe's paired interval."""
-    entry = summary.get("autoattack") or {}
-    final = entry.get("final") or {}
-    if final.get("autoattack_acc") is None:
+    gap = autoattack_gap(run_dir, summary, config, "final")
+    if gap is None:
         return None
-    label = measures.autoattack_label(entry)
-    robust = np.asarray([])
-    path = Path(run_dir) / AUTOATTACK_FLAGS
-    if path.exists():
-        with np.load(path) as flags:
-            positions, robust = flags["positions"], flags["final_robust"].astype(bool)
-    low, high = stats.wilson_interval(int(robust.sum()), len(robust)) if len(robust) else (np.nan, np.nan)
-    text = f"{label} on {entry.get('points')} points at the end left {pct(final['autoattack_acc'])}% {span(low, high)} robust"
-    pgd_key = next((f"robust_{s['label']}" for s in measures.attack_specs(config) if s["name"] == "pgd"), None)
-    outcomes = read_outcomes(run_dir).get(int(final["step"]), {}) if pgd_key else {}
-    if final.get("pgd_acc") is not None and pgd_key in outcomes and len(robust):
-        gap, gap_low, gap_high = stats.paired_difference_interval(outcomes[pgd_key][positions], robust)
-        text += (f", {pct(gap)} points {span(gap_low, gap_high, sign=True)} below PGD's "
-                 f"{pct(final['pgd_acc'])}% on the same points")
+    entry = summary["autoattack"]
+    text = (f"{measures.autoattack_label(entry)} on {gap['n']} points at the end left {pct(gap['aa'])}% "
+            f"{span(gap['aa_low'], gap['aa_high'])} robust")
+    if np.isfinite(gap["gap"]):
+        text += (f", {pct(gap['gap'])} points {span(gap['gap_low'], gap['gap_high'], sign=True)} below PGD's "
+                 f"{pct(gap['pgd'])}% on the same points")
     return text + "."
 
 
