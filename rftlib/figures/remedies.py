@@ -101,7 +101,7 @@ def wise_ft_curves(records: pd.DataFrame, points: pd.DataFrame) -> plt.Figure | 
                     clip_on=False, zorder=4)
             for _, row in line.iterrows():
                 ax.annotate(f"α={row['alpha']:g}", (row["clean_acc"], row["adv_acc"]), fontsize=7,
-                            textcoords="offset points", xytext=(-30, 2))
+                            textcoords="offset points", xytext=(5, -2))
         first = curve.iloc[0]
         _frame(ax, top, robust_label(read_config(Path(first["path"]))))
         ax.set_title(f"{setting_name(first['task'], first['strategy'])}, seed {first['seed']}\n{first['role']}",
