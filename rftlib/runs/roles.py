@@ -28,12 +28,12 @@ REMEDY_NAMES = {"lp_ft": "LP-FT", "l2_sp": "L2-SP", "eps_schedule": "ε-schedule
 def training_remedies(config: Mapping[str, Any]) -> list[str]:
     """The slugs of the remedies that change what a run trains or keeps, in a fixed order (WiSE-FT, which
     only adds an α-curve at the end, is not one)."""
-    found = []
-    if config.get("lp_ft"):
+    found = []  # "None: off" for each (RunConfig); an empty mapping is the remedy with its defaults
+    if config.get("lp_ft") is not None:
         found.append("lp_ft")
-    if config.get("l2_sp"):
+    if config.get("l2_sp") is not None:
         found.append("l2_sp")
-    if (config.get("objective_options") or {}).get("eps_schedule"):
+    if (config.get("objective_options") or {}).get("eps_schedule") is not None:
         found.append("eps_schedule")
     if config.get("final_model") == "robust_val":
         found.append("robust_val")
@@ -79,7 +79,7 @@ class Role:
 def run_role(config: Mapping[str, Any]) -> Role:
     """The role of the run configured by ``config`` (a resolved ``config.yaml`` or ``RunConfig.to_dict()``)."""
     return Role(task=control_kind(config) or PLAIN, remedies=tuple(training_remedies(config)),
-                wise_ft=bool(config.get("wise_ft")))
+                wise_ft=config.get("wise_ft") is not None)
 
 
 def role_text(config: Mapping[str, Any]) -> str:
