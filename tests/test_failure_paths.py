@@ -79,7 +79,7 @@ def test_the_sweep_index_and_the_reports_give_each_run_the_same_status(tmp_path)
 
         page = write_index(Sweep).read_text()
         for name, job in jobs.items():
-            assert f'{name}</td><td class="{expected[runs[name]]}">{expected[runs[name]]}</td>' in page
+            assert f'{name}</td><td>plain</td><td class="{expected[runs[name]]}">{expected[runs[name]]}</td>' in page
     finally:
         lock.release()
     assert jobs["killed"].status() == "unfinished"

@@ -96,12 +96,13 @@ def task_name(config: Mapping[str, Any]) -> str:
     if kind:
         return f"feature model ({kind})"
     domain = config.get("domain")
-    return f"{config['dataset']} (domain {domain})" if domain else str(config["dataset"])
+    dataset = config.get("dataset", "")
+    return f"{dataset} (domain {domain})" if domain else str(dataset)
 
 
 def run_title(config: Mapping[str, Any]) -> str:
     """"full fine-tuning on digits, seed 0 — plain", "LoRA on feature model (control+), seed 0 — control+"."""
-    return (f"{strategy_name(config['strategy'])} on {task_name(config)}, seed {config.get('seed', 0)} — "
+    return (f"{strategy_name(config.get('strategy', ''))} on {task_name(config)}, seed {config.get('seed', 0)} — "
             f"{role_text(config)}")
 
 

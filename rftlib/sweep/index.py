@@ -57,7 +57,7 @@ def _mlflow_cell(job: Job, uri: str | None) -> str:
 
 def _tracking_line(sweep: Sweep) -> tuple[str | None, str]:
     """The store's URI (None untracked) and the page's sentence about MLflow."""
-    if sweep.tracking is None:
+    if getattr(sweep, "tracking", None) is None:
         return None, "<p>Not tracked in MLflow (the sweep has no <code>tracking</code>).</p>"
     from rftlib.runs.tracking_options import store_uri
     from rftlib.tracking.links import experiment_url, run_url, sweep_ids, viewer_hint
