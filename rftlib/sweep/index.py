@@ -84,12 +84,16 @@ def write_index(sweep: Sweep) -> Path:
         line = headline(report.output) if report.output.exists() else None
         report_rows.append(f'<tr><td>{_link(report, folder)}</td><td class="{status}">{status}</td>'
                            f'<td class="headline">{html.escape(line or "")}</td></tr>')
+    models = {str((run.config or {}).get("model", "")) for run in sweep.runs}
+    several = len(models) > 1  # the backbone tells two runs of one task and strategy apart
     run_rows = []
     for run in sweep.runs:
         status = run.status()
         config = run.config or {}
         role = role_text(config) if config else ""
         task = task_name(config) if config else ""
+        if several and config:
+            task += f" · {config.get('model', '')}"
         line = headline(run.output) if run.output.exists() else None
         run_rows.append(f'<tr><td>{_link(run, folder)}</td><td>{html.escape(role)}</td>'
                         f'<td class="{status}">{status}</td><td>{html.escape(str(config.get("strategy", "")))}</td>'

@@ -33,9 +33,12 @@ def correlation_sentence(records: pd.DataFrame, measure: str) -> str | None:
         verb = "falls as"
     else:
         verb = "cannot be told apart from no relation to"
-    return (f"{NAMES[measure][0].upper() + NAMES[measure][1:]} {verb} clean accuracy: {_r(every['r'], every['r_low'], every['r_high'])} "
-            f"over {int(every['n'])} evaluations of {plural(runs, 'run')} (an optimistic interval: a run's evaluations "
-            f"are not independent); over the runs' final evaluations {_r(final['r'], final['r_low'], final['r_high'])}.")
+    text = (f"{NAMES[measure][0].upper() + NAMES[measure][1:]} {verb} clean accuracy: "
+            f"{_r(every['r'], every['r_low'], every['r_high'])} over {int(every['n'])} evaluations of {plural(runs, 'run')}"
+            f" (an optimistic interval: a run's evaluations are not independent)")
+    if np.isfinite(final["r"]):
+        text += f"; over the runs' final evaluations {_r(final['r'], final['r_low'], final['r_high'])}"
+    return text + "."
 
 
 def robust_sentence(records: pd.DataFrame, what: str | None) -> str | None:
