@@ -230,3 +230,20 @@ def test_percent_above_average_against_complexity_uses_tasks_where_every_strateg
     targets = _targets(per_task)
     assert sorted(targets["full % above average"].index) == ["a", "b"]  # not "c", where full ran alone
     assert targets["full % above average"]["a"] == pytest.approx(50.0)
+
+
+def test_each_rq2_panel_has_its_own_robust_range_and_label(strategy_study):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from rftlib import figures
+
+    records, summaries = comparison.strategy_runs(strategy_study)
+    labels = comparison.robust_labels(summaries)
+    figure = figures.pareto_fronts(records, labels)
+    axes = {ax.get_title(): ax for ax in figure.axes if ax.get_visible()}
+    for task, ax in axes.items():
+        top = records.loc[records["dataset"] == task, "adv_acc"].max()
+        assert top <= ax.get_ylim()[1] <= top * 1.1 + 0.01  # nothing off the top, no empty band above
+        assert ax.get_ylabel().replace("\n", " ") == labels[task]
+    assert axes["control+"].get_ylim()[1] > axes["synthetic"].get_ylim()[1] * 1.3  # not one shared axis

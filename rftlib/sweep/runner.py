@@ -10,6 +10,7 @@ from typing import Any
 
 from rftlib.core.progress import progress_bar
 from rftlib.runs.rundir import make_run_dir
+from rftlib.tracking.links import viewer_hint
 from rftlib.tracking.sweep import SweepRun, sweep_mirror
 from rftlib.sweep.index import write_index
 from rftlib.sweep.jobs import Job
@@ -59,7 +60,7 @@ def run_sweep(sweep: Sweep, launcher: str = "local", jobs: int = 1, address: str
         log(f"{len(result.skipped)} of {len(sweep.runs)} runs already done: skipped")
     mirror = sweep_mirror(sweep.tracking, sweep.name, sweep.runs)  # also brings runs done before into MLflow
     if mirror is not None:
-        log(f"tracking: MLflow at {mirror.uri}, experiment {mirror.experiment!r} (`rft ui` shows it)")
+        log(f"tracking: MLflow at {mirror.uri}, experiment {mirror.experiment!r} ({viewer_hint(mirror.uri)})")
         mirror.start()
     try:
         if todo:
