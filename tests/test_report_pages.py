@@ -63,7 +63,7 @@ def test_the_index_gives_each_reports_headline_each_runs_role_and_its_mlflow_run
                             tracking=TrackingOptions(uri=uri))
     page = write_index(sweep).read_text(encoding="utf-8")
     assert "Largest Pareto AUC: on digits full fine-tuning (0.688 [0.614, 0.769])." in page
-    assert "<td>control+, remedy: L2-SP</td>" in page and "Trade-off: robust accuracy fell 80.0 points" in page
+    assert "</td><td>control+, remedy: L2-SP</td>" in page and "Trade-off: robust accuracy fell 80.0 points" in page
     assert 'href="http://127.0.0.1:5000/#/runs/abc123"' in page  # the run in the MLflow UI
     assert 'href="http://127.0.0.1:5000/#/experiments/7"' in page and "#/runs/sweep42" in page
-    assert "`rft ui` (or `make ui`) serves it" in page
+    assert "<code>rft ui</code> (or <code>make ui</code>) serves it" in page

@@ -61,6 +61,13 @@ def robust_labels(summaries: pd.DataFrame, task: str = "dataset") -> dict[str, s
     return {t: found.pop() if len(found) == 1 else "robust accuracy (differs between runs)" for t, found in labels.items()}
 
 
+def task_order(tasks: Iterable[str]) -> list[str]:
+    """Tasks first (as given), then the controls: control+ before control−."""
+    tasks = list(dict.fromkeys(tasks))
+    rank = lambda t: 2 if str(t).startswith("control−") else 1 if str(t).startswith("control") else 0  # noqa: E731
+    return sorted(tasks, key=lambda t: (rank(t), tasks.index(t)))
+
+
 def ordered(strategies: Iterable[str]) -> list[str]:
     """Strategies in the paper's order, unknown names last."""
     present = list(dict.fromkeys(strategies))
@@ -133,7 +140,8 @@ def best_table(stability: pd.DataFrame, aucs: pd.DataFrame) -> pd.DataFrame:
     """Per task: the best strategy, its AUC [95% interval], how often it stays best over the resamples, and
     the strategies that cannot be told apart from it (``uncertainty.ranking_stability``, ``auc_intervals``)."""
     rows = []
-    for _, row in stability.iterrows():
+    order = task_order(stability["dataset"])
+    for _, row in stability.set_index("dataset", drop=False).loc[order].iterrows():
         cell = aucs[(aucs["dataset"] == row["dataset"]) & (aucs["strategy"] == row["best"])].iloc[0]
         others = ordered(row["indistinguishable"])
         rows.append({"task": row["dataset"], "best": row["best"],
@@ -174,5 +182,5 @@ def verdict_table(verdicts: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("task").rename_axis(None) if rows else pd.DataFrame()
 
 
-__all__ = ["NOISE_SHARE", "above_average", "backbone_table", "robust_labels", "best_table", "common_set", "ordered", "spread_heading",
+__all__ = ["NOISE_SHARE", "above_average", "backbone_table", "robust_labels", "task_order", "best_table", "common_set", "ordered", "spread_heading",
            "strategy_runs", "verdict_table", "within_noise_text"]

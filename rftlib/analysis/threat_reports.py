@@ -171,8 +171,10 @@ def _replicates(boot: pd.DataFrame, by: list[str], task: tuple, strategies: list
 def auc_by_threat_per_task(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """``auc_by_threat`` split by task, each keeping only the threat models measured on it."""
     wide = auc_by_threat(table)
+    from rftlib.analysis.comparison import task_order
+
     grids = {}
-    for task in dict.fromkeys(wide.index.get_level_values("task")):
+    for task in task_order(wide.index.get_level_values("task")):
         grid = wide.loc[task]
         grids[task] = grid.loc[:, (grid != "").any()].rename_axis(None)
     return grids

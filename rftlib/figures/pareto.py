@@ -9,6 +9,7 @@ import seaborn as sns
 from rftlib.stats.pareto import percent_above_average
 from rftlib.strategies import STRATEGIES
 from rftlib.figures.style import ACCURACY_LABELS, PALETTE, draw_front, need_columns, strategies_in
+from rftlib.analysis.comparison import task_order
 from rftlib.figures.tradeoff import wrapped
 
 
@@ -18,7 +19,7 @@ def pareto_fronts(records: pd.DataFrame, robust_labels: dict[str, str] | None = 
     accuracy measured, ``rftlib.runs.measures``), its own label: the controls' radius is not the tasks'."""
     records = need_columns(records, ["run", "strategy", "dataset", "clean_acc", "adv_acc"], "pareto_fronts")
     labels = dict(robust_labels or {})
-    datasets = list(dict.fromkeys(records["dataset"]))
+    datasets = task_order(records["dataset"])
     columns = min(len(datasets), 4)
     rows = -(-len(datasets) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.9 * columns, 3.7 * rows + 0.5), squeeze=False)
@@ -78,8 +79,7 @@ def interval_heatmap(table: pd.DataFrame, value: str, low: str, high: str, title
     """A strategies x datasets heatmap of ``value`` (long frame with columns strategy, dataset,
     value, low, high), each cell annotated with its value and its interval."""
     wide = _ordered(table.pivot(index="strategy", columns="dataset", values=value))
-    controls = [c for c in wide.columns if str(c).startswith("control")]  # the tasks first, the controls after
-    wide = wide[[c for c in wide.columns if c not in controls] + controls]
+    wide = wide[task_order(wide.columns)]  # the tasks first, the controls after
     lows = table.pivot(index="strategy", columns="dataset", values=low).reindex_like(wide)
     highs = table.pivot(index="strategy", columns="dataset", values=high).reindex_like(wide)
     text = wide.copy().astype(object)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -17,9 +18,10 @@ from rftlib.runs.roles import role_text, task_name
 from rftlib.sweep.jobs import Job
 from rftlib.sweep.spec import Sweep
 
-_STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:80em;padding:0 1.5em;line-height:1.4}
-table{border-collapse:collapse}td,th{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
-th{background:#f6f6f6}td.headline{max-width:48em;font-size:.92em}
+_STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:90em;padding:0 1.5em;line-height:1.4}
+table{border-collapse:collapse;width:100%}td,th{padding:.3em .6em;border-bottom:1px solid #ddd;text-align:left;
+vertical-align:top}th{background:#f6f6f6}td.headline{min-width:30em;font-size:.9em}
+td.run{font-size:.8em;overflow-wrap:anywhere;max-width:16em}code{background:#f4f4f4;padding:0 .2em}
 .done{color:#17803d}.failed{color:#b42318}.started,.todo,.running,.unfinished{color:#8a6d00}"""
 HEADLINE_KEY = "rftlib"
 
@@ -65,8 +67,9 @@ def _tracking_line(sweep: Sweep) -> tuple[str | None, str]:
     uri = store_uri(sweep.tracking.uri)
     ids = sweep_ids(sweep.root, uri)
     experiment = sweep.tracking.experiment or sweep.name
+    hint = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(viewer_hint(uri)))
     parts = [f'MLflow: experiment <a href="{html.escape(experiment_url(uri, ids.get("experiment_id")))}">'
-             f"{html.escape(experiment)}</a> in <code>{html.escape(uri)}</code> ({html.escape(viewer_hint(uri))})"]
+             f"{html.escape(experiment)}</a> in <code>{html.escape(uri)}</code> ({hint})"]
     if ids.get("run_id"):
         parts.append(f'the reports are attached to its run <a href="{html.escape(run_url(uri, ids["run_id"]))}">'
                      f"sweep {html.escape(sweep.name)}</a>")
@@ -95,7 +98,7 @@ def write_index(sweep: Sweep) -> Path:
         if several and config:
             task += f" · {config.get('model', '')}"
         line = headline(run.output) if run.output.exists() else None
-        run_rows.append(f'<tr><td>{_link(run, folder)}</td><td>{html.escape(role)}</td>'
+        run_rows.append(f'<tr><td class="run">{_link(run, folder)}</td><td>{html.escape(role)}</td>'
                         f'<td class="{status}">{status}</td><td>{html.escape(str(config.get("strategy", "")))}</td>'
                         f"<td>{html.escape(task)}</td><td>{_mlflow_cell(run, uri)}</td>"
                         f'<td class="headline">{html.escape(line or "")}</td></tr>')
