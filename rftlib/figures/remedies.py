@@ -55,7 +55,11 @@ def remedy_fronts(records: pd.DataFrame, remedies: pd.DataFrame) -> plt.Figure |
         for _, run in group.iterrows():
             points = records[records["run"] == run["run"]][["clean_acc", "adv_acc"]].to_numpy()
             if len(points):
-                draw_front(ax, points, color=colours[run["remedy"]], label=f"{remedy_name(run['remedy'])}: frontier")
+                # Plain wide and solid underneath, remedies thin and dashed on top: equal frontiers (robust
+                # selection trains as plain fine-tuning does) stay both visible.
+                plain = run["remedy"] == "plain"
+                draw_front(ax, points, color=colours[run["remedy"]], label=f"{remedy_name(run['remedy'])}: frontier",
+                           lw=3.0 if plain else 1.3, ls="-" if plain else "--")
                 top = max(top, float(points[:, 1].max()))
             final = [run["final_clean_acc"]], [run["final_adv_acc"]]
             if run["remedy"] == "plain":

@@ -58,12 +58,13 @@ def log_steps(ax: plt.Axes, steps: pd.Series) -> None:
     ax.set_xlabel("step (log)")
 
 
-def draw_front(ax: plt.Axes, points: np.ndarray, color, label: str | None = None, fill: bool = False) -> None:
+def draw_front(ax: plt.Axes, points: np.ndarray, color, label: str | None = None, fill: bool = False,
+               lw: float = 1.5, ls: str = "-") -> None:
     """The Pareto frontier of ``points`` as the staircase bounding the area its AUC measures."""
     front = pareto_front(points)
     # From (0, y_1) along the steps to the most accurate point, then down to the clean-accuracy axis.
     x, y = np.r_[0, front[:, 0], front[-1, 0]], np.r_[front[0, 1], front[:, 1], 0]
-    ax.step(x, y, where="pre", color=color, lw=1.5, alpha=0.9, label=label)
+    ax.step(x, y, where="pre", color=color, lw=lw, ls=ls, alpha=0.9, label=label)
     if fill:
         ax.fill_between(x, y, step="pre", alpha=0.1, color=color)
 

@@ -75,7 +75,10 @@ def autoattack_sentence(run_dir: Path, summary: dict, config: dict) -> str | Non
     entry = summary["autoattack"]
     text = (f"{measures.autoattack_label(entry)} on {gap['n']} points at the end left {pct(gap['aa'])}% "
             f"{span(gap['aa_low'], gap['aa_high'])} robust")
-    if np.isfinite(gap["gap"]):
+    if np.isfinite(gap["gap"]) and gap["gap"] == 0:
+        text += (f", as many as PGD on the same points (difference {span(gap['gap_low'], gap['gap_high'], sign=True)} "
+                 f"points)")
+    elif np.isfinite(gap["gap"]):
         text += (f", {pct(gap['gap'])} points {span(gap['gap_low'], gap['gap_high'], sign=True)} below PGD's "
                  f"{pct(gap['pgd'])}% on the same points")
     return text + "."
