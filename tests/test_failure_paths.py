@@ -119,7 +119,7 @@ def test_a_report_with_nothing_finished_renders_and_says_why(tmp_path):
                            "env": {"PYTHONPATH": str(Path(__file__).parent.parent)}})
     assert outcome["status"] == "done", outcome["error"]
     page = output.with_suffix(".html").read_text(encoding="utf-8")
-    assert (f"Nothing to report: no finished runs without domains under {root}. Found 2 runs (1 failed, "
+    assert (f"Nothing to report: no finished runs without domains or remedies under {root}. Found 2 runs (1 failed, "
             f"1 unfinished). Failed: corrupt_weights: RftError: cannot read weights.safetensors.") in page
     executed = json.loads(output.read_text())
     assert not any(cell.get("outputs") for cell in executed["cells"][4:])  # nothing ran after the reason
