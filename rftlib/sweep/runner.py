@@ -11,7 +11,7 @@ from typing import Any
 from rftlib.core.progress import progress_bar
 from rftlib.runs.rundir import make_run_dir
 from rftlib.tracking.links import viewer_hint
-from rftlib.tracking.sweep import SweepRun, sweep_mirror
+from rftlib.tracking.sweep import publish_reports, sweep_mirror
 from rftlib.sweep.index import write_index
 from rftlib.sweep.jobs import Job
 from rftlib.sweep.launch import check_kernel, check_launch, failed, run_local, run_ray, thread_env
@@ -77,12 +77,7 @@ def run_sweep(sweep: Sweep, launcher: str = "local", jobs: int = 1, address: str
     if sweep.reports:
         result.reports = _drain(run_local(sweep.reports, jobs), len(sweep.reports), f"{sweep.name} reports", "report",
                                 progress)
-    # The sweep-level MLflow run first (the index links it), then the index, then both attached to it.
-    sweep_run = SweepRun.open(sweep.tracking, sweep.name, sweep.root) if sweep.tracking is not None else None
-    result.index = write_index(sweep)
-    if sweep_run is not None:
-        reports = [job.output.with_suffix(suffix) for job in sweep.reports for suffix in (".html", ".ipynb")]
-        sweep_run.attach([*reports, result.index], [job.directory for job in sweep.runs])
+    result.index = publish_reports(sweep, write_index)  # the index, and the reports in the sweep's MLflow run
     return result
 
 

@@ -15,7 +15,7 @@ import json
 import queue
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -182,4 +182,17 @@ class SweepRun:
         return logged
 
 
-__all__ = ["POLL_SECONDS", "SweepMirror", "SweepRun", "sweep_mirror"]
+def publish_reports(sweep, write_index: Callable[[Any], Path]) -> Path:
+    """Write the sweep's index page with ``write_index`` and, when the sweep is tracked, attach it and the
+    rendered reports (and every run's WiSE-FT table) to the sweep-level MLflow run, opened first so that the
+    index can link it. Returns the index's path. ``sweep``: a ``rftlib.sweep.spec.Sweep``."""
+    tracking = getattr(sweep, "tracking", None)
+    sweep_run = SweepRun.open(tracking, sweep.name, sweep.root) if tracking is not None else None
+    index = write_index(sweep)
+    if sweep_run is not None:
+        reports = [job.output.with_suffix(suffix) for job in sweep.reports for suffix in (".html", ".ipynb")]
+        sweep_run.attach([*reports, index], [job.directory for job in sweep.runs])
+    return index
+
+
+__all__ = ["POLL_SECONDS", "SweepMirror", "SweepRun", "publish_reports", "sweep_mirror"]
