@@ -93,7 +93,7 @@ def test_no_figure_says_pgd_where_the_robust_accuracy_is_a_worst_case(tmp_path):
     assert label in texts and not any("PGD robust" in t for t in texts)
     assert "PGD" not in figures.ACCURACY_LABELS["adv_acc"]
     # The figure's peak is the study's peak: the first evaluation of highest adv_acc.
-    assert f"robustness peak: 60.0% at step 50" in texts
+    assert "robustness peak: 60.0% at step 50" in texts
 
 
 def test_one_row_per_threat_model_actually_used(tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rftlib.analysis.findings import Findings, joined, number, pct, plural, span
+from rftlib.analysis.findings import Findings, joined, pct, plural, span
 from rftlib.analysis.results import read_config
 from rftlib.analysis.uncertainty import TRADEOFF
 from rftlib.runs import measures
@@ -112,4 +112,4 @@ def strategy_findings(summaries: pd.DataFrame, stability: pd.DataFrame, aucs: pd
     return Findings(sentences[:5])
 
 
-__all__ = ["controls_sentence", "is_control", "number", "ranking_sentence", "strategy_findings", "tradeoff_sentence"]
+__all__ = ["controls_sentence", "is_control", "ranking_sentence", "strategy_findings", "tradeoff_sentence"]
