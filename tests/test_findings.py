@@ -118,6 +118,7 @@ def test_one_row_per_threat_model_actually_used(tmp_path):
     ({"dataset": "digits", "lp_ft": {}}, "remedy: LP-FT"),
     ({"dataset": "digits", "objective_options": {"eps_schedule": {"clean": 0.1}}}, "remedy: ε-schedule"),
     ({"dataset": "digits", "wise_ft": {"alphas": [0.5]}}, "remedy: WiSE-FT"),
+    ({"dataset": "digits", "objective": "flyp"}, "remedy: FLYP"),
     ({"dataset": "feature_model", "dataset_options": {"nonrobust_strength": 0.0}, "final_model": "robust_val"},
      "control−, remedy: robust selection"),
     ({"dataset": "feature_model", "l2_sp": {"alpha": 1.0}, "wise_ft": {}}, "control+, remedy: L2-SP + WiSE-FT"),

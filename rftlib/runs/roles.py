@@ -22,7 +22,7 @@ PLAIN = "plain"
 STRATEGY_NAMES = {"full": "full fine-tuning", "linear_probe": "linear probing", "lora": "LoRA", "adapter": "Adapter",
                   "compacter": "Compacter", "bitfit": "BitFit", "ia3": "(IA)³"}
 REMEDY_NAMES = {"lp_ft": "LP-FT", "l2_sp": "L2-SP", "eps_schedule": "ε-schedule", "robust_val": "robust selection",
-                "wise_ft": "WiSE-FT"}
+                "flyp": "FLYP", "wise_ft": "WiSE-FT"}
 
 
 def training_remedies(config: Mapping[str, Any]) -> list[str]:
@@ -37,6 +37,8 @@ def training_remedies(config: Mapping[str, Any]) -> list[str]:
         found.append("eps_schedule")
     if config.get("final_model") == "robust_val":
         found.append("robust_val")
+    if config.get("objective") == "flyp":  # FLYP (CLIP backbones): the contrastive objective is the remedy
+        found.append("flyp")
     return found
 
 
