@@ -24,6 +24,10 @@ class Findings:
     title: str | None = None
     details: list[str] = field(default_factory=list)
 
+    def __post_init__(self):
+        # A sentence may open with a strategy's name ("full fine-tuning ..."): sentences start upper-case.
+        self.sentences = [s[:1].upper() + s[1:] for s in self.sentences]
+
     @property
     def headline(self) -> str:
         return self.sentences[0] if self.sentences else ""
