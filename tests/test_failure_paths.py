@@ -79,7 +79,7 @@ def test_the_sweep_index_and_the_reports_give_each_run_the_same_status(tmp_path)
 
         page = write_index(Sweep).read_text()
         for name, job in jobs.items():
-            assert f'{name}</td><td class="{expected[runs[name]]}">{expected[runs[name]]}</td>' in page
+            assert f'{name}</td><td>plain</td><td class="{expected[runs[name]]}">{expected[runs[name]]}</td>' in page
     finally:
         lock.release()
     assert jobs["killed"].status() == "unfinished"
@@ -119,7 +119,7 @@ def test_a_report_with_nothing_finished_renders_and_says_why(tmp_path):
                            "env": {"PYTHONPATH": str(Path(__file__).parent.parent)}})
     assert outcome["status"] == "done", outcome["error"]
     page = output.with_suffix(".html").read_text(encoding="utf-8")
-    assert (f"Nothing to report: no finished runs without domains under {root}. Found 2 runs (1 failed, "
+    assert (f"Nothing to report: no finished runs without domains or remedies under {root}. Found 2 runs (1 failed, "
             f"1 unfinished). Failed: corrupt_weights: RftError: cannot read weights.safetensors.") in page
     executed = json.loads(output.read_text())
     assert not any(cell.get("outputs") for cell in executed["cells"][4:])  # nothing ran after the reason

@@ -100,13 +100,19 @@ def test_every_notebook_runs_in_a_tiny_sweep(tmp_path, capsys):
     sweep = load_sweep(path)
     for run in sweep.runs:
         assert run.status() == "done"
-        assert images(run.output.with_suffix(".html")) == 4  # trade-off curve, Pareto frontier, bands, per attack
+        assert images(run.output.with_suffix(".html")) == 3  # accuracies with bands, per attack, Pareto frontier
     figures = {report.name: images(report.output.with_suffix(".html")) for report in sweep.reports}
-    # rq2: 7 figures over all runs (+ AUC and % above average intervals, AUC against complexity), then
-    # by backbone two heatmaps and one frontier panel per model (2); rq3: + shift against clean accuracy
-    # rq4: no remedy runs here, so no figure, and a line saying why
-    assert figures == {"rq2_pareto": 11, "rq3_ood": 4, "rq4_remedies": 0, "theory": 2}
+    # rq2: frontiers, AUC with intervals, trainable parameters, AUC against complexity (no "% above average":
+    # the tiny runs' average AUC is within noise of zero, and the report says so); rq3: OOD over training,
+    # shift against clean accuracy, OOD against robust accuracy; rq4: no remedy runs here, so no figure, and
+    # a line saying why. No figure twice, no plain heatmap beside its interval version.
+    assert figures == {"rq2_pareto": 4, "rq3_ood": 3, "rq4_remedies": 0, "theory": 2}
     rq4 = next(r for r in sweep.reports if r.name == "rq4_remedies").output.with_suffix(".html")
     assert "No remedy runs here" in rq4.read_text(encoding="utf-8")
     index = (sweep.root / "reports" / "index.html").read_text(encoding="utf-8")
     assert all(f'href="{name}.html"' in index for name in figures)
+    # Every report opens with its computed findings, and the index quotes each one's headline.
+    assert "nothing can be told apart" in index and "No remedy runs here" in index
+    for report in sweep.reports:
+        page = report.output.with_suffix(".html").read_text(encoding="utf-8")
+        assert "<strong>" in page and "import " not in page and "RuntimeWarning" not in page

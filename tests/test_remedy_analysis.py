@@ -37,7 +37,7 @@ def test_remedy_runs_are_matched_and_their_differences_have_known_answers(runs):
     assert zero[["d_adv", "d_clean", "d_auc"]].tolist() == [0.0, 0.0, 0.0]
     assert not zero[["d_adv_significant", "d_clean_significant", "d_auc_significant"]].any()
     sentences = analysis.comparison_sentences(table.reset_index())
-    assert len(sentences) == 2 and any("l2_sp vs plain" in s and s.endswith("no difference is significant.")
+    assert len(sentences) == 2 and any("L2-SP vs plain" in s and s.endswith("no difference is significant.")
                                        for s in sentences)
     points = analysis.wise_ft_points(summaries)
     assert analysis.no_runs_text(summaries, table, points) is None
@@ -52,7 +52,11 @@ def test_the_figures_draw_and_the_other_reports_leave_remedy_runs_out(runs):
     summaries, records = results.load_summaries(runs), results.load_records(runs)
     remedies = analysis.remedy_runs(summaries)
     fronts = figures.remedy_fronts(records, remedies)
-    assert len(fronts.axes) == 1 and len(fronts.axes[0].get_legend().get_texts()) == 3  # plain and two remedies
+    names = [text.get_text() for text in fronts.legends[0].get_texts()]
+    assert len(fronts.axes) == 1 and {"plain: final model", "robust selection: final model", "L2-SP: final model"} <= set(names)
+    # Equal final points stay visible: plain's open circle under each remedy's smaller filled marker, unclipped.
+    plain, *others = [c for c in fronts.axes[0].collections if c.get_offsets().shape[0] == 1]
+    assert plain.get_sizes()[0] > max(o.get_sizes()[0] for o in others) and not plain.get_clip_on()
     curves = figures.wise_ft_curves(records, analysis.wise_ft_points(summaries))
     assert len(curves.axes) == 1
     kept = analysis.without_remedies(records, summaries)

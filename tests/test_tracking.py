@@ -46,6 +46,11 @@ def runs_of(uri, experiment):
     return client(uri).search_runs([found.experiment_id]) if found else []
 
 
+def name_of(run) -> str:
+    """The run directory an MLflow run mirrors (its name is "<role> · <directory>")."""
+    return Path(run.data.tags["rft.run_dir"]).name
+
+
 def history(uri, run_id, key):
     return [(m.step, m.value) for m in client(uri).get_metric_history(run_id, key)]
 
@@ -140,16 +145,19 @@ def test_a_run_killed_and_resumed_is_one_mlflow_run_equal_to_its_records(server,
     result = finetune(config, run_dir=run_dir, progress=False)
     (run,) = runs_of(server, "resume")  # the same MLflow run, found through the id in the run directory
     assert run.info.run_id == killed.info.run_id == json.loads((run_dir / ID_FILE).read_text())[server]
-    assert run.info.status == "FINISHED" and run.info.run_name == run_dir.name
+    assert run.info.status == "FINISHED" and run.info.run_name == f"plain · {run_dir.name}"
     assert [s for s, _ in history(server, run.info.run_id, "clean_acc")] == [0, 4, 8]  # no step twice
     assert_mirrors(server, run, run_dir, redone_timing=True)
     tags = run.data.tags
     assert tags["rft.run_hash"] == run_dir.name.rsplit("_", 1)[1]
-    assert {tags[k] for k in ("dataset", "strategy", "model", "objective", "status")} == {
-        "synthetic", "lora", "vit_tiny_patch16_224", "standard", "done"}
-    assert run.data.metrics["summary/pareto_auc"] == result.summary["pareto_auc"]
+    assert {tags[k] for k in ("dataset", "strategy", "model", "objective", "status", "role")} == {
+        "synthetic", "lora", "vit_tiny_patch16_224", "standard", "done", "plain"}
+    assert tags["robust_accuracy"].startswith("robust accuracy, PGD-")
+    # The summary as tags and a table artifact, not as single-point charts beside the per-step curves.
+    assert float(tags["summary.pareto_auc"]) == result.summary["pareto_auc"]
+    assert not [key for key in run.data.metrics if key.startswith("summary")]
     artifacts = {a.path for a in client(server).list_artifacts(run.info.run_id)}
-    assert artifacts == {"config.yaml", "summary.json"}
+    assert artifacts == {"config.yaml", "summary.json", "summary_table.json"}
 
 
 # ---- sqlite stores: broken ones, two writers, `rft track`, a sweep's driver ----------------------
@@ -211,10 +219,10 @@ def test_rft_track_logs_each_run_once(unreachable_runs, sqlite_store, tmp_path, 
     assert main(["track", str(study), "--uri", uri]) == 0
     assert "tracked 2 runs" in capsys.readouterr().out
     runs = runs_of(uri, "study")  # the experiment: the folder holding the runs
-    assert sorted(r.info.run_name for r in runs) == ["broken", "server"]
+    assert sorted(r.info.run_name for r in runs) == ["plain · broken", "plain · server"]
     for run in runs:
         assert run.info.status == "FINISHED" and run.data.tags["status"] == "done"
-        assert_mirrors(uri, run, study / run.info.run_name)
+        assert_mirrors(uri, run, study / name_of(run))
     counts = {r.info.run_id: len(history(uri, r.info.run_id, "clean_acc")) for r in runs}
 
     assert main(["track", str(study), "--uri", uri]) == 0
@@ -278,10 +286,10 @@ def test_two_concurrent_writers_on_one_new_sqlite_store_both_log_completely(unre
         _, err = writer.communicate(timeout=300)
         assert writer.returncode == 0 and "TrackingWarning" not in err, err[-2000:]
     runs = runs_of(uri, "concurrent")
-    assert sorted(r.info.run_name for r in runs) == ["broken", "server"]
+    assert sorted(name_of(r) for r in runs) == ["broken", "server"]
     for run in runs:
         assert run.info.status == "FINISHED"
-        assert_mirrors(uri, run, tmp_path / "runs" / run.info.run_name)
+        assert_mirrors(uri, run, tmp_path / "runs" / name_of(run))
 
 
 @pytest.mark.slow
@@ -302,7 +310,7 @@ def test_a_sweeps_driver_mirrors_its_runs_and_their_notebooks(unreachable_runs, 
     assert list(mirror.follow(iter(outcomes))) == outcomes
     mirror.close()
     assert mirror.error is None
-    runs = {r.info.run_name: r for r in runs_of(uri, "mysweep")}
+    runs = {name_of(r): r for r in runs_of(uri, "mysweep")}
     assert sorted(runs) == ["broken", "server"]
     for name, run in runs.items():
         assert_mirrors(uri, run, study / name)
@@ -364,3 +372,69 @@ def test_the_cli_imports_mlflow_only_to_track():
             "for name in ('track', 'ui'): build_parser([name])\n"
             "assert not [m for m in sys.modules if m.startswith('mlflow')]")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---- where to look: the closing line of `rft run`, `rft ui`, the sweep-level run (issue 25) -----------------
+
+def test_the_closing_line_says_whether_the_run_was_tracked_and_where_to_look(tmp_path):
+    from types import SimpleNamespace
+
+    from rftlib.training.command import tracking_line
+
+    run_dir = tmp_path / "runs" / "r"
+    run_dir.mkdir(parents=True)
+    config = SimpleNamespace(tracking={"uri": "http://127.0.0.1:1"})
+    stopped = SimpleNamespace(run_dir=run_dir, tracking={"uri": "http://127.0.0.1:1", "run_id": None,
+                                                        "stopped": "TrackingUnavailable: no server"})
+    line = tracking_line(stopped, config)
+    assert line.startswith("not tracked: MLflow at http://127.0.0.1:1 stopped (TrackingUnavailable: no server)")
+    assert f"rft track {tmp_path / 'runs'} --uri http://127.0.0.1:1" in line and "tracked in MLflow" not in line
+    server = SimpleNamespace(run_dir=run_dir, tracking={"uri": "http://h:5000", "run_id": "abc", "stopped": None})
+    assert tracking_line(server, config) == "tracked in MLflow: http://h:5000/#/runs/abc"  # the server's own UI
+    store = f"sqlite:///{tmp_path}/m.db"
+    local = SimpleNamespace(run_dir=run_dir, tracking={"uri": store, "run_id": "abc", "stopped": None})
+    assert tracking_line(local, config) == f"tracked in MLflow: http://127.0.0.1:5000/#/runs/abc (after `rft ui --uri {store}`)"
+    loaded = SimpleNamespace(run_dir=run_dir, tracking=None)  # a finished run loaded, never logged to this store
+    assert tracking_line(loaded, SimpleNamespace(tracking={"uri": store})).startswith(f"not tracked in MLflow at {store}")
+
+
+@pytest.mark.slow
+def test_a_run_whose_tracking_stopped_says_so_in_its_result(tmp_path):
+    uri = f"http://127.0.0.1:{free_port()}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrackingWarning)
+        result = finetune(tiny_config(max_steps=2, schedule=[[None, 2]], tracking={"uri": uri}),
+                          run_dir=tmp_path / "run", progress=False)
+    assert result.tracking["uri"] == uri and result.tracking["run_id"] is None
+    assert "no MLflow tracking server answers" in result.tracking["stopped"]
+
+
+def test_rft_ui_points_to_a_servers_own_ui(capsys):
+    assert main(["ui", "--uri", "http://127.0.0.1:5999"]) == 0
+    assert capsys.readouterr().out.strip() == ("http://127.0.0.1:5999 is an MLflow tracking server with its own UI: "
+                                               "open http://127.0.0.1:5999/#/experiments?workflowType=machine_learning")
+
+
+@pytest.mark.slow
+def test_a_sweep_run_holds_the_reports_and_the_wise_ft_tables(sqlite_store, tmp_path):
+    from rftlib.runs.tracking_options import TrackingOptions
+    from rftlib.tracking.links import sweep_ids
+    from rftlib.tracking.sweep import SweepRun
+
+    root = tmp_path / "mysweep"
+    (root / "reports").mkdir(parents=True)
+    (root / "reports" / "rq2.html").write_text("<html></html>")
+    run_dir = root / "run-a"
+    run_dir.mkdir()
+    (run_dir / "wise_ft.jsonl").write_text(json.dumps({"alpha": 0.5, "start": "probe", "clean_acc": 0.9,
+                                                       "adv_acc": 0.4, "outcomes": "wise_ft/alpha_0.5.npz"}) + "\n")
+    sweep_run = SweepRun.open(TrackingOptions(uri=sqlite_store), "mysweep", root)
+    assert sweep_run.attach([root / "reports" / "rq2.html"], [run_dir, root / "no-such-run"]) == 2
+    ids = sweep_ids(root, sqlite_store)
+    assert ids["run_id"] == sweep_run.run_id
+    again = SweepRun.open(TrackingOptions(uri=sqlite_store), "mysweep", root)
+    assert again.run_id == sweep_run.run_id  # found through the id in the sweep's folder, not created twice
+    run = client(sqlite_store).get_run(sweep_run.run_id)
+    assert run.info.run_name == "sweep · mysweep" and run.data.tags["role"] == "sweep" and run.info.status == "FINISHED"
+    paths = {a.path for folder in ("reports", "wise_ft") for a in client(sqlite_store).list_artifacts(run.info.run_id, folder)}
+    assert paths == {"reports/rq2.html", "wise_ft/run-a.json"}

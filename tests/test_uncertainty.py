@@ -146,6 +146,7 @@ def test_accuracy_intervals_use_each_accuracys_own_size():
 
 
 def test_runs_of_one_dataset_under_other_options_become_datasets_of_their_own(tmp_path):
+    # The feature model's controls are named by their role (issue 25: short column labels).
     for strength in (4.0, 0.0):
         run = tmp_path / f"fm{strength}"
         write_old_run(run, "full", 0, FALLING, dataset="feature_model")
@@ -155,6 +156,11 @@ def test_runs_of_one_dataset_under_other_options_become_datasets_of_their_own(tm
     write_old_run(tmp_path / "digits", "full", 0, FALLING)
     summaries = load_summaries(tmp_path)
     named = distinguish_datasets(summaries, summaries)
-    assert sorted(named["dataset"]) == ["digits", "feature_model[nonrobust_strength=0.0]",
-                                        "feature_model[nonrobust_strength=4.0]"]
+    assert sorted(named["dataset"]) == ["control+", "control−", "digits"]
     assert set(distinguish_datasets(load_records(tmp_path), summaries)["dataset"]) == set(named["dataset"])
+    # Two positive controls of other strengths stay apart, each named by what differs.
+    config = yaml.safe_load((tmp_path / "fm0.0" / "config.yaml").read_text())
+    config["dataset_options"]["nonrobust_strength"] = 2.0
+    (tmp_path / "fm0.0" / "config.yaml").write_text(yaml.safe_dump(config))
+    assert sorted(distinguish_datasets(summaries, summaries)["dataset"]) == [
+        "control+[nonrobust_strength=2.0]", "control+[nonrobust_strength=4.0]", "digits"]

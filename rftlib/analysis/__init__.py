@@ -3,7 +3,10 @@ many were left out), error bars and verdicts (``uncertainty``: per-evaluation in
 robustness peak), attacks compared (``calibration``), robustness over radii and corruption severities
 (``threat``, ``threat_reports``), distribution shift against clean accuracy (``shift``), the remedies
 against their plain runs (``remedies``), the theory's feature model (``theory``) and task complexity
-(``complexity``). Frames and tables only: their figures are in ``rftlib.figures``.
+(``complexity``); RQ2's comparisons made comparable (``comparison``: the common set, "% above average" only
+where the average is told apart from zero), one run's tables (``run_tables``), and what each report found, in
+2-5 computed sentences with 95% intervals (``findings``). Frames, tables and text only: their figures are in
+``rftlib.figures``.
 
 May use: every room below it (core ... posthoc).
 """

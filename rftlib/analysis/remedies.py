@@ -29,7 +29,9 @@ import pandas as pd
 from rftlib.analysis import results
 from rftlib import stats
 from rftlib.runs.config import RunConfig
+from rftlib.analysis.findings import signed, span
 from rftlib.runs.outcomes import read_outcomes
+from rftlib.runs.roles import REMEDY_NAMES, control_kind, role_text, strategy_name, training_remedies
 from rftlib.stats.pareto import pareto_auc
 
 #: Remedy settings: a run's configuration without them is its plain counterpart's.
@@ -42,20 +44,9 @@ _IGNORED = (*RunConfig.NON_IDENTITY, "final_autoattack", "robustness_curve", "tr
 
 
 def remedy_label(config: dict[str, Any]) -> str:
-    """The remedies a run uses, joined by "+" ("plain" for none). WiSE-FT, which does not change training,
-    is not a label: its α-curve is the run's own."""
-    parts = []
-    if config.get("lp_ft"):
-        parts.append("lp_ft")
-    if config.get("l2_sp"):
-        parts.append("l2_sp")
-    if (config.get("objective_options") or {}).get("eps_schedule"):
-        parts.append("eps_schedule")
-    if config.get("final_model") == "robust_val":
-        parts.append("robust_val")
-    if config.get("objective") == "flyp":
-        parts.append("flyp")
-    return "+".join(parts) or "plain"
+    """The remedies a run uses, joined by "+" ("plain" for none; ``rftlib.runs.roles.training_remedies``).
+    WiSE-FT, which does not change training, is not a label: its α-curve is the run's own."""
+    return "+".join(training_remedies(config)) or "plain"
 
 
 def base_key(config: dict[str, Any]) -> str:
@@ -72,12 +63,26 @@ def base_key(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(base, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+def remedy_name(label: str) -> str:
+    """A ``remedy_label`` in words: "l2_sp" -> "L2-SP", "lp_ft+robust_val" -> "LP-FT + robust selection"."""
+    return "plain" if label == "plain" else " + ".join(REMEDY_NAMES.get(part, part) for part in label.split("+"))
+
+
+def setting_name(task: str, strategy: str) -> str:
+    """"control+ / full fine-tuning": a remedy's setting (task and strategy) in words."""
+    return f"{task} / {strategy_name(strategy)}"
+
+
 def remedy_runs(summaries: pd.DataFrame) -> pd.DataFrame:
-    """``summaries`` (``results.load_summaries``) with ``remedy`` and ``base`` columns."""
+    """``summaries`` (``results.load_summaries``) with ``remedy`` (slugs), ``base`` (the plain counterpart's
+    key), ``task`` (the dataset, "control+"/"control−" for the feature model's controls, "-domain" appended)
+    and ``role`` (``rftlib.runs.roles.role_text``) columns."""
     frame = summaries.copy()
     configs = [results.read_config(Path(p)) for p in frame["path"]]
     frame["remedy"] = [remedy_label(c) for c in configs]
     frame["base"] = [base_key(c) for c in configs]
+    frame["task"] = [(control_kind(c) or c["dataset"]) + (f"-{c['domain']}" if c.get("domain") else "") for c in configs]
+    frame["role"] = [role_text(c) for c in configs]
     frame["has_wise_ft"] = [(Path(p) / "wise_ft.jsonl").exists() for p in frame["path"]]
     return frame
 
@@ -123,7 +128,8 @@ def comparisons(summaries: pd.DataFrame, replicates: int = 500) -> pd.DataFrame:
         if run["base"] not in plain.index:
             continue
         base = plain.loc[run["base"]]
-        row = {k: run[k] for k in ("model", "strategy", "dataset", "domain", "objective", "seed", "remedy")}
+        row = {k: run.get(k) for k in ("model", "strategy", "dataset", "domain", "objective", "seed", "remedy", "task",
+                                       "role")}
         row.update(run=run["run"], plain_run=base["run"], final_step=run["final_step"],
                    plain_final_step=base["final_step"])
         mine, theirs = _final_outcomes(run["path"], run["final_step"]), _final_outcomes(base["path"], base["final_step"])
@@ -141,7 +147,7 @@ def comparisons(summaries: pd.DataFrame, replicates: int = 500) -> pd.DataFrame:
         else:
             row["d_auc"], row["d_auc_low"], row["d_auc_high"] = run["pareto_auc"] - base["pareto_auc"], np.nan, np.nan
         rows.append(row)
-    columns = ["model", "strategy", "dataset", "domain", "objective", "seed", "remedy", "run", "plain_run",
+    columns = ["model", "strategy", "dataset", "domain", "objective", "seed", "remedy", "task", "role", "run", "plain_run",
                "final_step", "plain_final_step"] + [f"{p}{m}" for m in ("final_adv_acc", "final_clean_acc", "pareto_auc")
                                                     for p in ("", "plain_")]
     columns += [f"d_{m}{s}" for m in ("adv", "clean", "auc") for s in ("", "_low", "_high")]
@@ -152,26 +158,42 @@ def comparisons(summaries: pd.DataFrame, replicates: int = 500) -> pd.DataFrame:
 
 
 def _difference(value, low, high, scale: float, unit: str, significant: bool) -> str:
-    interval = "" if pd.isna(low) else f" [{low * scale:+.{1 if scale == 100 else 3}f}, {high * scale:+.{1 if scale == 100 else 3}f}]"
+    digits = 1 if scale == 100 else 3
+    interval = "" if pd.isna(low) else f" {span(low, high, digits, scale, sign=True)}"
     verdict = "significant" if significant else "not significant"
-    return f"{value * scale:+.{1 if scale == 100 else 3}f}{unit}{interval} ({verdict})"
+    return f"{signed(value, digits, scale)}{unit}{interval} ({verdict})"
 
 
 def comparison_sentences(table: pd.DataFrame) -> list[str]:
     """One sentence per comparison, saying which differences are significant at 95%."""
     sentences = []
     for _, row in table.iterrows():
-        where = f"{row['dataset']}{'-' + row['domain'] if isinstance(row['domain'], str) else ''} / {row['strategy']}"
         significant = [name for name, flag in (("final robust accuracy", row["d_adv_significant"]),
                                                ("final clean accuracy", row["d_clean_significant"]),
                                                ("AUC", row["d_auc_significant"])) if flag]
         sentences.append(
-            f"{where} (seed {row['seed']}, {row['objective']}): {row['remedy']} vs plain: final robust accuracy "
-            f"{_difference(row['d_adv'], row['d_adv_low'], row['d_adv_high'], 100, ' pp', row['d_adv_significant'])}, "
-            f"clean {_difference(row['d_clean'], row['d_clean_low'], row['d_clean_high'], 100, ' pp', row['d_clean_significant'])}, "
+            f"{setting_name(row['task'], row['strategy'])} (seed {row['seed']}, {row['objective']}): "
+            f"{remedy_name(row['remedy'])} vs plain: final robust accuracy "
+            f"{_difference(row['d_adv'], row['d_adv_low'], row['d_adv_high'], 100, ' points', row['d_adv_significant'])}, "
+            f"clean {_difference(row['d_clean'], row['d_clean_low'], row['d_clean_high'], 100, ' points', row['d_clean_significant'])}, "
             f"AUC {_difference(row['d_auc'], row['d_auc_low'], row['d_auc_high'], 1, '', row['d_auc_significant'])}; "
             + (f"significant: {', '.join(significant)}." if significant else "no difference is significant."))
     return sentences
+
+
+def differences_table(table: pd.DataFrame) -> pd.DataFrame:
+    """``comparisons`` as one readable row per remedy run: its setting and role, and each difference from
+    its plain counterpart (remedy − plain) with the paired 95% interval; * marks an interval without 0."""
+    def cell(row, metric: str, scale: float) -> str:
+        digits = 1 if scale == 100 else 3
+        mark = " *" if row[f"d_{metric}_significant"] else ""
+        return (f"{signed(row[f'd_{metric}'], digits, scale)} "
+                f"{span(row[f'd_{metric}_low'], row[f'd_{metric}_high'], digits, scale, sign=True)}{mark}")
+
+    rows = [{"setting": setting_name(row["task"], row["strategy"]), "seed": row["seed"], "role": row["role"],
+             "robust, points": cell(row, "adv", 100), "clean, points": cell(row, "clean", 100),
+             "Pareto AUC": cell(row, "auc", 1)} for _, row in table.iterrows()]
+    return pd.DataFrame(rows).set_index("setting").rename_axis(None) if rows else pd.DataFrame()
 
 
 def wise_ft_points(summaries: pd.DataFrame) -> pd.DataFrame:
@@ -182,10 +204,14 @@ def wise_ft_points(summaries: pd.DataFrame) -> pd.DataFrame:
     for _, run in summaries.iterrows():
         rows = load_wise_ft(run["path"])
         if len(rows):
+            config = results.read_config(Path(run["path"]))
+            task = (control_kind(config) or config["dataset"]) + (f"-{config['domain']}" if config.get("domain") else "")
             frames.append(rows.assign(run=run["run"], path=run["path"], strategy=run["strategy"],
-                                      dataset=run["dataset"], domain=run["domain"], seed=run["seed"]))
+                                      dataset=run["dataset"], domain=run["domain"], seed=run["seed"], task=task,
+                                      role=role_text(config)))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["alpha", "start", "clean_acc", "adv_acc", "run", "path", "strategy", "dataset", "domain", "seed"])
+        columns=["alpha", "start", "clean_acc", "adv_acc", "run", "path", "strategy", "dataset", "domain", "seed",
+                 "task", "role"])
 
 
 def wise_ft_sentences(points: pd.DataFrame) -> list[str]:
@@ -228,7 +254,8 @@ def no_runs_text(summaries: pd.DataFrame, table: pd.DataFrame, points: pd.DataFr
             "no paired comparison can be made; add the plain runs to the sweep.")
 
 
-__all__ = ["REMEDY_FIELDS", "base_key", "comparison_sentences", "comparisons", "no_runs_text", "without_remedies",
+__all__ = ["REMEDY_FIELDS", "base_key", "comparison_sentences", "comparisons", "differences_table", "no_runs_text",
+           "remedy_name", "setting_name", "without_remedies",
            "paired_auc_difference", "remedy_label", "remedy_runs", "wise_ft_differences", "wise_ft_points", "wise_ft_sentences"]
 
 

@@ -381,24 +381,26 @@ def auc_table_text(summaries: pd.DataFrame, by: Iterable[str] = ("strategy", "da
 
 
 def distinguish_datasets(frame: pd.DataFrame, summaries: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` (records or summaries) with runs of one dataset under different ``dataset_options``
-    told apart: their ``dataset`` becomes ``name[option=value, ...]`` with the options that differ
-    (e.g. ``feature_model[nonrobust_strength=0]``, a control beside the task), so every table and
-    figure grouping by dataset keeps them apart instead of pooling them as seeds. Runs with domains
+    """``frame`` (records or summaries) with its ``dataset`` naming the task: the feature model's known-answer
+    controls become "control+" and "control−" (``rftlib.runs.roles``), and runs of one name under different
+    ``dataset_options`` are told apart as ``name[option=value, ...]`` with the options that differ, so every
+    table and figure grouping by dataset keeps them apart instead of pooling them as seeds. Runs with domains
     are left alone (the domain tells them apart). ``summaries`` (``load_summaries``) gives each run's
     directory."""
+    from rftlib.runs.roles import control_kind
+
     _check_columns(frame, ["run", "dataset"])
     _check_columns(summaries, ["run", "path", "dataset", "domain"])
-    options = {row["run"]: read_config(Path(row["path"])).get("dataset_options") or {}
-               for _, row in summaries[summaries["domain"].isna()].iterrows()}
+    configs = {row["run"]: read_config(Path(row["path"])) for _, row in summaries[summaries["domain"].isna()].iterrows()}
+    base = {run: control_kind(config) or config["dataset"] for run, config in configs.items()}
     names = {}
-    for dataset, runs in summaries[summaries["domain"].isna()].groupby("dataset"):
-        per_run = {run: options[run] for run in runs["run"]}
+    for name in set(base.values()):
+        per_run = {run: configs[run].get("dataset_options") or {} for run, b in base.items() if b == name}
         keys = sorted({k for o in per_run.values() for k in o})
         differing = [k for k in keys if len({json.dumps(o.get(k), sort_keys=True) for o in per_run.values()}) > 1]
         for run, opts in per_run.items():
             shown = ", ".join(f"{k}={opts.get(k)}" for k in differing if k in opts)
-            names[run] = f"{dataset}[{shown}]" if shown else dataset
+            names[run] = f"{name}[{shown}]" if shown else name
     frame = frame.copy()
     frame["dataset"] = frame["run"].map(names).fillna(frame["dataset"])
     return frame

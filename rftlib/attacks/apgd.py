@@ -50,6 +50,7 @@ from torch import nn
 
 from rftlib.core.errors import RftError
 from rftlib.attacks.base import (AttackOutcome, OutcomeAttack, autocast_for_dtype, check_autocast, check_inputs, frozen_eval,
+                   normal_like, subset_stream,
                    random_like)
 from rftlib.attacks.norms import DEFAULT_NORM, check_radius
 from rftlib.attacks.projections import l1_norms, l2_norms, l2_unit, project_l1
@@ -156,7 +157,7 @@ class APGD(OutcomeAttack):
                 if todo.numel() == 0:
                     break
                 run_fooled, points, loss = self._single_run(
-                    clean[todo], labels[todo], None if target is None else target[todo], generator)
+                    clean[todo], labels[todo], None if target is None else target[todo], subset_stream(generator, todo))
                 fooled[todo[run_fooled]] = True
                 keep = run_fooled | (loss > best_loss[todo])
                 adversarial[todo[keep]] = points[keep]
@@ -259,11 +260,7 @@ class APGD(OutcomeAttack):
             start = 2 * random_like(clean, generator) - 1
             shape = (-1,) + (1,) * (clean.dim() - 1)
             return (clean + self.eps * (start / (start.abs().flatten(1).max(1)[0].view(shape) + 1e-12))).clamp(0.0, 1.0)
-        if generator is None:
-            start = torch.randn_like(clean)
-        else:
-            start = torch.randn(clean.shape, dtype=clean.dtype, device=generator.device, generator=generator)
-        start = start.to(clean.device)
+        start = normal_like(clean, generator)
         if self.norm == "L2":
             return (clean + self.eps * l2_unit(start)).clamp(0.0, 1.0)
         return (clean + start + project_l1(clean, start, self.eps)).clamp(0.0, 1.0)

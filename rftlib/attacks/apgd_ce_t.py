@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from rftlib.attacks.apgd import APGD, APGDT
-from rftlib.attacks.base import AttackOutcome, OutcomeAttack
+from rftlib.attacks.base import AttackOutcome, OutcomeAttack, subset_stream
 from rftlib.attacks.settings import APGDCEAndTSettings
 
 
@@ -48,7 +48,8 @@ class APGDCEAndT(OutcomeAttack):
         adversarial = first.adversarial
         todo = robust.nonzero().squeeze(1)
         if todo.numel():
-            second = self.targeted.run(images[todo], labels.to(images.device)[todo], generator=generator)
+            second = self.targeted.run(images[todo], labels.to(images.device)[todo],
+                                       generator=subset_stream(generator, todo))
             adversarial[todo] = second.adversarial
             robust[todo] = second.robust
         return AttackOutcome(adversarial, robust)

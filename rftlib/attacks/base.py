@@ -126,7 +126,43 @@ def check_inputs(images: object, labels: object, who: str) -> None:
         raise RftError(f"{who} needs gradients: call it outside torch.inference_mode()")
 
 
-def random_like(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+class PointStream:
+    """A random stream tied to points, not to positions in a batch: every draw is made for all ``total``
+    points of a set (from ``generator``, in one fixed shape) and the rows of the points at hand taken from it.
+    A point's random start is then the same whichever other points share its batch: attacking a subset
+    (the survivors of a robustness curve, the points left for a restart) draws for each point exactly what
+    attacking all of them would. Pass it where an attack takes a ``generator``."""
+
+    def __init__(self, generator: torch.Generator, rows: torch.Tensor, total: int):
+        self.generator, self.total = generator, int(total)
+        self.rows = rows.to(generator.device)
+
+    @classmethod
+    def over(cls, generator: torch.Generator, total: int) -> "PointStream":
+        return cls(generator, torch.arange(total, device=generator.device), total)
+
+    @property
+    def device(self) -> torch.device:
+        return self.generator.device
+
+    def subset(self, index: torch.Tensor) -> "PointStream":
+        """The stream of the points at positions ``index`` of this one's."""
+        return PointStream(self.generator, self.rows[index.to(self.rows.device)], self.total)
+
+    def draw(self, like: torch.Tensor, fill) -> torch.Tensor:
+        """``fill(shape, device, generator)`` drawn for all points, this stream's rows shaped like ``like``."""
+        if like.shape[0] != len(self.rows):
+            raise RftError(f"a PointStream of {len(self.rows)} points cannot draw for {like.shape[0]}")
+        full = fill((self.total, *like.shape[1:]), self.generator.device, self.generator)
+        return full[self.rows].to(like.device)
+
+
+def subset_stream(generator, index: torch.Tensor):
+    """The generator for the points at ``index`` of a batch: a PointStream's subset, else the generator."""
+    return generator.subset(index) if isinstance(generator, PointStream) else generator
+
+
+def random_like(like: torch.Tensor, generator: torch.Generator | PointStream | None) -> torch.Tensor:
     """Uniform [0, 1) noise shaped like ``like``, on its device, drawn from ``generator`` if given.
 
     A generator can only fill tensors on its own device (a CPU generator for CUDA images, say): the
@@ -134,16 +170,31 @@ def random_like(like: torch.Tensor, generator: torch.Generator | None) -> torch.
     """
     if generator is None:
         return torch.rand_like(like)
-    noise = torch.rand(like.shape, dtype=like.dtype, device=generator.device, generator=generator)
-    return noise.to(like.device)
+    fill = lambda shape, device, gen: torch.rand(shape, dtype=like.dtype, device=device, generator=gen)  # noqa: E731
+    if isinstance(generator, PointStream):
+        return generator.draw(like, fill)
+    return fill(like.shape, generator.device, generator).to(like.device)
 
 
-def uniform_noise(like: torch.Tensor, eps: float, generator: torch.Generator | None) -> torch.Tensor:
+def normal_like(like: torch.Tensor, generator: torch.Generator | PointStream | None) -> torch.Tensor:
+    """Standard normal noise shaped like ``like``, on its device, drawn from ``generator`` if given."""
+    if generator is None:
+        return torch.randn_like(like)
+    fill = lambda shape, device, gen: torch.randn(shape, dtype=like.dtype, device=device, generator=gen)  # noqa: E731
+    if isinstance(generator, PointStream):
+        return generator.draw(like, fill)
+    return fill(like.shape, generator.device, generator).to(like.device)
+
+
+def uniform_noise(like: torch.Tensor, eps: float, generator: torch.Generator | PointStream | None) -> torch.Tensor:
     """Noise uniform in [-eps, eps], shaped like ``like``, drawn from ``generator`` if given."""
     if generator is None:
         return torch.empty_like(like).uniform_(-eps, eps)
-    noise = torch.empty(like.shape, dtype=like.dtype, device=generator.device).uniform_(-eps, eps, generator=generator)
-    return noise.to(like.device)
+    fill = lambda shape, device, gen: torch.empty(shape, dtype=like.dtype, device=device).uniform_(  # noqa: E731
+        -eps, eps, generator=gen)
+    if isinstance(generator, PointStream):
+        return generator.draw(like, fill)
+    return fill(like.shape, generator.device, generator).to(like.device)
 
 
 def _is_integer(tensor: torch.Tensor) -> bool:

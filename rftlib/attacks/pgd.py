@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rftlib.core.errors import RftError
-from rftlib.attacks.base import (_describe, autocast_for_dtype, check_autocast, check_images, check_labels, frozen_eval, random_like,
+from rftlib.attacks.base import (_describe, autocast_for_dtype, check_autocast, check_images, check_labels, frozen_eval, normal_like, random_like,
                    uniform_noise)
 from rftlib.attacks.norms import DEFAULT_NORM, check_radius
 from rftlib.attacks.projections import l2_norms, project_l2
@@ -116,11 +116,7 @@ class PGD:
     def _start_l2(self, clean: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """torchattacks PGDL2's start: a Gaussian direction at a radius uniform in [0, eps], clamped to
         [0, 1]; drawn in the same order (the normal noise, then the radii) so equal seeds give equal starts."""
-        if generator is None:
-            noise = torch.randn_like(clean)
-        else:
-            noise = torch.randn(clean.shape, dtype=clean.dtype, device=generator.device, generator=generator)
-        noise = noise.to(clean.device)
+        noise = normal_like(clean, generator)
         radii = random_like(l2_norms(noise), generator)
         return (clean + noise * (radii / l2_norms(noise) * self.eps)).clamp_(0, 1)
 

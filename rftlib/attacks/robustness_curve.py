@@ -9,11 +9,13 @@ the curve from 0 (clean accuracy) to the largest radius, trapezoidal between the
 **How it is computed (survivors).** A point broken at radius r is also broken at every larger radius (the
 larger ball holds the adversarial point), so the radii are attacked in increasing order and each
 attacks only the points that survived the previous one: the curve is monotone by construction and
-the work falls with the robust accuracy. A per-radius attack of every point (:func:`per_radius_flags`,
-the naive loop, kept for the check and the benchmark) can disagree only where the attack itself is
-not monotone (it breaks a point at r and misses it at a larger radius), which tests/test_threat.py
-bounds. A minimal-perturbation attack (FAB) was the alternative; the survivors keep the run's own
-attack, hence the same threat model as ``adv_acc``.
+the work falls with the robust accuracy. Each point's random start at a radius is its own
+(:class:`rftlib.attacks.base.PointStream`: drawn for the whole batch, the point's row taken), whichever
+points survived, and every attack treats each point on its own (per-point losses and steps, eval mode),
+so the curve equals the running minimum over the radii of a per-radius attack of every point
+(:func:`per_radius_flags`, the naive loop, kept for the check and the benchmark) exactly, point for
+point; tests/test_threat.py checks it. A minimal-perturbation attack (FAB) was the alternative; the
+survivors keep the run's own attack, hence the same threat model as ``adv_acc``.
 
 The area's interval: each point's own area a_i (its robust indicator over radii, integrated the same
 way) averages to the curve's area, so a Student-t interval over the points (``rftlib.stats.mean_interval``).
@@ -48,13 +50,16 @@ def survivor_flags(model, images, labels, attacks: Sequence[Callable], generator
     """
     import torch
 
+    from rftlib.attacks.base import PointStream
+
     alive = torch.ones(len(labels), dtype=torch.bool, device=labels.device)
     rows = []
     for k, attack in enumerate(attacks):
         todo = alive.nonzero().squeeze(1)
         if todo.numel():
-            adversarial = attack(images[todo], labels[todo],
-                                 generator=None if generators is None else generators[k])
+            # The survivors' own starts: drawn as for every point of the batch, their rows taken.
+            stream = None if generators is None else PointStream(generators[k], todo, len(labels))
+            adversarial = attack(images[todo], labels[todo], generator=stream)
             with torch.no_grad(), predict_context():
                 alive[todo] = model(adversarial).argmax(1) == labels[todo]
         rows.append(alive.clone())
@@ -62,12 +67,16 @@ def survivor_flags(model, images, labels, attacks: Sequence[Callable], generator
 
 
 def per_radius_flags(model, images, labels, attacks: Sequence[Callable], generators: Sequence | None = None):
-    """(R, N) bool tensor: the naive curve, every point attacked afresh at every radius."""
+    """(R, N) bool tensor: the naive curve, every point attacked afresh at every radius, from the same random
+    start per point as ``survivor_flags`` (its running minimum over the radii is that curve)."""
     import torch
+
+    from rftlib.attacks.base import PointStream
 
     rows = []
     for k, attack in enumerate(attacks):
-        adversarial = attack(images, labels, generator=None if generators is None else generators[k])
+        stream = None if generators is None else PointStream.over(generators[k], len(labels))
+        adversarial = attack(images, labels, generator=stream)
         with torch.no_grad():
             rows.append(model(adversarial).argmax(1) == labels)
     return torch.stack(rows)

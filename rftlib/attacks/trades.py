@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rftlib.core.errors import RftError
+from rftlib.attacks.base import normal_like
 from rftlib.attacks.pgd import PGD, _describe, frozen_eval
 
 #: Standard deviation of TRADES' random start (the authors' code).
@@ -68,11 +69,7 @@ class TradesKL(PGD):
                            f"got {tuple(labels.shape)}")
 
     def _start(self, clean, low, high, generator):
-        if generator is None:
-            noise = torch.randn_like(clean)
-        else:
-            noise = torch.randn(clean.shape, dtype=clean.dtype, device=generator.device, generator=generator)
-        return noise.to(clean.device).mul_(TRADES_START_STD).add_(clean).clamp_(low, high)
+        return normal_like(clean, generator).mul_(TRADES_START_STD).add_(clean).clamp_(low, high)
 
     def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         # KL(p || q) summed over the batch, q = softmax(logits): F.kl_div takes log q and p.

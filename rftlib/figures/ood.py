@@ -7,7 +7,7 @@ import pandas as pd
 import seaborn as sns
 
 from rftlib.core.errors import RftError
-from rftlib.analysis.shift import MEASURES, clean_correlations
+from rftlib.analysis.shift import MEASURES, clean_correlations, pearson
 from rftlib.figures.style import ACCURACY_LABELS, PALETTE, log_steps, need_columns, strategies_in
 
 
@@ -24,19 +24,21 @@ def ood_over_steps(records: pd.DataFrame) -> plt.Figure:
     return grid.figure
 
 
-def ood_scatter(records: pd.DataFrame, against: str = "clean_acc") -> plt.Figure:
+def ood_scatter(records: pd.DataFrame, against: str = "clean_acc", robust_label: str | None = None) -> plt.Figure:
     """OOD accuracy against ``against`` (clean_acc or adv_acc) over every evaluation of every run,
-    coloured by strategy, marked by training domain, with the Pearson correlation in the title."""
+    coloured by strategy, marked by training domain, with Pearson's r [95% interval] in the title.
+    ``robust_label``: what the robust accuracy measured (``rftlib.runs.measures``)."""
     if against not in ("clean_acc", "adv_acc"):
         raise RftError(f"ood_scatter plots against clean_acc or adv_acc, got {against!r}")
     records = need_columns(records.dropna(subset=["ood_acc", against]), ["strategy", "domain", "ood_acc", against],
-                    "ood_scatter")
-    r = records[[against, "ood_acc"]].corr().iloc[0, 1]
+                           "ood_scatter")
+    r, low, high = pearson(records[against], records["ood_acc"])
+    label = robust_label if against == "adv_acc" and robust_label else ACCURACY_LABELS[against]
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     sns.scatterplot(records, x=against, y="ood_acc", hue="strategy", style="domain", hue_order=strategies_in(records),
-                    palette=PALETTE, alpha=0.8, ax=ax)
-    ax.set(xlabel=ACCURACY_LABELS[against], ylabel=ACCURACY_LABELS["ood_acc"],
-           title=f"OOD against {ACCURACY_LABELS[against]} (Pearson r = {r:.2f}, {len(records)} evaluations)")
+                    palette=PALETTE, alpha=0.8, ax=ax, clip_on=False)
+    ax.set(xlabel=label, ylabel=ACCURACY_LABELS["ood_acc"],
+           title=f"r = {r:.2f} [{low:.2f}, {high:.2f}] over {len(records)} evaluations")
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
     return fig
 

@@ -9,21 +9,32 @@ import seaborn as sns
 from rftlib.stats.pareto import percent_above_average
 from rftlib.strategies import STRATEGIES
 from rftlib.figures.style import ACCURACY_LABELS, PALETTE, draw_front, need_columns, strategies_in
+from rftlib.analysis.comparison import task_order
+from rftlib.figures.tradeoff import wrapped
 
 
-def pareto_fronts(records: pd.DataFrame) -> plt.Figure:
-    """One panel per dataset: each run's Pareto frontier, coloured by strategy."""
+def pareto_fronts(records: pd.DataFrame, robust_labels: dict[str, str] | None = None) -> plt.Figure:
+    """One panel per dataset: each run's Pareto frontier, coloured by strategy. Each panel has its own robust
+    axis (up to its runs' highest robust accuracy) and, with ``robust_labels`` (dataset -> what the robust
+    accuracy measured, ``rftlib.runs.measures``), its own label: the controls' radius is not the tasks'."""
     records = need_columns(records, ["run", "strategy", "dataset", "clean_acc", "adv_acc"], "pareto_fronts")
-    datasets = list(dict.fromkeys(records["dataset"]))
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 4.2), squeeze=False, sharey=True)
-    for ax, dataset in zip(axes[0], datasets):
-        for run, group in records[records["dataset"] == dataset].groupby("run", sort=True):
+    labels = dict(robust_labels or {})
+    datasets = task_order(records["dataset"])
+    columns = min(len(datasets), 4)
+    rows = -(-len(datasets) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.9 * columns, 3.7 * rows + 0.5), squeeze=False)
+    for ax, dataset in zip(axes.flat, datasets):
+        part = records[records["dataset"] == dataset]
+        for run, group in part.groupby("run", sort=True):
             draw_front(ax, group[["clean_acc", "adv_acc"]].to_numpy(), color=PALETTE.get(group["strategy"].iloc[0]))
-        ax.set(title=dataset, xlim=(0, 1), ylim=(0, None), xlabel=ACCURACY_LABELS["clean_acc"])
-    axes[0][0].set_ylabel(ACCURACY_LABELS["adv_acc"])
+        top = float(part["adv_acc"].max())
+        ax.set(title=dataset, xlim=(0, 1.02), ylim=(0, max(top, 0.01) * 1.08),
+               xlabel=ACCURACY_LABELS["clean_acc"], ylabel=wrapped(labels.get(dataset, ACCURACY_LABELS["adv_acc"]), 34))
+    for ax in axes.flat[len(datasets):]:
+        ax.set_visible(False)
     handles = [plt.Line2D([], [], color=PALETTE.get(s), lw=2, label=s) for s in strategies_in(records)]
-    fig.legend(handles=handles, loc="center right", title="strategy")
-    fig.tight_layout(rect=(0, 0, 0.85, 1))
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 7), frameon=False, fontsize="small")
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
 
 
@@ -52,7 +63,7 @@ def trainable_vs_auc(summaries: pd.DataFrame) -> plt.Figure:
     summaries = need_columns(summaries, ["strategy", "dataset", "trainable_fraction", "pareto_auc"], "trainable_vs_auc")
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     sns.scatterplot(summaries, x="trainable_fraction", y="pareto_auc", hue="strategy", style="dataset",
-                    hue_order=strategies_in(summaries), palette=PALETTE, s=70, ax=ax)
+                    hue_order=strategies_in(summaries), palette=PALETTE, s=70, ax=ax, clip_on=False)
     ax.set(xscale="log", xlabel="trainable fraction of parameters (log)", ylabel="Pareto AUC",
            title="Trainable parameters and the robustness trade-off")
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
@@ -68,6 +79,7 @@ def interval_heatmap(table: pd.DataFrame, value: str, low: str, high: str, title
     """A strategies x datasets heatmap of ``value`` (long frame with columns strategy, dataset,
     value, low, high), each cell annotated with its value and its interval."""
     wide = _ordered(table.pivot(index="strategy", columns="dataset", values=value))
+    wide = wide[task_order(wide.columns)]  # the tasks first, the controls after
     lows = table.pivot(index="strategy", columns="dataset", values=low).reindex_like(wide)
     highs = table.pivot(index="strategy", columns="dataset", values=high).reindex_like(wide)
     text = wide.copy().astype(object)
@@ -76,25 +88,30 @@ def interval_heatmap(table: pd.DataFrame, value: str, low: str, high: str, title
             v, lo, hi = wide.loc[s, d], lows.loc[s, d], highs.loc[s, d]
             text.loc[s, d] = "" if pd.isna(v) else fmt.format(v) + (
                 "" if pd.isna(lo) else "\n" + interval_fmt.format(lo, hi))
-    fig, ax = plt.subplots(figsize=(2.2 * len(wide.columns) + 2.5, 0.7 * len(wide) + 1.5))
+    wide = wide.dropna(axis=1, how="all")  # a task with nothing to show (within noise) is no column
+    text = text[wide.columns]
+    fig, ax = plt.subplots(figsize=(1.9 * len(wide.columns) + 2.6, 0.62 * len(wide) + 1.3))
     sns.heatmap(wide.astype(float), annot=text.to_numpy(), fmt="", ax=ax, cbar_kws={"label": label},
                 annot_kws={"fontsize": "small"}, **heatmap)
+    # Labels upright: rotated ones ran into each other ("compacteradapter") or took 250 px below the plot.
+    ax.tick_params(axis="x", labelrotation=0)
+    ax.tick_params(axis="y", labelrotation=0)
     ax.set(title=title, xlabel="", ylabel="")
     return fig
 
 
-def auc_interval_heatmap(aucs: pd.DataFrame) -> plt.Figure:
+def auc_interval_heatmap(aucs: pd.DataFrame, title: str | None = None) -> plt.Figure:
     """Pareto AUC per strategy and dataset (``uncertainty.auc_intervals`` with ``boot``) with the
     95% bootstrap interval over seeds and evaluation points."""
     return interval_heatmap(aucs, "mean", "boot_low", "boot_high", cmap="viridis", label="AUC",
-                            title="Pareto AUC, mean over seeds [95% bootstrap interval: seeds and points]")
+                            title=title or "Pareto AUC [95% bootstrap interval over seeds and evaluation points]")
 
 
 def above_average_interval_heatmap(above: pd.DataFrame) -> plt.Figure:
     """% above the strategies' average AUC (``uncertainty.percent_above_average_intervals``) with
     its 95% bootstrap interval."""
     return interval_heatmap(above, "percent", "low", "high", cmap="RdBu", center=0, label="% above average",
-                            fmt="{:+.1f}", interval_fmt="[{:+.1f}, {:+.1f}]",
+                            fmt="{:+.0f}", interval_fmt="[{:+.0f}, {:+.0f}]",
                             title="AUC, % above the strategies' average [95% bootstrap interval]")
 
 

@@ -18,13 +18,17 @@ from rftlib.strategies import STRATEGIES
 PALETTE = dict(zip(STRATEGIES, sns.color_palette("tab10", len(STRATEGIES))))
 
 
-ACCURACY_LABELS = {"clean_acc": "clean accuracy", "adv_acc": "PGD robust accuracy", "ood_acc": "OOD accuracy"}
+# "robust accuracy" alone: what it measured (attacks, norm, radius) comes from rftlib.runs.measures, per run.
+ACCURACY_LABELS = {"clean_acc": "clean accuracy", "adv_acc": "robust accuracy", "ood_acc": "OOD accuracy"}
 
 
 def setup_notebook() -> None:
-    """Seaborn's theme, and relative paths meaning the project root as they do under ``rft sweep``:
-    JupyterLab starts a kernel in the notebook's folder, so from ``notebooks/`` go one up."""
+    """Seaborn's theme, figures at 80 dpi (a report's figures stay readable and its HTML small), and relative
+    paths meaning the project root as they do under ``rft sweep``: JupyterLab starts a kernel in the
+    notebook's folder, so from ``notebooks/`` go one up."""
     sns.set_theme(context="notebook", style="whitegrid")
+    plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": "figure"})
+    pd.set_option("display.max_colwidth", 160)  # settings and labels whole, not cut at 50 characters
     here = Path.cwd()
     if here.name == "notebooks" and (here.parent / "params").is_dir():
         os.chdir(here.parent)
@@ -54,14 +58,24 @@ def log_steps(ax: plt.Axes, steps: pd.Series) -> None:
     ax.set_xlabel("step (log)")
 
 
-def draw_front(ax: plt.Axes, points: np.ndarray, color, label: str | None = None, fill: bool = False) -> None:
+def draw_front(ax: plt.Axes, points: np.ndarray, color, label: str | None = None, fill: bool = False,
+               lw: float = 1.5, ls: str = "-") -> None:
     """The Pareto frontier of ``points`` as the staircase bounding the area its AUC measures."""
     front = pareto_front(points)
     # From (0, y_1) along the steps to the most accurate point, then down to the clean-accuracy axis.
     x, y = np.r_[0, front[:, 0], front[-1, 0]], np.r_[front[0, 1], front[:, 1], 0]
-    ax.step(x, y, where="pre", color=color, lw=1.5, alpha=0.9, label=label)
+    ax.step(x, y, where="pre", color=color, lw=lw, ls=ls, alpha=0.9, label=label)
     if fill:
         ax.fill_between(x, y, step="pre", alpha=0.1, color=color)
 
 
-__all__ = ["ACCURACY_LABELS", "PALETTE", "draw_front", "log_steps", "need_columns", "setup_notebook", "strategies_in"]
+def legend_below(fig: plt.Figure, ax: plt.Axes, columns: int = 1) -> None:
+    """The axes' legend under the plot, outside it, so it covers no curve."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(0, -0.16), ncol=columns, fontsize="small",
+                  frameon=False)
+
+
+__all__ = ["ACCURACY_LABELS", "PALETTE", "draw_front", "legend_below", "log_steps", "need_columns", "setup_notebook",
+           "strategies_in"]

@@ -17,12 +17,12 @@ def theory_curves(frame: pd.DataFrame) -> plt.Figure:
     rows = frame[frame["eps"] == eps]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for ax, column, title in ((axes[0], "accuracy", "accuracy"),
-                              (axes[1], "robust_accuracy", f"L-inf robust accuracy, eps = {eps:g}")):
+                              (axes[1], "robust_accuracy", f"robust accuracy, exact L∞ attack, ε = {eps:g}")):
         sns.lineplot(rows, x="eta", y=column, hue="k", palette="crest", ax=ax, legend=ax is axes[1])
         ax.axhline(0.99, color="grey", ls=":", lw=1)
         ax.set(title=title, xlabel="eta (strength of the non-robust features)", ylabel="")
     axes[0].set_ylabel("accuracy")
-    axes[1].legend(title="k updated", loc="lower right")
+    axes[1].legend(title="k updated", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     fig.suptitle(f"Feature model, d = {', '.join(map(str, sorted(frame['d'].unique())))} non-robust features")
     fig.tight_layout()
     return fig
@@ -39,7 +39,7 @@ def theory_threshold(table: pd.DataFrame) -> plt.Figure:
         ax.scatter(rows["k"], rows["simulated"], color=palette[d], marker="o", s=30, label=f"d = {d}: simulated")
     ax.set(xlabel="k (coordinates updated by fine-tuning)", ylabel="eta needed for 99% accuracy",
            title="Accuracy threshold on eta: simulation against the bound")
-    ax.legend(fontsize="small", loc="upper right")
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)  # beside, over nothing
     return fig
 
 

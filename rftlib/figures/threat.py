@@ -6,8 +6,9 @@ import pandas as pd
 
 
 
-def plot_radius_family(family: pd.DataFrame, title: str = ""):
-    """Robust accuracy over training, one line per radius (with ``when: end``, one point each)."""
+def plot_radius_family(family: pd.DataFrame, title: str = "", ylabel: str = "robust accuracy"):
+    """Robust accuracy over training, one line per radius: for curves measured at every evaluation (with
+    ``when: end`` there is one step, and ``plot_curves`` shows it)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -18,15 +19,18 @@ def plot_radius_family(family: pd.DataFrame, title: str = ""):
                   ha="center", va="center")
         return figure
     sns.lineplot(family, x="step", y="acc", hue="radius", marker="o", ax=axis, palette="viridis")
-    axis.set(xlabel="step", ylabel="robust accuracy", title=title)
+    axis.set(xlabel="step", ylabel=ylabel, title=title)
     return figure
 
 
-def plot_curves(curves: pd.DataFrame, *, hue: str = "strategy", col: str = "dataset"):
+def plot_curves(curves: pd.DataFrame, *, hue: str = "strategy", col: str = "dataset", ylabel: str = "robust accuracy"):
     """Robust accuracy against the radius, a line per ``hue`` with its 95% band, a panel per ``col``
-    (and norm): the family of curves at the chosen radii. A figure saying so when there are none."""
+    (and norm): the family of curves at the chosen radii. A figure saying so when there are none.
+    ``ylabel``: what was measured (the curve's attack, ``rftlib.runs.measures``)."""
+    norms = sorted(curves["norm"].unique()) if len(curves) else []
+    xlabel = f"{norms[0]} radius" if len(norms) == 1 else "radius (each panel's norm)"
     return _lines(curves, x="radius", y="acc", hue=hue, col=col, bands=("low", "high"),
-                  xlabel="radius (the norm's units)", ylabel="robust accuracy",
+                  xlabel=xlabel.replace("Linf", "L∞"), ylabel=ylabel,
                   empty="no run measured a robustness curve (robustness_curve in the run configuration)")
 
 
@@ -47,8 +51,8 @@ def _lines(frame: pd.DataFrame, *, x: str, y: str, hue: str, col: str, bands, xl
         axis.text(0.5, 0.5, empty, ha="center", va="center", wrap=True)
         return figure
     panels = sorted(frame[col].unique())
-    grid = sns.FacetGrid(frame, col=col, col_order=panels, hue=hue, col_wrap=min(len(panels), 4), height=3,
-                         sharex=False)
+    grid = sns.FacetGrid(frame, col=col, col_order=panels, hue=hue, col_wrap=min(len(panels), 4), height=3.2,
+                         aspect=1.3, sharex=False)
     grid.map_dataframe(sns.lineplot, x=x, y=y, marker="o", errorbar=("ci", 95) if bands is None else None)
     if bands is not None:  # the runs' own Wilson intervals (one seed) around each line
         for panel, axis in zip(panels, grid.axes.flat):
@@ -57,7 +61,9 @@ def _lines(frame: pd.DataFrame, *, x: str, y: str, hue: str, col: str, bands, xl
                 line = part[part[hue] == name].groupby(x)[[bands[0], bands[1]]].mean()
                 axis.fill_between(line.index, line[bands[0]], line[bands[1]], color=color, alpha=0.15)
     grid.set_axis_labels(xlabel, ylabel)
-    grid.add_legend()
+    grid.set_titles("{col_name}")
+    if len(grid.hue_names) > 1:  # one line needs no legend
+        grid.add_legend()
     return grid.figure
 
 

@@ -2,7 +2,9 @@
 value checked before anything loads; ``objective_options``, ``tracking_options``; ``preflight``: what the
 configuration points at, read without building anything), the evaluation schedule (``schedule``), and the
 run directory (``rundir``: names derived from the configuration, the lock, ``done``/``failed`` markers;
-``records``: the files a run writes and their loading; ``outcomes``: per-sample outcomes as ``.npz``).
+``records``: the files a run writes and their loading; ``outcomes``: per-sample outcomes as ``.npz``), and a
+run in words: its role (``roles``: plain, control+/control−, remedy: …) and what its robust accuracy measured
+(``measures``: attacks, norm, radius, steps).
 
 Light to import: nothing here imports torch.
 

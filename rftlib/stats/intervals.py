@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -140,5 +141,7 @@ def percentile_interval(samples: Any, confidence: float = CONFIDENCE, axis: int 
     """The (low, high) percentile interval of bootstrap replicates along ``axis`` (NaNs ignored)."""
     _z(confidence)
     tail = 100 * (1 - confidence) / 2
-    low, high = np.nanpercentile(np.asarray(samples, dtype=float), [tail, 100 - tail], axis=axis)
+    with warnings.catch_warnings():  # replicates that are all NaN (nothing measured) give a NaN interval, quietly
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low, high = np.nanpercentile(np.asarray(samples, dtype=float), [tail, 100 - tail], axis=axis)
     return (float(low), float(high)) if np.ndim(low) == 0 else (low, high)

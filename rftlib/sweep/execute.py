@@ -27,13 +27,10 @@ def marker(output: Path, status: str) -> Path:
 
 
 def render_html(notebook: Path) -> Path:
-    """Render an executed notebook to HTML beside it (figures embedded as data URIs)."""
-    from nbconvert import HTMLExporter
+    """Render an executed notebook to HTML beside it (``rftlib.sweep.render``: code hidden, figures embedded)."""
+    from rftlib.sweep.render import render_report
 
-    body, _ = HTMLExporter().from_filename(str(notebook))
-    html = notebook.with_suffix(".html")
-    html.write_text(body, encoding="utf-8")
-    return html
+    return render_report(notebook)
 
 
 def first_line(text: object) -> str:

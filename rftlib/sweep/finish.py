@@ -10,6 +10,7 @@ from typing import Any
 
 from rftlib.core.progress import progress_bar
 from rftlib.sweep.index import write_index
+from rftlib.tracking.sweep import publish_reports
 from rftlib.sweep.jobs import Job
 from rftlib.sweep.launch import run_local
 from rftlib.sweep.spec import Sweep
@@ -54,7 +55,7 @@ def finish_sweep(sweep: Sweep, jobs: int = 1, progress: bool = True, log: Callab
     if sweep.reports:
         result.reports = drain(run_local(sweep.reports, jobs), len(sweep.reports), f"{sweep.name} reports", "report",
                                progress)
-    result.index = write_index(sweep)
+    result.index = publish_reports(sweep, write_index)  # the index, and the reports in the sweep's MLflow run
     return result
 
 

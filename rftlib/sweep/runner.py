@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from rftlib.runs.rundir import make_run_dir
+from rftlib.tracking.links import viewer_hint
 from rftlib.tracking.sweep import sweep_mirror
 from rftlib.sweep.finish import SweepResult, drain, finish_sweep
 from rftlib.sweep.jobs import Job
@@ -42,7 +43,7 @@ def run_sweep(sweep: Sweep, launcher: str = "local", jobs: int = 1, address: str
         return result
     mirror = sweep_mirror(sweep.tracking, sweep.name, sweep.runs)  # also brings runs done before into MLflow
     if mirror is not None:
-        log(f"tracking: MLflow at {mirror.uri}, experiment {mirror.experiment!r} (`rft ui` shows it)")
+        log(f"tracking: MLflow at {mirror.uri}, experiment {mirror.experiment!r} ({viewer_hint(mirror.uri)})")
         mirror.start()
     try:
         if todo or launcher == "slurm":  # slurm with every run done: still withdraw a reports job left queued

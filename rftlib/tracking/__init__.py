@@ -7,7 +7,9 @@ staying the source of truth.
   holds it, a tracking server probed first) and its experiments;
 - ``mirror``: one run directory -> its MLflow run, idempotently (the run's id kept in the directory);
 - ``live``: the tracker a running ``finetune`` logs each evaluation to; it never breaks the run;
-- ``sweep``: a sweep's driver mirrors its runs as they write (one writer, whatever the launcher);
+- ``sweep``: a sweep's driver mirrors its runs as they write (one writer, whatever the launcher), and one
+  sweep-level run holds its rendered reports and WiSE-FT tables;
+- ``links``: where to look at a run in the MLflow UI (a server's own, or ``rft ui`` for a database store);
 - ``command`` (``rft track``) and ``ui`` (``rft ui``).
 
 MLflow is imported only when something is tracked (``rft --help`` and untracked runs never pay it).

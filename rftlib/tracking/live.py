@@ -36,9 +36,17 @@ class Tracker:
         self.uri = store_uri(checked.uri)
         self.experiment = checked.experiment or default_experiment(self.run_dir)
         self.mirror = None
+        self.run_id: str | None = None
+        self.stopped: str | None = None  # why tracking stopped, when it did
+
+    def outcome(self) -> dict[str, Any]:
+        """Where the run went: {"uri", "experiment", "run_id" (None if never opened), "stopped" (the reason
+        tracking stopped, None if it did not)}; ``rft run``'s closing line says it."""
+        return {"uri": self.uri, "experiment": self.experiment, "run_id": self.run_id, "stopped": self.stopped}
 
     def _off(self, error: BaseException) -> None:
         self.mirror = None
+        self.stopped = first_line(error)
         warnings.warn(f"MLflow tracking of {self.run_dir.name} stopped ({self.uri}): {first_line(error)}; the run goes "
                       f"on and its files are complete (`rft track {self.run_dir.parent}` logs it later)",
                       TrackingWarning, stacklevel=3)
@@ -49,6 +57,7 @@ class Tracker:
 
         try:
             self.mirror = RunMirror(open_client(self.uri), self.run_dir, self.experiment).open(self.config)
+            self.run_id = self.mirror.run_id
             self.mirror.log_records(read_records(self.run_dir / RECORDS))  # a resumed run: what MLflow misses
             self.mirror.set_status("running")
         except Exception as error:
@@ -82,6 +91,9 @@ class NoTracker:
 
     def record(self, record: dict[str, Any]) -> None:
         pass
+
+    def outcome(self) -> None:
+        return None
 
 
 @contextlib.contextmanager

@@ -7,14 +7,19 @@ of metrics at its step, and a step MLflow already holds is never logged again: a
 redone evaluations (identical to those logged, timing aside) are skipped, so no step is duplicated.
 
 What an MLflow run holds:
-- name: the run directory's (readable) name;
+- name: the run's role and its directory's (readable) name, "control+ · feature_model_full_s0_…"
+  (``rftlib.runs.roles``);
 - params: the run's configuration (``config.yaml``) flattened to dotted keys, values as YAML/JSON text;
-- tags: ``rft.run_hash`` (``RunConfig.run_name``'s hash), dataset, strategy, model, objective, seed,
-  domain, ``status`` (done / failed / running / unfinished, as ``rftlib.runs.rundir`` tells) and, for a
-  failed run, ``failure_reason``; the MLflow status FINISHED / FAILED / RUNNING / KILLED says the same;
-- metrics: every numeric value of every record at its step; at the end ``summary/...`` (Pareto AUC,
-  best robust accuracy and its step, the final record's values, AutoAttack's overstatement, ...);
-- artifacts: ``config.yaml`` and ``summary.json`` at the end; a sweep adds the rendered notebook.
+- tags: ``role`` and ``task`` (in words), ``robust_accuracy`` (what it measured), ``rft.run_hash``
+  (``RunConfig.run_name``'s hash), dataset, strategy, model, objective, seed, domain, ``status`` (done /
+  failed / running / unfinished, as ``rftlib.runs.rundir`` tells) and, for a failed run, ``failure_reason``;
+  the MLflow status FINISHED / FAILED / RUNNING / KILLED says the same; at the end ``summary.<key>`` for
+  the few values a runs table compares (``SUMMARY_TAGS``);
+- metrics: the per-step curves only, every numeric value of every record at its step (a robustness curve
+  measured at the last step alone is no curve: it goes to the summary table);
+- artifacts: at the end ``config.yaml``, ``summary.json``, ``summary_table.json`` (every summary value, one
+  row each: MLflow shows it as a table, not as single-point charts) and, with a WiSE-FT curve,
+  ``wise_ft_table.json``; a sweep adds the rendered notebook.
 """
 from __future__ import annotations
 
@@ -37,6 +42,10 @@ STEP_KEY = "clean_acc"  # in every record: the steps MLflow holds are the steps 
 SUMMARY_TAG, NOTEBOOK_TAG = "rft.summary_logged", "rft.notebook_logged"
 MLFLOW_STATUS = {"done": "FINISHED", "failed": "FAILED", "running": "RUNNING", "unfinished": "KILLED"}
 TAG_FIELDS = ("dataset", "strategy", "model", "objective", "seed", "domain")
+#: Summary values kept as tags (a runs table can sort and compare them); the rest is in summary_table.json.
+SUMMARY_TAGS = ("pareto_auc", "best_adv_acc", "best_adv_step", "final/clean_acc", "final/adv_acc", "final/ood_acc")
+SUMMARY_TABLE, WISE_FT_TABLE = "summary_table.json", "wise_ft_table.json"
+NAME_SEPARATOR = " · "
 _METRICS_PER_BATCH, _PARAMS_PER_BATCH = 1000, 100  # MLflow's limits for one log_batch
 
 
@@ -63,20 +72,20 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def record_metrics(record: dict[str, Any]) -> dict[str, float]:
-    """Every numeric value of a record but its step (None, a missing OOD split, is left out)."""
-    return {k: v for k, v in ((k, _number(v)) for k, v in record.items() if k != "step") if v is not None}
+def record_metrics(record: dict[str, Any], config: dict[str, Any] | None = None) -> dict[str, float]:
+    """Every numeric value of a record but its step (None, a missing OOD split, is left out); with the run's
+    ``config``, without a robustness curve measured at the end only (one point per radius is no curve)."""
+    single = config is not None and (config.get("robustness_curve") or {}).get("when", "end") == "end" \
+        and bool(config.get("robustness_curve"))
+    return {k: v for k, v in ((k, _number(v)) for k, v in record.items() if k != "step")
+            if v is not None and not (single and k.startswith("curve_"))}
 
 
-def summary_metrics(summary: dict[str, Any], prefix: str = "summary/") -> dict[str, float]:
-    """The numeric leaves of summary.json as ``summary/<key>/<key>...``."""
-    metrics = {}
-    for key, value in summary.items():
-        if isinstance(value, dict):
-            metrics.update(summary_metrics(value, f"{prefix}{key}/"))
-        elif (number := _number(value)) is not None:
-            metrics[f"{prefix}{key}"] = number
-    return metrics
+def wise_ft_table(path: Path) -> dict[str, list]:
+    """A run's ``wise_ft.jsonl`` as table columns (α, start, its accuracies), for MLflow's table view."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    keys = [k for k in dict.fromkeys(k for row in rows for k in row) if k != "outcomes"]
+    return {k: [row.get(k) for row in rows] for k in keys}
 
 
 def run_hash(config: dict[str, Any]) -> str:
@@ -103,8 +112,35 @@ def run_params(config: dict[str, Any]) -> dict[str, str]:
 
 
 def run_tags(config: dict[str, Any], run_dir: Path) -> dict[str, str]:
+    from rftlib.runs.measures import robust_label
+    from rftlib.runs.roles import role_text, task_name
+
     tags = {k: str(config[k]) for k in TAG_FIELDS if config.get(k) is not None}
-    return {**tags, "rft.run_hash": run_hash(config), "rft.run_dir": str(run_dir.resolve())}
+    try:
+        measured = robust_label(config)
+    except Exception:  # a configuration this build cannot resolve: the run is still mirrored
+        measured = "robust accuracy"
+    return {**tags, "role": role_text(config), "task": task_name(config), "robust_accuracy": measured,
+            "rft.run_hash": run_hash(config), "rft.run_dir": str(run_dir.resolve())}
+
+
+def mlflow_run_name(config: dict[str, Any], run_dir: Path) -> str:
+    """"control+ · feature_model_full_s0_…": the role first, so the runs table shows it."""
+    from rftlib.runs.roles import role_text
+
+    return f"{role_text(config)}{NAME_SEPARATOR}{Path(run_dir).name}"
+
+
+def summary_rows(summary: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Every leaf of summary.json as (``key/sub/...``, value), lists as JSON text."""
+    rows = []
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            rows += summary_rows(value, f"{prefix}{key}/")
+        else:
+            rows.append((f"{prefix}{key}", value if isinstance(value, (int, float, str)) or value is None
+                         else json.dumps(value)))
+    return rows
 
 
 class RunMirror:
@@ -115,6 +151,7 @@ class RunMirror:
         self.run_id: str | None = None
         self.logged_steps: set[int] = set()
         self.tags: dict[str, str] = {}
+        self.config: dict[str, Any] | None = None
 
     # ---- the run ------------------------------------------------------------------------------
     def _known_id(self) -> str | None:
@@ -149,7 +186,7 @@ class RunMirror:
                 run = None
         if run is None:
             experiment = experiment_id(self.client, self.experiment)
-            run = retried(self.client.create_run, experiment, run_name=self.run_dir.name,
+            run = retried(self.client.create_run, experiment, run_name=mlflow_run_name(config, self.run_dir),
                           tags=run_tags(config, self.run_dir))
             params = [Param(k, v) for k, v in run_params(config).items()]
             for start in range(0, len(params), _PARAMS_PER_BATCH):
@@ -158,6 +195,9 @@ class RunMirror:
             self._remember_id()
         self.run_id = run.info.run_id
         self.tags = dict(run.data.tags)
+        self.config = config
+        # A run first mirrored before roles existed gets its name and role now.
+        self._set_tags({**run_tags(config, self.run_dir), "mlflow.runName": mlflow_run_name(config, self.run_dir)})
         history = retried(self.client.get_metric_history, self.run_id, STEP_KEY)
         self.logged_steps = {metric.step for metric in history}
         return self
@@ -183,7 +223,7 @@ class RunMirror:
             step = int(record["step"])
             if step in self.logged_steps or step in steps:
                 continue
-            metrics = [Metric(k, v, int(time.time() * 1000), step) for k, v in record_metrics(record).items()]
+            metrics = [Metric(k, v, int(time.time() * 1000), step) for k, v in record_metrics(record, self.config).items()]
             if len(batch) + len(metrics) > _METRICS_PER_BATCH:
                 flush()
             batch.extend(metrics)
@@ -218,17 +258,22 @@ class RunMirror:
             retried(self.client.set_terminated, self.run_id, status=mlflow_status)
 
     def log_summary(self) -> bool:
-        """The summary's metrics and the run's summary.json and config.yaml, once."""
+        """Once, at the end: the summary's key values as tags, every value as a table artifact, the run's
+        summary.json and config.yaml, and its WiSE-FT α-curve as a table when it has one."""
         path = self.run_dir / SUMMARY
         if self.tags.get(SUMMARY_TAG) or not path.exists():
             return False
-        from mlflow.entities import Metric
-
         summary = json.loads(path.read_text())
-        now = int(time.time() * 1000)
-        metrics = [Metric(k, v, now, int(summary.get("steps", 0))) for k, v in summary_metrics(summary).items()]
-        for start in range(0, len(metrics), _METRICS_PER_BATCH):
-            retried(self.client.log_batch, self.run_id, metrics=metrics[start:start + _METRICS_PER_BATCH])
+        rows = summary_rows(summary)
+        values = dict(rows)
+        tags = {f"summary.{key.replace('/', '.')}": str(values[key]) for key in SUMMARY_TAGS
+                if values.get(key) is not None}
+        self._set_tags(tags)
+        retried(self.client.log_table, self.run_id, {"key": [k for k, _ in rows], "value": [str(v) for _, v in rows]},
+                SUMMARY_TABLE)
+        wise_ft = self.run_dir / "wise_ft.jsonl"
+        if wise_ft.exists():
+            retried(self.client.log_table, self.run_id, wise_ft_table(wise_ft), WISE_FT_TABLE)
         for name in (SUMMARY, CONFIG):
             retried(self.client.log_artifact, self.run_id, str(self.run_dir / name))
         self._set_tags({SUMMARY_TAG: "true"})
@@ -267,5 +312,6 @@ class RunMirror:
         return added
 
 
-__all__ = ["ID_FILE", "MLFLOW_STATUS", "RunMirror", "flatten_params", "read_config", "record_metrics",
-           "run_hash", "run_params", "summary_metrics"]
+__all__ = ["ID_FILE", "MLFLOW_STATUS", "NAME_SEPARATOR", "RunMirror", "SUMMARY_TABLE", "SUMMARY_TAGS", "WISE_FT_TABLE",
+           "flatten_params", "mlflow_run_name", "read_config", "record_metrics", "run_hash", "run_params",
+           "summary_rows", "wise_ft_table"]

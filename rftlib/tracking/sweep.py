@@ -1,4 +1,6 @@
-"""A sweep's runs mirrored into MLflow by the sweep's driver, as they write.
+"""A sweep's runs mirrored into MLflow by the sweep's driver, as they write; and, once its reports are made,
+one sweep-level MLflow run holding them (``SweepRun``: the rendered reports, the index page, and every run's
+WiSE-FT α-curve as a table), whose id and the experiment's the sweep's folder keeps in ``mlflow.json``.
 
 One process writes, whatever the launcher: local workers (``--jobs N``) and Ray tasks only write their
 run directories (the files stay the source of truth; Ray needs them on a shared file system anyway),
@@ -9,10 +11,11 @@ has two writers. The experiment is the sweep's name unless the sweep's ``trackin
 """
 from __future__ import annotations
 
+import json
 import queue
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -114,4 +117,82 @@ def sweep_mirror(tracking: TrackingOptions | None, name: str, runs: Sequence) ->
     return SweepMirror(tracking, name, {job.name: (job.directory, job.output) for job in runs})
 
 
-__all__ = ["POLL_SECONDS", "SweepMirror", "sweep_mirror"]
+class SweepRun:
+    """The sweep-level MLflow run (name "sweep · NAME", tag ``role: sweep``): found through the id in the sweep's
+    folder or created; ``attach`` logs the reports and tables to it. Never fails a sweep: a store that cannot be
+    used is one TrackingWarning and ``open`` returns None."""
+
+    def __init__(self, client, run_id: str):
+        self.client, self.run_id = client, run_id
+
+    @classmethod
+    def open(cls, options: TrackingOptions, name: str, root: Path) -> "SweepRun | None":
+        from mlflow.exceptions import MlflowException
+
+        from rftlib.tracking.links import ID_FILE, read_ids, sweep_ids
+        from rftlib.tracking.store import experiment_id, open_client, retried
+        from rftlib.core.atomic import atomic_write_text
+
+        uri = store_uri(options.uri)
+        try:
+            client = open_client(uri)
+            experiment = experiment_id(client, options.experiment or name)
+            known = sweep_ids(root, uri).get("run_id")
+            run = None
+            if known:
+                try:
+                    run = retried(client.get_run, known)
+                except MlflowException:
+                    run = None
+                if run is not None and run.info.lifecycle_stage == "deleted":
+                    run = None
+            if run is None:
+                run = retried(client.create_run, experiment, run_name=f"sweep · {name}",
+                              tags={"role": "sweep", "rft.sweep": name, "rft.sweep_dir": str(Path(root).resolve())})
+            ids = {**read_ids(root), uri: {"experiment_id": experiment, "run_id": run.info.run_id}}
+            Path(root).mkdir(parents=True, exist_ok=True)
+            atomic_write_text(Path(root) / ID_FILE, json.dumps(ids, indent=1) + "\n")
+            return cls(client, run.info.run_id)
+        except Exception as error:
+            warnings.warn(f"MLflow: the sweep's reports are not attached ({uri}): {first_line(error)}",
+                          TrackingWarning, stacklevel=2)
+            return None
+
+    def attach(self, files: Sequence[Path], run_dirs: Sequence[Path]) -> int:
+        """Log ``files`` (reports, the index) under ``reports/`` and each run's WiSE-FT α-curve as the table
+        ``wise_ft/<run>.json``; end the run FINISHED. Returns how many artifacts were logged."""
+        from rftlib.tracking.mirror import wise_ft_table
+        from rftlib.tracking.store import retried
+
+        logged = 0
+        try:
+            for path in files:
+                if Path(path).exists():
+                    retried(self.client.log_artifact, self.run_id, str(path), "reports")
+                    logged += 1
+            for run_dir in run_dirs:
+                curve = Path(run_dir) / "wise_ft.jsonl"
+                if curve.exists():
+                    retried(self.client.log_table, self.run_id, wise_ft_table(curve), f"wise_ft/{Path(run_dir).name}.json")
+                    logged += 1
+            retried(self.client.set_terminated, self.run_id, status="FINISHED")
+        except Exception as error:
+            warnings.warn(f"MLflow: attaching the sweep's reports stopped: {first_line(error)}", TrackingWarning,
+                          stacklevel=2)
+        return logged
+
+
+def publish_reports(sweep, write_index: Callable[[Any], Path]) -> Path:
+    """Write the sweep's index page with ``write_index`` and, when the sweep is tracked, attach it and the
+    rendered reports (and every run's WiSE-FT table) to the sweep-level MLflow run, opened first so that the
+    index can link it. Returns the index's path. ``sweep``: a ``rftlib.sweep.spec.Sweep``."""
+    tracking = getattr(sweep, "tracking", None)
+    sweep_run = SweepRun.open(tracking, sweep.name, sweep.root) if tracking is not None else None
+    index = write_index(sweep)
+    if sweep_run is not None:
+        reports = [job.output.with_suffix(suffix) for job in sweep.reports for suffix in (".html", ".ipynb")]
+        sweep_run.attach([*reports, index], [job.directory for job in sweep.runs])
+    return index
+
+
+__all__ = ["POLL_SECONDS", "SweepMirror", "SweepRun", "publish_reports", "sweep_mirror"]

@@ -1,6 +1,7 @@
 """``rft ui [--uri URI] [--port N]``: the MLflow UI on 127.0.0.1 over the project's tracking store.
 
-The store: ``--uri``, else $MLFLOW_TRACKING_URI, else outputs/mlflow.db. Only this machine can open it
+The store: ``--uri``, else $MLFLOW_TRACKING_URI, else outputs/mlflow.db. A tracking server (``http(s)://``)
+has its own UI: ``rft ui`` then prints its address and starts nothing. Only this machine can open it
 (http://127.0.0.1:PORT); from another machine, forward the port (``ssh -L 5000:127.0.0.1:5000 host``).
 MLflow 3's UI opens on its GenAI pages (traces) unless asked for its "Model training" ones, where runs,
 their curves and params are: the address printed asks for those.
@@ -42,8 +43,11 @@ def command(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise RftError(f"--port must be from 1 to 65535, got {args.port}")
     uri = store_uri(args.uri)
-    if uri.startswith(("http://", "https://")):
-        raise RftError(f"{uri} is a tracking server: open it in a browser; rft ui serves a database store")
+    if uri.startswith(("http://", "https://")):  # a server serves its own UI: point to it, start nothing
+        from rftlib.tracking.links import experiment_url
+
+        print(f"{uri} is an MLflow tracking server with its own UI: open {experiment_url(uri)}", flush=True)
+        return 0
     if not sqlite_store_exists(uri):
         raise RftError(f"no tracking store at {uri.removeprefix('sqlite:///')} yet: run `make demo`, a sweep with "
                        f"tracking, `rft run ... -p tracking={{}}` or `rft track OUTPUT_DIR` first")

@@ -47,12 +47,32 @@ def command(args: argparse.Namespace) -> int:
     print(f"run directory: {result.run_dir}")
     if final:
         ood = final.get("ood_acc")
+        from rftlib.runs.measures import robust_what
+
         print(f"final: clean {final['clean_acc']:.4f}  robust {final['adv_acc']:.4f}"
               + (f"  ood {ood:.4f}" if ood is not None else "")
-              + f"  | best robust {summary['best_adv_acc']:.4f} at step {summary['best_adv_step']}"
+              + f"  | robustness peak {summary['best_adv_acc']:.4f} at step {summary['best_adv_step']}"
               + f"  | Pareto AUC {summary['pareto_auc']:.4f}")
+        print(f"robust accuracy: {robust_what(config.to_dict())}")
     if config.tracking is not None:
-        from rftlib.runs.tracking_options import store_uri
-
-        print(f"tracked in MLflow: {store_uri(config.tracking.get('uri'))} (`rft ui` shows it)")
+        print(tracking_line(result, config))
     return 0
+
+
+def tracking_line(result, config) -> str:
+    """The closing line about MLflow, true to what happened: tracked (and where to look: the server's own UI,
+    or `rft ui` for a database store), or not tracked (tracking stopped, or the run was loaded finished and
+    never logged to this store) with the command that logs it later."""
+    from rftlib.runs.tracking_options import store_uri
+    from rftlib.tracking.links import is_server, run_id, run_url
+
+    outcome = result.tracking or {}
+    uri = outcome.get("uri") or store_uri(config.tracking.get("uri"))
+    later = f"`rft track {result.run_dir.parent} --uri {uri}` logs it later"
+    if outcome.get("stopped"):
+        return f"not tracked: MLflow at {uri} stopped ({outcome['stopped']}); {later}"
+    found = outcome.get("run_id") or run_id(result.run_dir, uri)
+    if not found:
+        return f"not tracked in MLflow at {uri}; {later}"
+    where = run_url(uri, found)
+    return f"tracked in MLflow: {where}" + ("" if is_server(uri) else f" (after `rft ui --uri {uri}`)")

@@ -2,8 +2,9 @@
 
 With ``RunConfig.final_autoattack`` set (``{size: N, **AutoAttack options}``), a run
 
-1. keeps, while it trains, the trainable weights of the step where PGD robust accuracy peaked
-   (``peak_trainable.safetensors``, by :class:`rftlib.training.best.BestWeights`), and
+1. keeps, while it trains, the trainable weights of the step where robust accuracy peaked (``adv_acc``, the
+   worst case over the run's attacks: the study's one peak; ``peak_trainable.safetensors``, by
+   :class:`rftlib.training.best.BestWeights`), and
 2. at the end, before the summary and the ``done`` marker, runs standard AutoAttack (the authors' code,
    :class:`rftlib.attacks.AutoAttack`) on a fixed, seeded subset of N evaluation points, on the final
    model and on the peak model. PGD's flags on the same points come from that step's per-sample
@@ -40,11 +41,13 @@ _SUBSET_TAG = 0xA7  # keeps the subset's seed apart from every other stream deri
 
 
 def peak_key(attack_specs: list[dict]) -> tuple[str, str, float | None]:
-    """(record key, outcomes key, eps) of the PGD robustness whose peak is attacked: the first ``pgd``
-    attack's (the worst case over the attacks, and no eps, when none is PGD)."""
+    """(record key, outcomes key, eps): the peak is the study's one robustness peak, the evaluation of highest
+    ``adv_acc`` (the per-point worst case over the run's attacks, the first of equals), the peak every figure,
+    table and verdict uses; AutoAttack's gap there is measured against the first ``pgd`` attack's flags at that
+    step (the worst case's, and no eps, when no attack is PGD)."""
     for spec in attack_specs:
         if spec["name"] == "pgd":
-            return f"adv_acc_{spec['label']}", f"robust_{spec['label']}", spec.get("eps")
+            return "adv_acc", f"robust_{spec['label']}", spec.get("eps")
     return "adv_acc", "robust", None
 
 

@@ -58,6 +58,7 @@ class RunResult:
     run_dir: Path
     records: pd.DataFrame
     summary: dict
+    tracking: dict | None = None  # where MLflow tracking went (Tracker.outcome); None: untracked or loaded
 
 
 def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | None = None,
@@ -89,7 +90,10 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
             pin_numerics(run_dir, numerics_environment(resolve_device(config.device), config.precision),
                          resuming=(run_dir / CHECKPOINT).exists(),
                          force=force_resume_default() if force_resume is None else force_resume)
-            return _train(config, run_dir, progress, task or _load_checked_task(config), tracker)
+            result = _train(config, run_dir, progress, task or _load_checked_task(config), tracker)
+        # After the block: the tracker has ended the MLflow run, and knows whether tracking held to the end.
+        result.tracking = tracker.outcome()
+        return result
 
 
 def _load_checked_task(config: RunConfig):

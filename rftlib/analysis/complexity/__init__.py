@@ -29,6 +29,7 @@ _EXPORTS = {
     "join_summaries": "cache", "measure_sweep": "cache", "extract_features": "features",
     "logme": "evidence", "fisher_ratio": "fisher", "probe_accuracy": "probe", "frechet_distance": "frechet",
     "leep": "transfer", "auc_by_task": "analysis", "winner_correlation": "analysis", "paper_reading": "analysis",
+    "measures_table": "analysis", "decided_correlations": "analysis",
 }
 __all__ = sorted(_EXPORTS)
 

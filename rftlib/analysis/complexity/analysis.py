@@ -36,14 +36,18 @@ def auc_by_task(joined: pd.DataFrame, value: str = "pareto_auc") -> pd.DataFrame
 
 
 def _targets(per_task: pd.DataFrame) -> dict[str, pd.Series]:
-    """Per task: BitFit's AUC minus Compacter's, and each strategy's AUC in % above the average."""
+    """Per task: BitFit's AUC minus Compacter's, and each strategy's AUC in % above the average (over the
+    tasks on which every strategy ran)."""
     wide = per_task.pivot(index="task", columns="strategy", values="mean")
     targets = {}
     if all(s in wide.columns for s in PAPER_PAIR):
         targets[PAIR_TARGET] = wide[PAPER_PAIR[0]] - wide[PAPER_PAIR[1]]
-    average = wide.mean(axis=1)
-    for strategy in wide.columns:
-        targets[f"{strategy} % above average"] = 100 * (wide[strategy] / average - 1)
+    # "% above average" only where every strategy ran: an average over 3 strategies beside one over 7 (or a
+    # lone strategy at +0%) would make the tasks incomparable.
+    complete = wide.dropna(axis=0, how="any")
+    average = complete.mean(axis=1)
+    for strategy in complete.columns:
+        targets[f"{strategy} % above average"] = 100 * (complete[strategy] / average - 1)
     return targets
 
 
@@ -105,3 +109,28 @@ def paper_reading(correlations: pd.DataFrame) -> str:
         verdict = (f"is neither supported nor contradicted on these {tasks} tasks: every 95% interval of the "
                    f"rank correlation includes 0")
     return f"{claim} {verdict}."
+
+
+def measures_table(per_task: pd.DataFrame) -> pd.DataFrame:
+    """One row per task with a measure: each measure as "value [95% interval]" (``auc_by_task``'s frame)."""
+    rows = {}
+    for task, group in per_task.groupby("task", sort=True):
+        first = group.iloc[0]
+        cells = {}
+        for measure in MEASURES:
+            value = first.get(measure)
+            if value is None or not np.isfinite(value):
+                continue
+            low, high = first.get(f"{measure}_low"), first.get(f"{measure}_high")
+            bounds = f" [{low:.3g}, {high:.3g}]" if low is not None and np.isfinite(low) else ""
+            cells[measure] = f"{value:.3g}{bounds}"
+        if cells:
+            rows[task] = cells
+    return pd.DataFrame.from_dict(rows, orient="index").fillna("")
+
+
+def decided_correlations(correlations: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``winner_correlation`` that say something: at least MIN_TASKS tasks and a correlation."""
+    rows = correlations[(correlations["n_tasks"] >= MIN_TASKS) & correlations["rho"].notna()]
+    return rows.reset_index(drop=True)
+
