@@ -16,7 +16,7 @@ import time
 MODULES = ("torch", "torchvision", "timm", "peft", "safetensors.torch", "numpy", "scipy.stats", "sklearn",
            "pandas", "matplotlib.pyplot", "seaborn", "datasets", "papermill", "nbconvert", "nbclient",
            "ipykernel.kernelapp", "jupyter_client", "ray", "mlflow", "pyautoattack", "torchattacks",
-           "imagecorruptions", "pytest", "rftlib.training", "rftlib.sweep.runner", "rftlib.results")
+           "imagecorruptions", "pytest", "rftlib.training", "rftlib.sweep.runner", "rftlib.analysis.results")
 
 
 def main() -> int:

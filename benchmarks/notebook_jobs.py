@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-IMPORTS = "import torch, timm, pandas, seaborn, matplotlib.pyplot\nimport rftlib.training\nfrom rftlib import plots"
+IMPORTS = "import torch, timm, pandas, seaborn, matplotlib.pyplot\nimport rftlib.training\nfrom rftlib import figures"
 VARIANTS = ("graceful", "immediate")
 
 

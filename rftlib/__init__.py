@@ -18,18 +18,26 @@ _EXPORTS = {
     "strategy_config": "rftlib.strategies",
     "trainable_parameters": "rftlib.strategies",
     "STRATEGIES": "rftlib.strategies",
-    "EvalSchedule": "rftlib.schedule",
-    "RunConfig": "rftlib.config",
+    "EvalSchedule": "rftlib.runs.schedule",
+    "RunConfig": "rftlib.runs.config",
     "finetune": "rftlib.training",
     "RunResult": "rftlib.training",
-    "RftError": "rftlib.errors",
+    "RftError": "rftlib.core.errors",
 }
 
-# Subpackages and modules reachable as attributes after a plain `import rftlib` (`rftlib.attacks.PGD`),
-# imported on first use like the names above.
-_SUBMODULES = ("attacks", "bench", "config", "data", "devices", "errors", "models", "numerics", "pareto",
-               "plots", "records", "results", "rundir", "schedule", "strategies", "sweep", "theory",
-               "tracking", "training", "upstream")
+# Subpackages reachable as attributes after a plain `import rftlib` (`rftlib.attacks.PGD`), and the modules
+# the README names by their short name (`from rftlib import pareto, results, uncertainty`), imported on first use.
+_SUBMODULES = {name: f"rftlib.{name}" for name in (
+    "core", "stats", "models", "strategies", "data", "attacks", "remedies", "runs", "tracking", "training",
+    "posthoc", "analysis", "figures", "sweep", "bench")}
+_SUBMODULES.update({
+    "pareto": "rftlib.stats.pareto",
+    "config": "rftlib.runs.config",
+    "results": "rftlib.analysis.results",
+    "uncertainty": "rftlib.analysis.uncertainty",
+    "theory": "rftlib.analysis.theory",
+    "errors": "rftlib.core.errors",
+})
 
 __all__ = sorted(_EXPORTS)
 
@@ -40,7 +48,9 @@ def __getattr__(name: str):
         globals()[name] = value
         return value
     if name in _SUBMODULES:
-        return importlib.import_module(f"rftlib.{name}")  # the import sets the attribute too
+        module = importlib.import_module(_SUBMODULES[name])
+        globals()[name] = module
+        return module
     raise AttributeError(f"module 'rftlib' has no attribute {name!r}")
 
 

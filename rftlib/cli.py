@@ -12,8 +12,8 @@ import os
 import sys
 import warnings
 
-from .errors import RftError
-from .fast_imports import skip_slow_optional_imports
+from rftlib.core.errors import RftError
+from rftlib.core.fast_imports import skip_slow_optional_imports
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS = {
@@ -21,8 +21,8 @@ SUBCOMMANDS = {
     "run": ("rftlib.training.command", "fine-tune one run with continuous evaluation from a YAML config"),
     "sweep": ("rftlib.sweep.command", "run a sweep of parameterised notebooks (local or Ray) and render reports"),
     "bench": ("rftlib.bench", "benchmark PGD and fine-tuning throughput against torchattacks and the device peak"),
-    "complexity": ("rftlib.complexity.command", "measure a task's complexity under a pretrained backbone (LogME, F1, ...)"),
-    "wise-ft": ("rftlib.remedies.wise_ft_command", "WiSE-FT: evaluate weight-space interpolations of a finished run"),
+    "complexity": ("rftlib.analysis.complexity.command", "measure a task's complexity under a pretrained backbone (LogME, F1, ...)"),
+    "wise-ft": ("rftlib.posthoc.command", "WiSE-FT: evaluate weight-space interpolations of a finished run"),
     "track": ("rftlib.tracking.command", "log existing run directories to MLflow (idempotent: only what is missing)"),
     "ui": ("rftlib.tracking.ui", "start the MLflow UI on 127.0.0.1 over the project's tracking store"),
 }
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     # A CLI run offline must not hang on hub retries; online users can set HF_HUB_OFFLINE=0.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # inherited by every worker, kernel and server
-    skip_slow_optional_imports()  # ~2 s of CPU in `rft sweep` (nbformat -> jsonschema); see rftlib.fast_imports
+    skip_slow_optional_imports()  # ~2 s of CPU in `rft sweep` (nbformat -> jsonschema); see rftlib.core.fast_imports
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
     # Warnings (a duplicate grid point, runs left out of a table) as one line each, like errors.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from .config import PAPER_MODEL
+from rftlib.runs.config import PAPER_MODEL
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -16,6 +16,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
-    from .strategies.table import command as table_command
+    from rftlib.strategies.table import command as table_command
 
     return table_command(args)

@@ -6,7 +6,7 @@ An edge A -> B means that running module A can import module B:
   import is still a dependency of A's layer); ``from pkg import name`` points at the module
   ``pkg.name`` when there is one, else at ``pkg`` (its ``__init__``, also from one of its own modules);
 - importing ``a.b.c`` from outside the package ``a.b`` first runs ``a/b/__init__.py``: an edge to
-  each package entered that way (``rftlib.config`` importing ``rftlib.training.objectives`` depends on
+  each package entered that way (``rftlib.runs.config`` importing ``rftlib.training.objectives`` depends on
   ``rftlib/training/__init__.py`` too). A module inside a package does not get an edge to it: the
   package is already being imported when its modules are.
 

@@ -8,7 +8,7 @@ from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
 
 from attack_helpers import trained_digits_vit
 from rftlib.attacks import APGD, APGDT, PGD, APGDCEAndT, make_attack, check_attack_spec
-from rftlib.errors import RftError
+from rftlib.core.errors import RftError
 
 # One worker trains the model once for the whole module.
 pytestmark = pytest.mark.xdist_group("trained-digits-vit")
@@ -277,7 +277,7 @@ def test_good_specs_and_the_registry():
 
 
 def test_run_config_refuses_bad_attacks_before_loading():
-    from rftlib.config import RunConfig
+    from rftlib.runs.config import RunConfig
 
     with pytest.raises(RftError, match=r"APGD-T targets must be at most classes - 1 = 3, got 5"):
         RunConfig.from_dict({"dataset": "synthetic", "dataset_options": {"num_classes": 4},

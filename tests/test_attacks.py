@@ -8,7 +8,7 @@ import torchattacks
 from torch import nn
 
 from rftlib.attacks import ATTACKS, PGD, make_attack
-from rftlib.errors import RftError
+from rftlib.core.errors import RftError
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 

@@ -10,7 +10,7 @@ from pyautoattack import AutoAttack as Reference
 
 from attack_helpers import trained_digits_vit
 from rftlib.attacks import APGD, AutoAttack, make_attack, check_attack_spec
-from rftlib.errors import RftError
+from rftlib.core.errors import RftError
 
 pytestmark = pytest.mark.xdist_group("trained-digits-vit")
 

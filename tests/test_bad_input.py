@@ -13,8 +13,8 @@ import yaml
 
 from rftlib import RunConfig, finetune
 from rftlib.cli import main as rft
-from rftlib.config import apply_overrides
-from rftlib.errors import RftError
+from rftlib.runs.config import apply_overrides
+from rftlib.core.errors import RftError
 from training_helpers import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -234,7 +234,7 @@ def test_weights_that_are_no_checkpoint_are_refused_from_their_header(tmp_path, 
 def test_the_weight_formats_rftlib_loads_pass_the_header_check(tmp_path):
     from safetensors.torch import save_file
 
-    from rftlib.preflight import check_weights, weights_format
+    from rftlib.runs.preflight import check_weights, weights_format
 
     tensors = {"head.weight": torch.zeros(2, 3)}
     save_file(tensors, tmp_path / "w.safetensors")

@@ -44,11 +44,11 @@ def test_help_of_each_subcommand_lists_its_options():
 
 
 def test_skipping_the_iri_grammar_keeps_notebooks_valid(tmp_path):
-    # rftlib.fast_imports keeps jsonschema from compiling rfc3987_syntax's grammar in rftlib's processes;
+    # rftlib.core.fast_imports keeps jsonschema from compiling rfc3987_syntax's grammar in rftlib's processes;
     # nbformat still reads and validates notebooks (its schemas use no "format"), and rejects a broken one.
     code = """
 import json, sys
-from rftlib.fast_imports import skip_slow_optional_imports
+from rftlib.core.fast_imports import skip_slow_optional_imports
 skip_slow_optional_imports()
 import nbformat
 notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])

@@ -1,4 +1,4 @@
-"""rftlib.complexity: each measure on cases with known answers, the edge cases that must fail with one
+"""rftlib.analysis.complexity: each measure on cases with known answers, the edge cases that must fail with one
 line, the backbone left unchanged, and the command, the sweep's cache and the RQ2 analysis."""
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ from scipy.stats import multivariate_normal
 from threadpoolctl import threadpool_limits
 
 from rftlib.cli import main
-from rftlib.complexity import (auc_by_task, fisher_ratio, frechet_distance, join_summaries, leep, logme,
+from rftlib.analysis.complexity import (auc_by_task, fisher_ratio, frechet_distance, join_summaries, leep, logme,
                                measure_sweep, measure_task, paper_reading, probe_accuracy, winner_correlation)
-from rftlib.complexity.analysis import PAIR_TARGET
-from rftlib.complexity.cache import cache_file
-from rftlib.complexity.checks import check_labelled
-from rftlib.complexity.features import extract_features
-from rftlib.errors import RftError
+from rftlib.analysis.complexity.analysis import PAIR_TARGET
+from rftlib.analysis.complexity.cache import cache_file
+from rftlib.analysis.complexity.checks import check_labelled
+from rftlib.analysis.complexity.features import extract_features
+from rftlib.core.errors import RftError
 from rftlib.models import build_model
 
 LABELLED = {"logme": logme, "fisher_ratio": fisher_ratio, "probe_acc": probe_accuracy}
@@ -267,7 +267,7 @@ def write_run(root, name, config, auc, done=True):
 def test_the_sweep_measures_each_task_once_and_results_join_them(upstream_weights, tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from rftlib import results
+    from rftlib.analysis import results
 
     weights, _ = upstream_weights
     config = tiny_task_config(weights)
@@ -277,7 +277,7 @@ def test_the_sweep_measures_each_task_once_and_results_join_them(upstream_weight
     first = measure_sweep(sweep, log=logged.append, size=40, resamples=2)
     assert list(first) == [cache_file(sweep.root, config)] and len(logged) == 1 and "digits" in logged[0]
     # Cached: a second sweep measures nothing.
-    monkeypatch.setattr("rftlib.complexity.cache.measure_task", lambda *a, **k: pytest.fail("measured again"))
+    monkeypatch.setattr("rftlib.analysis.complexity.cache.measure_task", lambda *a, **k: pytest.fail("measured again"))
     assert measure_sweep(sweep, log=logged.append, size=40, resamples=2) == first
     write_run(sweep.root, "a", {**config, "strategy": "lora"}, auc=0.5)
     write_run(sweep.root, "b", {**config, "dataset": "synthetic"}, auc=0.5)  # no measures cached
@@ -321,7 +321,7 @@ def test_rank_correlation_and_the_papers_reading():
 
 
 def test_the_subset_is_seeded_and_holds_every_class_in_proportion():
-    from rftlib.complexity.features import seeded_subset
+    from rftlib.analysis.complexity.features import seeded_subset
     from rftlib.data import TensorImageDataset
 
     labels = np.r_[np.zeros(50), np.ones(30), np.full(20, 2)].astype(int)

@@ -3,7 +3,7 @@
 import pytest
 
 import rftlib
-from rftlib import uncertainty
+from rftlib.analysis import uncertainty
 
 
 def control(tmp_path, nonrobust_strength: float) -> dict:

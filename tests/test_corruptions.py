@@ -9,7 +9,7 @@ from rftlib.data import TensorImageDataset
 from rftlib.data import corruptions as corruptions_module
 from rftlib.data.corruptions import (COMMON_CORRUPTIONS, cache_key, corrupt_images, corrupted_sets,
                                      corruption_options)
-from rftlib.errors import RftError
+from rftlib.core.errors import RftError
 from training_helpers import die_after_steps, tiny_config, without_timing
 
 

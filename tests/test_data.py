@@ -10,7 +10,7 @@ from PIL import Image
 
 from fixtures_data import DOMAINS, HUB_SCHEMAS, build_hub_dataset_dict, class_names_for, write_hub_dataset
 from rftlib.data import DATASETS, DOMAINNET_DOMAINS, eval_subset, holdout_split, load_task
-from rftlib.errors import RftError
+from rftlib.core.errors import RftError
 
 HUB = ["cifar10", "cifar100", "caltech256", "cub200", "stanford_dogs", "domainnet"]
 N = 10  # examples per split (per domain for DomainNet)

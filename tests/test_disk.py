@@ -13,9 +13,9 @@ import yaml
 
 from rftlib import finetune
 from rftlib.cli import main
-from rftlib.disk import DiskError, mount_point
-from rftlib.records import read_records
-from rftlib.rundir import failure_reason, make_run_dir, run_status
+from rftlib.core.disk import DiskError, mount_point
+from rftlib.runs.records import read_records
+from rftlib.runs.rundir import failure_reason, make_run_dir, run_status
 from training_helpers import tiny_config, without_timing
 
 
@@ -115,7 +115,7 @@ def test_read_only_disk_is_named_not_permission_denied(tmp_path, capsys):
 
 
 def test_a_failed_write_leaves_no_tmp_file_and_keeps_the_old_file(tmp_path):
-    from rftlib.atomic import atomic_write, atomic_write_text
+    from rftlib.core.atomic import atomic_write, atomic_write_text
 
     target = atomic_write_text(tmp_path / "summary.json", "old")
 

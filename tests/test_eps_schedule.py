@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from rftlib import RunConfig
-from rftlib.errors import RftError
+from rftlib.core.errors import RftError
 from rftlib.remedies.eps_schedule import EpsSchedule
 from rftlib.training.objectives import make_objective, objective_options
 from test_l2_sp import SMALL, batch, tiny

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from rftlib import RftError, RunConfig, finetune
-from rftlib.outcomes import drop_outcomes_after, outcome_steps, read_outcomes, write_outcomes
+from rftlib.runs.outcomes import drop_outcomes_after, outcome_steps, read_outcomes, write_outcomes
 from rftlib.training.evaluation import Evaluator
 from training_helpers import tiny_config
 

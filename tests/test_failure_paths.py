@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rftlib.errors import RftError
-from rftlib.results import (RunsLeftOut, end_report_if_empty, left_out_text, load_records, load_summaries,
+from rftlib.core.errors import RftError
+from rftlib.analysis.results import (RunsLeftOut, end_report_if_empty, left_out_text, load_records, load_summaries,
                             run_statuses, why_empty)
-from rftlib.rundir import RunLock
+from rftlib.runs.rundir import RunLock
 from rftlib.sweep.execute import execute_job, mark_run_failed
 from rftlib.sweep.index import write_index
 from rftlib.sweep.jobs import Job

@@ -9,7 +9,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from rftlib.attacks import ATTACKS, accepts_option, make_attack
-from rftlib.errors import RftError
+from rftlib.core.errors import RftError
 from rftlib.models import build_model
 from rftlib.strategies._bottleneck import Bottleneck
 from rftlib.strategies import FAMILIES, STRATEGIES, apply_strategy, family_of, trainable_parameters

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rftlib.devices import no_gpu_driver
+from rftlib.core.devices import no_gpu_driver
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "params" / "runs" / "digits_tiny.yaml"  # pretrained: false, full, digits, 16 px
@@ -122,7 +122,7 @@ def test_a_good_configuration_still_checks_the_family_with_torch():
     """The one check that needs the model class (whether its family takes the strategy) still runs,
     after every torch-free one: adapters on a ResNet are refused, by timm's class on the meta device."""
     from rftlib import RunConfig
-    from rftlib.errors import RftError
+    from rftlib.core.errors import RftError
 
     good = RunConfig.from_yaml(CONFIG, ["strategy=lora"])
     assert good.strategy == "lora"
@@ -131,11 +131,11 @@ def test_a_good_configuration_still_checks_the_family_with_torch():
 
 
 def test_the_timm_name_snapshot_is_timms_registry():
-    """rftlib/timm_names.json answers for the installed timm: regenerate it (python -m rftlib.timm_names)
+    """rftlib/models/timm_names.json answers for the installed timm: regenerate it (python -m rftlib.models.timm_names)
     after upgrading timm, or this fails."""
     import timm
 
-    from rftlib import timm_names
+    from rftlib.models import timm_names
 
     stored = json.loads(timm_names.SNAPSHOT.read_text())
     assert stored["timm"] == timm.__version__
@@ -156,7 +156,7 @@ def test_the_timm_name_snapshot_is_timms_registry():
 
 
 def test_a_snapshot_of_another_timm_version_is_not_used(tmp_path, monkeypatch):
-    from rftlib import timm_names
+    from rftlib.models import timm_names
 
     stale = tmp_path / "timm_names.json"
     stale.write_text(json.dumps({"timm": "0.0.1", "models": {"only_this_model": [224, {}]}}))
@@ -172,11 +172,11 @@ def test_a_snapshot_of_another_timm_version_is_not_used(tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", ["cpu", "cuda", "cuda:1", "mps", "cpu:0", "mps:0", "gpu", "GPU", "cuda:x", "CPU",
                                   "cuda:-1", "cuda:01", " cpu", "cuda: 1", "cuda:1:2", "", "meta", "xla", "cuda:12"])
 def test_device_names_parse_as_torch_parses_them(name):
-    """rftlib.devices parses names without torch; torch.device is the reference (for the run device types)."""
+    """rftlib.core.devices parses names without torch; torch.device is the reference (for the run device types)."""
     import torch
 
-    from rftlib.devices import RUN_DEVICE_TYPES, parse_device
-    from rftlib.errors import RftError
+    from rftlib.core.devices import RUN_DEVICE_TYPES, parse_device
+    from rftlib.core.errors import RftError
 
     try:
         device = torch.device(name)

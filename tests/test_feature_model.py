@@ -6,7 +6,7 @@ import torch
 
 from rftlib.data import load_task
 from rftlib.data.feature_model import FeatureModelOptions, nonrobust_codes
-from rftlib.errors import RftError
+from rftlib.core.errors import RftError
 from rftlib.stats import wilson_interval
 
 

@@ -7,10 +7,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from rftlib import calibration, results
-from rftlib.config import RunConfig
-from rftlib.errors import RftError
-from rftlib.outcomes import read_outcomes
+from rftlib.analysis import calibration, results
+from rftlib.runs.config import RunConfig
+from rftlib.core.errors import RftError
+from rftlib.runs.outcomes import read_outcomes
 from rftlib.training.best import BestWeights
 from rftlib.training.final_autoattack import FLAGS, PEAK_WEIGHTS, peak_key, subset_positions
 from rftlib.training.loop import finetune

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from rftlib import RunConfig, finetune
-from rftlib.errors import RftError
+from rftlib.core.errors import RftError
 from rftlib.training.best import BEST_WEIGHTS, VAL_KEY, BestWeights, best_record
 from training_helpers import tiny_config
 

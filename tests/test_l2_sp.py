@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from rftlib import RunConfig, finetune
-from rftlib.errors import RftError
+from rftlib.core.errors import RftError
 from rftlib.models import build_model
 from rftlib.remedies.l2_sp import L2SP, WithL2SP
 from rftlib.strategies import apply_strategy

@@ -9,12 +9,12 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 import rftlib
-from rftlib.config import RunConfig
+from rftlib.runs.config import RunConfig
 from rftlib.data import load_task
 from rftlib.models import build_model
-from rftlib.records import read_records
-from rftlib.remedies.probe_head import PROBE_HEAD, fit_probe_head, head_names, set_head
-from rftlib.seeding import seed_everything
+from rftlib.runs.records import read_records
+from rftlib.training.probe_head import PROBE_HEAD, fit_probe_head, head_names, set_head
+from rftlib.core.seeding import seed_everything
 from rftlib.training import loop
 from rftlib.training.checkpoint import trainable_state
 from test_resume import _start, _wait_for_records

@@ -7,7 +7,7 @@ import torch
 from huggingface_hub import constants as hub_constants
 from safetensors.torch import save_file
 
-from rftlib.errors import RftError
+from rftlib.core.errors import RftError
 from rftlib.models import PAPER_MODEL, PixelSpaceClassifier, build_model
 
 TINY = dict(img_size=32)  # test_vit: 64 wide, 6 blocks, 16 px patches -> 4 patches at 32 px

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from rftlib import finetune
-from rftlib.errors import RftError
-from rftlib.numerics import pin_numerics
-from rftlib.results import run_statuses
-from rftlib.rundir import failure_reason, run_status
+from rftlib.core.errors import RftError
+from rftlib.core.numerics import pin_numerics
+from rftlib.analysis.results import run_statuses
+from rftlib.runs.rundir import failure_reason, run_status
 from rftlib.sweep.launch import local_slots
 from training_helpers import tiny_config
 

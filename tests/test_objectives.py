@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from rftlib import RunConfig, finetune
 from rftlib.attacks.trades import TradesKL
-from rftlib.errors import RftError
+from rftlib.core.errors import RftError
 from rftlib.models import build_model
 from rftlib.strategies import STRATEGIES, apply_strategy
 from rftlib.training.objectives import OBJECTIVES, make_objective, objective_options, trades_loss

@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file, save
 from torch import nn
 
-from rftlib.progress import progress_bar
+from rftlib.core.progress import progress_bar
 from rftlib.training.checkpoint import FINAL_WEIGHTS, canonical_safetensors, save_final_weights
 
 

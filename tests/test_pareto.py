@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rftlib.errors import RftError
-from rftlib.pareto import pareto_auc, pareto_front, percent_above_average
+from rftlib.core.errors import RftError
+from rftlib.stats.pareto import pareto_auc, pareto_front, percent_above_average
 
 # The paper's AUC table (STUDY.md), strategies x datasets.
 PAPER_AUC = pd.DataFrame(

@@ -77,7 +77,7 @@ def test_a_run_on_a_lost_node_is_retried_elsewhere_and_resumes(ray_cluster, tmp_
     """The worker node dies mid-run; Ray reruns the task on the node that is left, the run resumes
     from its checkpoint, and its records equal an uninterrupted run's."""
     from rftlib import finetune
-    from rftlib.records import read_records
+    from rftlib.runs.records import read_records
     from training_helpers import tiny_config, without_timing
 
     # Long enough that the node is lost well before the run could finish: 25 evaluations, and ~4 s of

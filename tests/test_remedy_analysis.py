@@ -3,8 +3,9 @@ answers (robust selection trains exactly as plain fine-tuning: its frontier, hen
 same; L2-SP with zero weights changes nothing), the sentences, and the report with and without remedies."""
 import pytest
 
-from rftlib import finetune, results
-from rftlib.remedies import analysis
+from rftlib import finetune
+from rftlib.analysis import results
+from rftlib.analysis import remedies as analysis
 from test_l2_sp import SMALL
 from training_helpers import tiny_config
 
@@ -46,7 +47,7 @@ def test_remedy_runs_are_matched_and_their_differences_have_known_answers(runs):
 
 @pytest.mark.slow  # the module fixture trains three tiny runs (~8 s CPU together)
 def test_the_figures_draw_and_the_other_reports_leave_remedy_runs_out(runs):
-    from rftlib.remedies import figures
+    from rftlib.figures import remedies as figures
 
     summaries, records = results.load_summaries(runs), results.load_records(runs)
     remedies = analysis.remedy_runs(summaries)

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from rftlib.errors import RftError
-from rftlib.pareto import pareto_auc, percent_above_average
-from rftlib.results import (
+from rftlib.core.errors import RftError
+from rftlib.stats.pareto import pareto_auc, percent_above_average
+from rftlib.analysis.results import (
     RunsLeftOut, auc_stats, auc_table, auc_table_text, find_runs, load_records, load_summaries,
 )
 

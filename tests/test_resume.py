@@ -10,9 +10,9 @@ import time
 import pytest
 
 from rftlib import finetune
-from rftlib.outcomes import read_outcomes
-from rftlib.records import keep_records_up_to, read_records
-from rftlib.rundir import RunInUse
+from rftlib.runs.outcomes import read_outcomes
+from rftlib.runs.records import keep_records_up_to, read_records
+from rftlib.runs.rundir import RunInUse
 from training_helpers import tiny_config, without_timing
 
 # The child sleeps before each training step: the tiny model trains a step in ~30 ms, and the kill must

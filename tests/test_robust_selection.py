@@ -10,8 +10,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 from rftlib import RunConfig, finetune
-from rftlib.errors import RftError
-from rftlib.outcomes import read_outcomes
+from rftlib.core.errors import RftError
+from rftlib.runs.outcomes import read_outcomes
 from rftlib.stats import paired_difference_interval
 from rftlib.training.best import FRONTIER_DIR, FrontierWeights, robust_record
 from test_controls import control

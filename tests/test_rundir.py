@@ -14,11 +14,11 @@ import pytest
 import yaml
 
 from rftlib import finetune
-from rftlib.errors import RftError
-from rftlib.rundir import RunInUse, RunLock, claim, run_status
+from rftlib.core.errors import RftError
+from rftlib.runs.rundir import RunInUse, RunLock, claim, run_status
 from training_helpers import tiny_config
 
-HOLD = ("import sys, time; from rftlib.rundir import RunLock; RunLock(sys.argv[1]).acquire(); "
+HOLD = ("import sys, time; from rftlib.runs.rundir import RunLock; RunLock(sys.argv[1]).acquire(); "
         "print('locked', flush=True); time.sleep(60)")
 
 

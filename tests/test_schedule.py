@@ -1,7 +1,7 @@
 import pytest
 
 from rftlib import EvalSchedule
-from rftlib.errors import RftError
+from rftlib.core.errors import RftError
 
 
 def test_paper_preset_is_multiples_per_phase_plus_endpoints():

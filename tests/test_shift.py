@@ -1,4 +1,4 @@
-"""RQ3's correlations of shifted accuracy with clean accuracy (rftlib.shift)."""
+"""RQ3's correlations of shifted accuracy with clean accuracy (rftlib.analysis.shift)."""
 import math
 
 import numpy as np
@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from rftlib.errors import RftError
-from rftlib.shift import clean_correlations, pearson
+from rftlib.core.errors import RftError
+from rftlib.analysis.shift import clean_correlations, pearson
 
 
 def test_pearson_and_its_interval_match_scipy():

@@ -6,7 +6,7 @@ import pytest
 from scipy.stats import binomtest
 
 from rftlib import stats
-from rftlib.errors import RftError
+from rftlib.core.errors import RftError
 
 # Newcombe (Statistics in Medicine 1998, 17:857), Table II: Wilson score intervals without continuity
 # correction for his four examples, to 4 decimals.

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rftlib.errors import RftError
+from rftlib.core.errors import RftError
 from rftlib.models import build_model
 from rftlib.strategies import (
     REGISTRY,
@@ -267,7 +267,7 @@ def test_paper_configurations():
     assert (adapter.reduction_factor, adapter.init_std, adapter.activation) == (8, 0.02, "gelu")
     assert (compacter.reduction_factor, compacter.phm_dim, compacter.phm_rank, compacter.shared_rule) == (32, 4, 1, True)
     assert strategy_config("lora", targets=["q"]).targets == ("q",)  # a list where a tuple is: accepted
-    # An integral float is refused, as in every integer field (rftlib.validation), never rounded.
+    # An integral float is refused, as in every integer field (rftlib.core.validation), never rounded.
     with pytest.raises(RftError, match=r"lora option 'r' must be an integer, got 4.0 \(integer fields take "
                                        r"integers only: write 4\)"):
         strategy_config("lora", r=4.0)

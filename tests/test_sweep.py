@@ -8,9 +8,10 @@ import pytest
 import yaml
 
 from rftlib.cli import main
-from rftlib.errors import RftError
+from rftlib.core.errors import RftError
 from rftlib.strategies import STRATEGIES
-from rftlib.sweep import load_sweep, params, resolve
+from rftlib.sweep import load_sweep, resolve
+from rftlib.training import params
 from rftlib.sweep.launch import check_address, local_slots
 from rftlib.sweep.parameters import check_parameters, declared_parameters
 from rftlib.sweep.spec import expand_grid
@@ -199,7 +200,7 @@ def test_paper_sweep_is_the_papers_231_models():
 def test_demo_sweep_is_seven_strategies_on_three_tasks_and_the_controls():
     sweep = load_sweep(ROOT / "params" / "sweeps" / "demo.yaml")
     assert len(sweep.runs) == 7 + 7 + 3 + 3 + 1 + 4  # digits, synthetic, domain shift, the controls (+/-), + the RQ4 remedy runs, each beside its plain counterpart
-    from rftlib.remedies.analysis import base_key, remedy_label
+    from rftlib.analysis.remedies import base_key, remedy_label
 
     plain = {base_key(run.config) for run in sweep.runs if remedy_label(run.config) == "plain"}
     remedies = [run for run in sweep.runs if remedy_label(run.config) != "plain"]

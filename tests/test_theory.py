@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from rftlib import theory
-from rftlib.errors import RftError
+from rftlib.analysis import theory
+from rftlib.core.errors import RftError
 
 
 def test_sample_shapes_and_determinism():

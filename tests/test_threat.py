@@ -11,8 +11,8 @@ from torch import nn
 from attack_helpers import trained_digits_vit
 from rftlib import RunConfig, finetune
 from rftlib.attacks import APGD, APGDT, PGD, APGDCEAndT, AutoAttack
-from rftlib.errors import RftError
-from rftlib.robustness_curve import curve_summary, per_radius_flags, point_areas, survivor_flags
+from rftlib.core.errors import RftError
+from rftlib.attacks.robustness_curve import curve_summary, per_radius_flags, point_areas, survivor_flags
 from training_helpers import die_after_steps, tiny_config, without_timing
 
 pytestmark = pytest.mark.xdist_group("trained-digits-vit")

@@ -18,8 +18,8 @@ import yaml
 
 from rftlib import finetune
 from rftlib.cli import main
-from rftlib.config import RunConfig
-from rftlib.records import TIMING_FIELDS, read_records
+from rftlib.runs.config import RunConfig
+from rftlib.runs.records import TIMING_FIELDS, read_records
 from rftlib.sweep import load_sweep
 from rftlib.tracking.live import TrackingWarning
 from rftlib.tracking.mirror import ID_FILE, record_metrics
@@ -248,7 +248,7 @@ def test_a_failed_run_is_failed_in_mlflow_with_its_reason(sqlite_store, tmp_path
 WRITER = """
 import json, sys, yaml
 from pathlib import Path
-from rftlib.records import append_record
+from rftlib.runs.records import append_record
 from rftlib.tracking.live import Tracker
 source, run_dir, uri = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 config = yaml.safe_load((run_dir / "config.yaml").read_text())
@@ -288,7 +288,7 @@ def test_two_concurrent_writers_on_one_new_sqlite_store_both_log_completely(unre
 def test_a_sweeps_driver_mirrors_its_runs_and_their_notebooks(unreachable_runs, sqlite_store, tmp_path):
     from types import SimpleNamespace
 
-    from rftlib.tracking.options import TrackingOptions
+    from rftlib.runs.tracking_options import TrackingOptions
     from rftlib.tracking.sweep import sweep_mirror
 
     uri = sqlite_store

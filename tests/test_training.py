@@ -7,7 +7,7 @@ import yaml
 
 from rftlib import RunConfig, finetune
 from rftlib.cli import main as rft
-from rftlib.errors import RftError
+from rftlib.core.errors import RftError
 from rftlib.training import TrainingDiverged
 from rftlib.training.optim import lr_factor
 from training_helpers import tiny_config, without_timing
@@ -77,7 +77,7 @@ def test_nan_loss_stops_with_the_step_and_keeps_records(tmp_path):
     steps = [json.loads(line)["step"] for line in (run_dir / "records.jsonl").read_text().splitlines()]
     assert steps == [0, 4]
     assert not (run_dir / "done").exists()
-    # Marked failed, with the reason: no table reads it as a result (rftlib.results).
+    # Marked failed, with the reason: no table reads it as a result (rftlib.analysis.results).
     assert (run_dir / "failed").read_text().startswith("TrainingDiverged: loss is nan at step 5")
 
 

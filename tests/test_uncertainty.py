@@ -1,4 +1,4 @@
-"""rftlib.uncertainty: trade-off verdicts, per-evaluation intervals, AUC intervals, ranking stability;
+"""rftlib.analysis.uncertainty: trade-off verdicts, per-evaluation intervals, AUC intervals, ranking stability;
 runs with and without per-sample outcomes."""
 import json
 
@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from rftlib import stats, uncertainty
-from rftlib.outcomes import write_outcomes
-from rftlib.results import distinguish_datasets, load_records, load_summaries
+from rftlib import stats
+from rftlib.analysis import uncertainty
+from rftlib.runs.outcomes import write_outcomes
+from rftlib.analysis.results import distinguish_datasets, load_records, load_summaries
 
 
 def outcomes_with(accuracies, n=250, seed=0):

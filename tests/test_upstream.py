@@ -9,7 +9,7 @@ from rftlib import build_model
 from rftlib.sweep.jobs import Job
 from rftlib.sweep.launch import run_local
 from rftlib.sweep.upstreams import missing_upstreams, upstream_key
-from rftlib.upstream import cached_weights, pretrain
+from rftlib.training.upstream import cached_weights, pretrain
 
 TINY_RUN = Path(__file__).resolve().parent / "notebooks" / "tiny_run.ipynb"
 

@@ -10,11 +10,12 @@ import torch
 
 import rftlib
 from rftlib import cli
-from rftlib.errors import RftError
+from rftlib.core.errors import RftError
 from rftlib.models import build_model
-from rftlib.outcomes import read_step_outcomes
-from rftlib.remedies import wise_ft as wise
-from rftlib.remedies.wise_ft_run import wise_ft
+from rftlib.runs.outcomes import read_step_outcomes
+from rftlib.analysis.remedies import wise_ft_differences
+from rftlib.training import wise_ft as wise
+from rftlib.posthoc.wise_ft_run import wise_ft
 from rftlib.remedies.interpolation import interpolate_states, lora_factor_names, merged_lora_weights
 from rftlib.strategies import FAMILIES, STRATEGIES, apply_strategy
 from rftlib.training.checkpoint import load_trainable_state, trainable_state
@@ -147,7 +148,7 @@ def test_probe_start_is_the_pretrained_backbone_with_a_fitted_head(tmp_path, mon
     """start: probe (the default) on a run without lp_ft: the run's initial state with a head fitted
     once on the frozen pretrained backbone, kept in wise_ft/probe_head.safetensors."""
     from rftlib.remedies import wise_lp_options
-    from rftlib.seeding import seed_everything
+    from rftlib.core.seeding import seed_everything
     from rftlib.training.loop import build_run_model
 
     monkeypatch.setitem(wise_lp_options.LP_FT_DEFAULTS, "steps", 10)  # the default 200, shortened
@@ -211,7 +212,7 @@ def test_unused_remedies_keep_run_names_and_the_command_module_is_light():
     plain = rftlib.RunConfig.from_dict(tiny_config())
     assert plain.run_name() == rftlib.RunConfig.from_dict(tiny_config(lp_ft=None, wise_ft=None)).run_name()
     assert plain.run_name() != rftlib.RunConfig.from_dict(tiny_config(wise_ft={})).run_name()
-    code = "import sys, rftlib.remedies.wise_ft_command, rftlib.remedies.wise_ft; print('torch' in sys.modules)"
+    code = "import sys, rftlib.posthoc.command, rftlib.training.wise_ft; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 
@@ -232,7 +233,7 @@ def test_wise_ft_recovers_robustness_on_the_positive_control(tmp_path, monkeypat
     default 200 probe steps (and a 200-step upstream) the probe head was less robust (0.28-0.51: it
     starts to use the codes) and the best gains were 0.16-0.18 at seeds 0-2."""
     from rftlib.remedies import wise_lp_options
-    from rftlib.upstream import pretrain
+    from rftlib.training.upstream import pretrain
     from test_controls import control
 
     monkeypatch.setitem(wise_lp_options.LP_FT_DEFAULTS, "steps", 100)  # half the default: cost
@@ -243,7 +244,7 @@ def test_wise_ft_recovers_robustness_on_the_positive_control(tmp_path, monkeypat
     config = {**control(tmp_path, 4.0), "pretrained": True, "weights": str(weights), "schedule": [[None, 60]],
               "wise_ft": {}}
     result = rftlib.finetune(config, progress=False)
-    curve = wise.wise_ft_differences(result.run_dir)
+    curve = wise_ft_differences(result.run_dir)
     start, end = curve.iloc[0], curve.iloc[-1]
     assert (start["alpha"], end["alpha"]) == (0.0, 1.0) and end["adv_acc"] == result.records.iloc[-1]["adv_acc"]
     assert end["adv_acc_diff"] == 0 and start["clean_acc"] < end["clean_acc"] - 0.05  # the end point learned more

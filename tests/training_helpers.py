@@ -1,7 +1,7 @@
 """A CPU-sized run configuration shared by the training, resume and CLI tests."""
 from __future__ import annotations
 
-from rftlib.records import TIMING_FIELDS
+from rftlib.runs.records import TIMING_FIELDS
 
 
 # What every test run shares unless it asks for another model: the cost of most of the suite.

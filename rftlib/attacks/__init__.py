@@ -15,11 +15,16 @@ apgd_t      targeted Auto-PGD over the top-k other classes                  :cla
 apgd_ce_t   APGD-CE, then APGD-T on the points left: fast, *not* AutoAttack  :class:`APGDCEAndT`
 autoattack  standard AutoAttack through the authors' code (pyautoattack)     :class:`AutoAttack`
 ==========  ==============================================================  ===================
+
+Also here: the threat models of a run (``threat_config``), the end-of-run AutoAttack's settings
+(``end_of_run``) and robustness curves over radii (``robustness_curve``).
+
+May use: core, stats, models.
 """
 from __future__ import annotations
 
-from ..lazy import lazy_exports
-from .settings import ATTACK_SETTINGS, accepts_option, attack_options, check_attack_spec
+from rftlib.core.lazy import lazy_exports
+from rftlib.attacks.settings import ATTACK_SETTINGS, accepts_option, attack_options, check_attack_spec
 
 # Loaded on first use: they import torch.
 _CLASSES = {"PGD": "pgd", "APGD": "apgd", "APGDT": "apgd", "APGDCEAndT": "apgd_ce_t", "AutoAttack": "autoattack",

@@ -48,12 +48,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import RftError
-from .base import (AttackOutcome, OutcomeAttack, autocast_for_dtype, check_autocast, check_inputs, frozen_eval,
+from rftlib.core.errors import RftError
+from rftlib.attacks.base import (AttackOutcome, OutcomeAttack, autocast_for_dtype, check_autocast, check_inputs, frozen_eval,
                    random_like)
-from .norms import DEFAULT_NORM, check_radius
-from .projections import l1_norms, l2_norms, l2_unit, project_l1
-from .settings import LOSSES, APGDSettings, APGDTSettings, adopt  # noqa: F401  LOSSES re-exported
+from rftlib.attacks.norms import DEFAULT_NORM, check_radius
+from rftlib.attacks.projections import l1_norms, l2_norms, l2_unit, project_l1
+from rftlib.attacks.settings import LOSSES, APGDSettings, APGDTSettings, adopt  # noqa: F401  LOSSES re-exported
 
 MOMENTUM = 0.75
 # l1-APGD's sparsity schedule (the authors' code): first topk, checkpoint share, step decrease, smallest factor.

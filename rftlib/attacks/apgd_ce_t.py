@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .apgd import APGD, APGDT
-from .base import AttackOutcome, OutcomeAttack
-from .settings import APGDCEAndTSettings
+from rftlib.attacks.apgd import APGD, APGDT
+from rftlib.attacks.base import AttackOutcome, OutcomeAttack
+from rftlib.attacks.settings import APGDCEAndTSettings
 
 
 class APGDCEAndT(OutcomeAttack):

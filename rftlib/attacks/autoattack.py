@@ -25,11 +25,11 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from ..errors import RftError
-from ..seeding import preserved_rng
-from .base import AttackOutcome, OutcomeAttack, check_inputs, frozen_eval
-from .norms import DEFAULT_NORM, check_radius
-from .settings import (INSTALL, STANDARD_SQUARE_QUERIES, STANDARD_STEPS, STANDARD_TARGETS,  # noqa: F401  re-exported
+from rftlib.core.errors import RftError
+from rftlib.core.seeding import preserved_rng
+from rftlib.attacks.base import AttackOutcome, OutcomeAttack, check_inputs, frozen_eval
+from rftlib.attacks.norms import DEFAULT_NORM, check_radius
+from rftlib.attacks.settings import (INSTALL, STANDARD_SQUARE_QUERIES, STANDARD_STEPS, STANDARD_TARGETS,  # noqa: F401  re-exported
                        STANDARD_TARGETS_L1, AutoAttackSettings, adopt, require_pyautoattack)
 
 

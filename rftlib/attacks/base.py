@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..errors import RftError
-from .settings import check_count, positive_number  # noqa: F401  re-exported: the attacks' value checks
+from rftlib.core.errors import RftError
+from rftlib.attacks.settings import check_count, positive_number  # noqa: F401  re-exported: the attacks' value checks
 
 AUTOCAST_DTYPES = (torch.bfloat16, torch.float16)
 

@@ -6,13 +6,13 @@ from typing import Any
 
 from torch import nn
 
-from ..options import check_keys
-from ..registry import Registry
-from .apgd import APGD, APGDT
-from .apgd_ce_t import APGDCEAndT
-from .autoattack import AutoAttack
-from .pgd import PGD
-from .settings import ATTACK_SETTINGS, attack_options
+from rftlib.core.options import check_keys
+from rftlib.core.registry import Registry
+from rftlib.attacks.apgd import APGD, APGDT
+from rftlib.attacks.apgd_ce_t import APGDCEAndT
+from rftlib.attacks.autoattack import AutoAttack
+from rftlib.attacks.pgd import PGD
+from rftlib.attacks.settings import ATTACK_SETTINGS, attack_options
 
 ATTACKS: Registry[type] = Registry("attack")
 ATTACKS.add("pgd", PGD)

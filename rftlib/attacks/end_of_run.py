@@ -1,13 +1,13 @@
 """The ``final_autoattack`` setting of a run (``RunConfig.final_autoattack``): its default size and its
 check, without data or model. The attack itself runs in :mod:`rftlib.training.final_autoattack`; the
 check lives here, beside the attacks it checks, so that validating a configuration never imports the
-training package (``rftlib.config`` sits below it)."""
+training package (``rftlib.runs.config`` sits below it)."""
 from __future__ import annotations
 
 from typing import Any
 
-from ..errors import RftError
-from .settings import check_attack_spec
+from rftlib.core.errors import RftError
+from rftlib.attacks.settings import check_attack_spec
 
 DEFAULT_SIZE = 500  # points AutoAttack attacks at the end of a run
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from ..errors import RftError
+from rftlib.core.errors import RftError
 
 NORMS = ("Linf", "L2", "L1")
 DEFAULT_NORM = "Linf"

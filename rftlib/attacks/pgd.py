@@ -17,12 +17,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import RftError
-from .base import (_describe, autocast_for_dtype, check_autocast, check_images, check_labels, frozen_eval, random_like,
+from rftlib.core.errors import RftError
+from rftlib.attacks.base import (_describe, autocast_for_dtype, check_autocast, check_images, check_labels, frozen_eval, random_like,
                    uniform_noise)
-from .norms import DEFAULT_NORM, check_radius
-from .projections import l2_norms, project_l2
-from .settings import PGD_NORMS, PGDSettings, adopt  # noqa: F401  PGD_NORMS re-exported
+from rftlib.attacks.norms import DEFAULT_NORM, check_radius
+from rftlib.attacks.projections import l2_norms, project_l2
+from rftlib.attacks.settings import PGD_NORMS, PGDSettings, adopt  # noqa: F401  PGD_NORMS re-exported
 
 __all__ = ["PGD", "_describe", "frozen_eval"]  # trades.py and the bench take these from here
 

@@ -15,11 +15,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..errors import RftError
-from ..options import check_keys
-from ..registry import Registry
-from ..validation import integer_hint
-from .norms import DEFAULT_NORM, NORMS, check_norm, check_radius
+from rftlib.core.errors import RftError
+from rftlib.core.options import check_keys
+from rftlib.core.registry import Registry
+from rftlib.core.validation import integer_hint
+from rftlib.attacks.norms import DEFAULT_NORM, NORMS, check_norm, check_radius
 
 #: The norms PGD is defined for here (an L1 PGD needs the sparse step of APGD-L1: use ``apgd``).
 PGD_NORMS = ("Linf", "L2")

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import RftError
-from .pgd import PGD, _describe, frozen_eval
+from rftlib.core.errors import RftError
+from rftlib.attacks.pgd import PGD, _describe, frozen_eval
 
 #: Standard deviation of TRADES' random start (the authors' code).
 TRADES_START_STD = 0.001

@@ -18,8 +18,10 @@ Examples::
     rft bench --quick --json /tmp/bench.json        # CI-sized, seconds
     rft bench --device cpu --batch 32               # the CPU figures of BENCHMARKS.md
     rft bench                                       # on a GPU: ViT-B/16 at 224 px, batch 256
+
+May use: every room below it (core ... sweep).
 """
-from .command import command, configure_parser, resolve, run_bench
-from .estimate import DEFAULT_JSON, estimate_run_seconds
+from rftlib.bench.command import command, configure_parser, resolve, run_bench
+from rftlib.bench.estimate import DEFAULT_JSON, estimate_run_seconds
 
 __all__ = ["DEFAULT_JSON", "command", "configure_parser", "estimate_run_seconds", "resolve", "run_bench"]

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from ..attacks import APGD, APGDT
-from .timing import Peer, compare_to_peer, time_peers
+from rftlib.attacks import APGD, APGDT
+from rftlib.bench.timing import Peer, compare_to_peer, time_peers
 
 REFERENCE_CE = "pyautoattack APGD-CE"
 REFERENCE_T = "pyautoattack APGD-T"
@@ -85,7 +85,7 @@ def bench_evaluation(model: nn.Module, images: torch.Tensor, *, eps: float, alph
     """Rows for one whole evaluation by rftlib's Evaluator and by the naive evaluator, with the ratio."""
     import torchattacks
 
-    from ..training.evaluation import Evaluator
+    from rftlib.training.evaluation import Evaluator
 
     model.eval()
     labels = _labels_with_accuracy(model, images, clean_acc, seed)

@@ -6,10 +6,10 @@ import json
 import sys
 from pathlib import Path
 
-from ..config import PAPER_MODEL
-from ..errors import RftError
-from ..yamlio import parse_yaml
-from .estimate import DEFAULT_JSON
+from rftlib.runs.config import PAPER_MODEL
+from rftlib.core.errors import RftError
+from rftlib.core.yamlio import parse_yaml
+from rftlib.bench.estimate import DEFAULT_JSON
 
 # torch and the benchmark's sections are imported where they run: `rft bench --help` and a bad
 # option are answered without them.
@@ -60,7 +60,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
-    from .report import format_result
+    from rftlib.bench.report import format_result
 
     config = resolve(args)
     result = run_bench(config)
@@ -74,7 +74,7 @@ def command(args: argparse.Namespace) -> int:
 
 def resolve(args: argparse.Namespace) -> dict:
     """The benchmark's settings: the options given, the device's defaults for the rest."""
-    from ..strategies.families import family_of_name
+    from rftlib.strategies.families import family_of_name
 
     for name in ("img_size", "patch_size", "batch", "train_batch", "steps", "repeats", "threads", "apgd_steps",
                  "apgd_targets"):
@@ -137,15 +137,15 @@ def run_bench(config: dict) -> dict:
     """Run the whole benchmark for a resolved ``config`` (see :func:`resolve`); returns the record."""
     import torch
 
-    from ..models import build_model
-    from .apgd import bench_apgd, bench_evaluation
-    from .objectives import bench_objectives
-    from .pgd import bench_pgd
-    from .remedies import bench_remedies
-    from .threat import bench_threat
-    from .report import add_peak_fractions, environment, targets
-    from .timing import matmul_peak
-    from .train import bench_train
+    from rftlib.models import build_model
+    from rftlib.bench.apgd import bench_apgd, bench_evaluation
+    from rftlib.bench.objectives import bench_objectives
+    from rftlib.bench.pgd import bench_pgd
+    from rftlib.bench.remedies import bench_remedies
+    from rftlib.bench.threat import bench_threat
+    from rftlib.bench.report import add_peak_fractions, environment, targets
+    from rftlib.bench.timing import matmul_peak
+    from rftlib.bench.train import bench_train
 
     device = torch.device(config["device_index"])
     if device.type == "cuda":
@@ -220,7 +220,7 @@ def run_bench(config: dict) -> dict:
 
 
 def _device(name: str) -> torch.device:
-    from ..devices import resolve_device
+    from rftlib.core.devices import resolve_device
 
     device = resolve_device(name)
     if device.type not in ("cpu", "cuda"):

@@ -39,9 +39,9 @@ def estimate_run_seconds(config: dict[str, Any], bench: dict | str | os.PathLike
     """Expected seconds of the fine-tuning run ``config`` (a run configuration mapping, as a sweep's
     ``Job.config``) on the machine ``bench`` (a record of ``rft bench``, or its path; default the
     file above), or None when the record cannot tell."""
-    from ..config import RunConfig
-    from ..errors import RftError
-    from ..schedule import EvalSchedule
+    from rftlib.runs.config import RunConfig
+    from rftlib.core.errors import RftError
+    from rftlib.runs.schedule import EvalSchedule
 
     record = _load(bench)
     if record is None or record.get("config", {}).get("quick"):
@@ -88,7 +88,7 @@ def _corrupted(run, n_evaluated: int) -> int:
     """Images of the corrupted evaluation sets, each one forward pass per evaluation."""
     if run.corruptions is None:
         return 0
-    from ..data.corruptions import corruption_options
+    from rftlib.data.corruptions import corruption_options
 
     options = corruption_options(run.corruptions)
     size = n_evaluated if options.size is None else min(options.size, n_evaluated)
@@ -147,8 +147,8 @@ def _rate(rows: list[dict], **match) -> float | None:
 def _split_sizes(run) -> tuple[int, int, int] | None:
     """(training examples after the validation hold-out, test examples, OOD examples)."""
     if run.dataset in IN_MEMORY:
-        from ..data import load_task
-        from ..errors import RftError
+        from rftlib.data import load_task
+        from rftlib.core.errors import RftError
 
         try:
             task = load_task(run.dataset, image_size=8, seed=run.seed, val_fraction=run.val_fraction,

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
-from ..attacks.pgd import frozen_eval
+from rftlib.attacks.pgd import frozen_eval
 
 
 def _cpu_flash(query, key, value, *args, out_shape=None, **kwargs) -> int:

@@ -14,11 +14,11 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..strategies import apply_strategy, training_defaults
-from ..training.objectives import OBJECTIVES, make_objective
-from ..training.optim import make_optimizer
-from ..training.step import training_step
-from .timing import Peer, record_timings
+from rftlib.strategies import apply_strategy, training_defaults
+from rftlib.training.objectives import OBJECTIVES, make_objective
+from rftlib.training.optim import make_optimizer
+from rftlib.training.step import training_step
+from rftlib.bench.timing import Peer, record_timings
 
 STRATEGY = "full"
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..attacks.pgd import PGD
-from .flops import attack_step_flops
-from .timing import Peer, time_peers
+from rftlib.attacks.pgd import PGD
+from rftlib.bench.flops import attack_step_flops
+from rftlib.bench.timing import Peer, time_peers
 
 REFERENCE = "torchattacks fp32"
 

@@ -25,12 +25,12 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..remedies.l2_sp import L2SP, WithL2SP
-from ..strategies import apply_strategy, training_defaults
-from ..training.objectives import make_objective
-from ..training.optim import make_optimizer
-from ..training.step import training_step
-from .timing import Peer, record_timings
+from rftlib.remedies.l2_sp import L2SP, WithL2SP
+from rftlib.strategies import apply_strategy, training_defaults
+from rftlib.training.objectives import make_objective
+from rftlib.training.optim import make_optimizer
+from rftlib.training.step import training_step
+from rftlib.bench.timing import Peer, record_timings
 
 STRATEGY = "full"
 SCHEDULE = {"clean": 0.25, "ramp": 0.5}  # over 4 steps: step 0 clean, step 3 at the full eps

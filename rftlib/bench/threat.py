@@ -6,8 +6,8 @@
   same random start (both draw it from a generator seeded alike), so their robust accuracies agree;
 - one robustness curve of PGD-L2 over four radii (eps/8, eps/4, eps/2, eps) computed as runs do,
   each radius attacking only the points the smaller ones left robust
-  (:func:`rftlib.robustness_curve.survivor_flags`), against the naive loop that attacks every point
-  at every radius (:func:`~rftlib.robustness_curve.per_radius_flags`). Both give the curve's area.
+  (:func:`rftlib.attacks.robustness_curve.survivor_flags`), against the naive loop that attacks every point
+  at every radius (:func:`~rftlib.attacks.robustness_curve.per_radius_flags`). Both give the curve's area.
 """
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..attacks import PGD
-from ..robustness_curve import per_radius_flags, point_areas, survivor_flags
-from .timing import Peer, compare_to_peer, time_peers
+from rftlib.attacks import PGD
+from rftlib.attacks.robustness_curve import per_radius_flags, point_areas, survivor_flags
+from rftlib.bench.timing import Peer, compare_to_peer, time_peers
 
 REFERENCE_L2 = "torchattacks PGDL2"
 OURS_L2 = "rftlib PGD L2"

@@ -13,12 +13,12 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..errors import RftError
-from ..strategies import STRATEGIES, apply_strategy, trainable_parameters, training_defaults
-from ..training.optim import make_optimizer
-from ..training.step import training_step
-from .flops import train_step_flops
-from .timing import Peer, time_peers
+from rftlib.core.errors import RftError
+from rftlib.strategies import STRATEGIES, apply_strategy, trainable_parameters, training_defaults
+from rftlib.training.optim import make_optimizer
+from rftlib.training.step import training_step
+from rftlib.bench.flops import train_step_flops
+from rftlib.bench.timing import Peer, time_peers
 
 
 def _step(model: nn.Module, forward: Callable, images: torch.Tensor, labels: torch.Tensor,

@@ -7,10 +7,12 @@ preprocessed as in the paper (RGB, resized straight to S x S, bilinear, no crop,
 
 The names below load on first use (they import torch); each dataset's options and their checks are in
 :mod:`rftlib.data.checks`, which a configuration is checked with before torch loads.
+
+May use: core.
 """
 from __future__ import annotations
 
-from ..lazy import lazy_exports
+from rftlib.core.lazy import lazy_exports
 
 _EXPORTS = {
     "DATASETS": "load", "load_task": "load",  # load.py imports every loader, filling DATASETS

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .images import pil_to_tensor, resize_batch
+from rftlib.data.images import pil_to_tensor, resize_batch
 
 
 class ImageDataset(torch.utils.data.Dataset):

@@ -3,6 +3,6 @@
 options={...})`` that returns a :class:`~rftlib.data.task.Task`."""
 from __future__ import annotations
 
-from ..registry import Registry
+from rftlib.core.registry import Registry
 
 DATASETS: Registry = Registry("dataset")

@@ -5,9 +5,9 @@ the same checks when they load (hub datasets: :mod:`rftlib.data.hub`; the in-mem
 :mod:`rftlib.data.memory_options`)."""
 from __future__ import annotations
 
-from ..registry import Registry
-from .hub import HUB_SPECS
-from .memory_options import check_digits, check_feature_model, check_synthetic
+from rftlib.core.registry import Registry
+from rftlib.data.hub import HUB_SPECS
+from rftlib.data.memory_options import check_digits, check_feature_model, check_synthetic
 
 #: Dataset name -> ``check(name=, domain=, path=, options=)``: hub datasets, then the in-memory ones.
 DATASET_CHECKS: Registry = Registry("dataset")

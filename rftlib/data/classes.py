@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .memory_options import SyntheticOptions
+from rftlib.data.memory_options import SyntheticOptions
 
 # The class counts of the datasets whose size is fixed (Caltech-256's hub copy is left out: whether it
 # keeps the clutter class is the copy's choice, so the run finds out when it loads).

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import RftError, unknown_choice
-from ..options import build_dataclass
+from rftlib.core.errors import RftError, unknown_choice
+from rftlib.core.options import build_dataclass
 
 #: The 15 corruptions of the benchmark (ImageNet-C / CIFAR-10-C), in its order:
 #: imagecorruptions.get_corruption_names("common"), written out so validating a config needs no import.

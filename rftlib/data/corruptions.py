@@ -39,12 +39,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import unknown_choice
-from ..seeding import derived_seed
-from .base import ImageDataset, TensorImageDataset
-from .corruption_options import (COMMON_CORRUPTIONS, MIN_IMAGE_SIZE, CorruptionOptions,  # noqa: F401  re-exported
+from rftlib.core.errors import unknown_choice
+from rftlib.core.seeding import derived_seed
+from rftlib.data.base import ImageDataset, TensorImageDataset
+from rftlib.data.corruption_options import (COMMON_CORRUPTIONS, MIN_IMAGE_SIZE, CorruptionOptions,  # noqa: F401  re-exported
                                  check_image_size, corruption_options)
-from .splits import eval_subset
+from rftlib.data.splits import eval_subset
 
 #: Corruptions whose randomness the fork exposes as a ``seed`` argument (see the module docstring).
 _OWN_GENERATOR = ("impulse_noise", "glass_blur")
@@ -152,7 +152,7 @@ def _as_uint8(dataset, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
 
 def _compute(directory: Path, clean: np.ndarray, labels: np.ndarray, options: CorruptionOptions, seed: int,
              progress: bool) -> None:
-    from ..progress import progress_bar
+    from rftlib.core.progress import progress_bar
 
     partial = directory.with_name(directory.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)

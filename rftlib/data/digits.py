@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .base import TensorImageDataset
-from .catalog import DATASETS
-from .memory_options import DigitsOptions, check_digits, reject_path_and_domain  # noqa: F401  re-exported; torch-free
-from .task import Task, make_task
+from rftlib.data.base import TensorImageDataset
+from rftlib.data.catalog import DATASETS
+from rftlib.data.memory_options import DigitsOptions, check_digits, reject_path_and_domain  # noqa: F401  re-exported; torch-free
+from rftlib.data.task import Task, make_task
 
 
 @DATASETS.register("digits")

@@ -1,6 +1,6 @@
 """The paper's feature model as images: a task whose answer is known, to calibrate the study.
 
-``rftlib.theory`` states the model (Tsipras et al. 2019; Ilyas et al. 2019): one *robust* feature
+``rftlib.analysis.theory`` states the model (Tsipras et al. 2019; Ilyas et al. 2019): one *robust* feature
 that agrees with the label with probability p, and d *non-robust* features x_i ~ N(eta * y, 1) that
 an L-infinity perturbation larger than eta reverses. Here every image carries both, at pixel scale:
 
@@ -40,11 +40,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .catalog import DATASETS
-from .memory_options import (FeatureModelOptions, check_feature_model, check_feature_options,  # noqa: F401  re-exported
+from rftlib.data.catalog import DATASETS
+from rftlib.data.memory_options import (FeatureModelOptions, check_feature_model, check_feature_options,  # noqa: F401  re-exported
                      coordinates)
-from .synthetic import GAIN, apply_style, class_fields, generated_task, pattern_amplitude, prototypes
-from .task import Task
+from rftlib.data.synthetic import GAIN, apply_style, class_fields, generated_task, pattern_amplitude, prototypes
+from rftlib.data.task import Task
 
 GREY_LEVEL = 1 / 255
 

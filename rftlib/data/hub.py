@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import RftError, unknown_choice
-from ..hub import hub_offline, unreachable_host
-from ..options import build_dataclass
-from .catalog import DATASETS
+from rftlib.core.errors import RftError, unknown_choice
+from rftlib.core.hub import hub_offline, unreachable_host
+from rftlib.core.options import build_dataclass
+from rftlib.data.catalog import DATASETS
 
 if TYPE_CHECKING:
-    from .task import Task
+    from rftlib.data.task import Task
 
 # The torch datasets (.base, .task) are imported where a dataset loads: this module's checks run
 # before torch loads (rftlib.data.checks).
@@ -54,8 +54,8 @@ class HubSpec:
 
     def __call__(self, *, name: str, image_size: int, seed: int, val_fraction: float,
                  domain: str | None, path, cache_dir, options: dict) -> Task:
-        from .base import HubImageDataset
-        from .task import make_task
+        from rftlib.data.base import HubImageDataset
+        from rftlib.data.task import make_task
 
         opts = self.check(name=name, domain=domain, path=path, options=options)
         splits = load_splits(name, self.hub_id, path, cache_dir)
@@ -202,7 +202,7 @@ def label_space(name: str, train, test, column: str, name_column: str | None):
     """
     import datasets
 
-    from .base import column_values
+    from rftlib.data.base import column_values
 
     feature = train.features[column]
     if isinstance(feature, datasets.ClassLabel):
@@ -219,7 +219,7 @@ def label_space(name: str, train, test, column: str, name_column: str | None):
                        f"expected ClassLabel, integer or string (choose another with label_column=)")
     # Plain integers: the label space is 0..K-1 where the dataset's class count K is known (cifar10:
     # 10); elsewhere any labels >= 0, renumbered below. A negative label is never a class.
-    from .classes import KNOWN_CLASSES  # here: importing it at the top would register synthetic before the hub datasets
+    from rftlib.data.classes import KNOWN_CLASSES  # here: importing it at the top would register synthetic before the hub datasets
 
     known = KNOWN_CLASSES.get(name)
     for split, hf in (("train", train), ("test", test)):
@@ -258,7 +258,7 @@ def domain_values(hf, column: str) -> np.ndarray:
     """The domain of every row as a string array (the column may be a string or a ClassLabel)."""
     import datasets
 
-    from .base import column_values
+    from rftlib.data.base import column_values
 
     values = column_values(hf, column)
     feature = hf.features[column]

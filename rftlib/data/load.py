@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import os
 
-from ..errors import RftError
-from ..options import coerce
-from .catalog import DATASETS
-from .checks import DATASET_CHECKS
-from .task import Task
+from rftlib.core.errors import RftError
+from rftlib.core.options import coerce
+from rftlib.data.catalog import DATASETS
+from rftlib.data.checks import DATASET_CHECKS
+from rftlib.data.task import Task
 
 # Importing the loaders fills DATASETS, in the order DATASET_CHECKS lists the names: hub datasets, then
 # the in-memory ones.
-from . import hub, digits, synthetic, feature_model  # noqa: E402,F401  isort: skip
+from rftlib.data import hub, digits, synthetic, feature_model  # noqa: E402,F401  isort: skip
 
 assert DATASETS.names() == DATASET_CHECKS.names(), "rftlib.data: loaders and checks registered apart"
 

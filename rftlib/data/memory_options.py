@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import RftError, unknown_choice
-from ..options import build_dataclass
+from rftlib.core.errors import RftError, unknown_choice
+from rftlib.core.options import build_dataclass
 
 
 def reject_path_and_domain(name: str, path, domain) -> None:

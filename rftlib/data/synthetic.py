@@ -24,11 +24,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .base import TensorImageDataset
-from .catalog import DATASETS
-from .memory_options import (SyntheticOptions, check_options, check_synthetic,  # noqa: F401  re-exported; torch-free
+from rftlib.data.base import TensorImageDataset
+from rftlib.data.catalog import DATASETS
+from rftlib.data.memory_options import (SyntheticOptions, check_options, check_synthetic,  # noqa: F401  re-exported; torch-free
                      domain_names)
-from .task import Task, make_task
+from rftlib.data.task import Task, make_task
 
 GRID = 8  # side of the coarse random field that carries class content and nuisance
 PIXEL_NOISE = 0.25  # std of the per-pixel noise added after upsampling

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import RftError
-from .base import ImageDataset
-from .splits import holdout_split
+from rftlib.core.errors import RftError
+from rftlib.data.base import ImageDataset
+from rftlib.data.splits import holdout_split
 
 
 @dataclass(frozen=True, repr=False)

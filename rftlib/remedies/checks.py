@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import RftError
-from ..options import build_dataclass
-from ..validation import number
-from .eps_schedule import parse_eps_schedule
+from rftlib.core.errors import RftError
+from rftlib.core.options import build_dataclass
+from rftlib.core.validation import number
+from rftlib.remedies.eps_schedule import parse_eps_schedule
 
 
 @dataclass(frozen=True)

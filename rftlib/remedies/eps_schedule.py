@@ -22,9 +22,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..errors import RftError
-from ..options import build_dataclass
-from ..validation import number
+from rftlib.core.errors import RftError
+from rftlib.core.options import build_dataclass
+from rftlib.core.validation import number
 
 #: The objectives with a training attack, the only ones a schedule applies to.
 SCHEDULED_OBJECTIVES = ("pgd_at", "trades")

@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import RftError
+from rftlib.core.errors import RftError
 
 
 def lora_factor_names(model: nn.Module) -> dict[str, str]:

@@ -29,8 +29,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..strategies._base import backbone_of, classifier_modules
-from .checks import L2SPOptions, l2_sp_options
+from rftlib.strategies import backbone_of, classifier_modules
+from rftlib.remedies.checks import L2SPOptions, l2_sp_options
 
 
 class L2SP:

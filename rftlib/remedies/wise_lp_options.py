@@ -1,19 +1,19 @@
 """Checks and defaults of the ``wise_ft`` and ``lp_ft`` run options (called lazily from
 ``RunConfig.validated()`` and ``resolved()``; light to import: no torch, no training package).
 
-``wise_ft: {alphas: [0, 0.25, 0.5, 0.75, 1.0], start: probe}`` (``rftlib.remedies.wise_ft``);
-``lp_ft: {steps: N, lr: x, objective: standard, objective_options: {}}`` (``rftlib.remedies.lp_ft``).
+``wise_ft: {alphas: [0, 0.25, 0.5, 0.75, 1.0], start: probe}`` (``rftlib.training.wise_ft``);
+``lp_ft: {steps: N, lr: x, objective: standard, objective_options: {}}`` (``rftlib.training.lp_ft``).
 Each bad value is one RftError line naming the valid choices.
 """
 from __future__ import annotations
 
-from ..errors import RftError
-from ..options import check_keys
-from ..validation import integer, number
+from rftlib.core.errors import RftError
+from rftlib.core.options import check_keys
+from rftlib.core.validation import integer, number
 
 WISE_FT_KEYS = ("alphas", "start")
 LP_FT_KEYS = ("steps", "lr", "objective", "objective_options")
-# The α-curve of Wortsman et al.'s figures, coarser; and the two start points (see rftlib.remedies.wise_ft).
+# The α-curve of Wortsman et al.'s figures, coarser; and the two start points (see rftlib.training.wise_ft).
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 STARTS = ("probe", "initial")
 # Probe-stage defaults: a constant learning rate (no warm-up: the stage is short), the PEFT strategies'

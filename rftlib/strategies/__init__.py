@@ -25,15 +25,19 @@ first use, as are the names below that work on models (:mod:`rftlib.strategies.p
 The strategies name layers by their role in a ViT block (q, k, v, proj, fc1, fc2; adapters after
 attention and MLP); each architecture family (ViT/DeiT, Swin, ConvNeXt, ResNet) says in one module of
 :mod:`rftlib.strategies.families` which of its layers play those roles.
+
+May use: core, models.
 """
 from __future__ import annotations
 
-from ..lazy import lazy_exports
-from .config import REGISTRY, STRATEGIES, Strategy, TrainingDefaults, register, strategy_config, training_defaults
+from rftlib.core.lazy import lazy_exports
+from rftlib.strategies.config import REGISTRY, STRATEGIES, Strategy, TrainingDefaults, register, strategy_config, training_defaults
 
 # Loaded on first use: they import torch (and the families' timm classes).
 _ON_MODELS = {"apply_strategy": "prepare", "check_placement": "prepare", "trainable_parameters": "prepare",
-              "FAMILIES": "families", "family_of": "families"}
+              "FAMILIES": "families", "family_of": "families",
+              # the parts of a model every strategy agrees on (remedies and training stages use them too)
+              "backbone_of": "_base", "classifier_modules": "_base"}
 
 __all__ = [
     "FAMILIES",
@@ -42,7 +46,9 @@ __all__ = [
     "Strategy",
     "TrainingDefaults",
     "apply_strategy",
+    "backbone_of",
     "check_placement",
+    "classifier_modules",
     "family_of",
     "register",
     "strategy_config",

@@ -16,7 +16,7 @@ ApplyFn = Callable[[nn.Module, object], Iterable[nn.Parameter]]
 
 def backbone_of(model: nn.Module) -> nn.Module:
     """The timm model inside ``model`` (a PixelSpaceClassifier) or ``model`` itself (a bare timm model)."""
-    from ..errors import RftError
+    from rftlib.core.errors import RftError
 
     backbone = getattr(model, "backbone", model)
     if not hasattr(backbone, "get_classifier"):

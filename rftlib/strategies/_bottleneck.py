@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import RftError
-from .families import adapter_sites, require_family
-from .roles import check_positions, check_width  # noqa: F401  re-exported: the adapters' option checks
+from rftlib.core.errors import RftError
+from rftlib.strategies.families import adapter_sites, require_family
+from rftlib.strategies.roles import check_positions, check_width  # noqa: F401  re-exported: the adapters' option checks
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "gelu": nn.GELU,  # exact (erf) GELU, as transformers' "gelu" that AdapterHub uses

@@ -5,8 +5,8 @@ from collections.abc import Callable
 
 from torch import nn
 
-from ._qkv import split_qkv
-from .families import Family, needs_split, require_family, role_layers
+from rftlib.strategies._qkv import split_qkv
+from rftlib.strategies.families import Family, needs_split, require_family, role_layers
 
 
 def inject_peft(backbone: nn.Module, strategy: str, targets, make_config: Callable[[list[str], Family], object],

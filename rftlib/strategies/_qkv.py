@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import RftError
+from rftlib.core.errors import RftError
 
 
 class SplitQKV(nn.Module):

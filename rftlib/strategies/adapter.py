@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._bottleneck import ACTIVATIONS, Bottleneck, bottleneck_width, insert_adapters
-from .config import AdapterOptions  # the options (torch-free) and their registry entry
+from rftlib.strategies._bottleneck import ACTIVATIONS, Bottleneck, bottleneck_width, insert_adapters
+from rftlib.strategies.config import AdapterOptions  # the options (torch-free) and their registry entry
 
 
 def houlsby_adapter(width: int, bottleneck: int, options: AdapterOptions, **factory) -> Bottleneck:

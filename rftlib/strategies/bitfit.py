@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .config import NoOptions
+from rftlib.strategies.config import NoOptions
 
 
 def apply(backbone: nn.Module, options: NoOptions) -> list[nn.Parameter]:

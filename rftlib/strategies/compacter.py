@@ -19,9 +19,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import RftError
-from ._bottleneck import ACTIVATIONS, Bottleneck, bottleneck_width, insert_adapters
-from .config import CompacterOptions  # the options (torch-free) and their registry entry
+from rftlib.core.errors import RftError
+from rftlib.strategies._bottleneck import ACTIVATIONS, Bottleneck, bottleneck_width, insert_adapters
+from rftlib.strategies.config import CompacterOptions  # the options (torch-free) and their registry entry
 
 
 class PHMLinear(nn.Module):

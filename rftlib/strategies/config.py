@@ -13,10 +13,10 @@ import importlib
 from dataclasses import dataclass
 from typing import Literal
 
-from ..errors import RftError
-from ..options import build_dataclass
-from ..registry import Registry
-from .roles import check_positions, check_roles, check_width
+from rftlib.core.errors import RftError
+from rftlib.core.options import build_dataclass
+from rftlib.core.registry import Registry
+from rftlib.strategies.roles import check_positions, check_roles, check_width
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from ._peft import inject_peft
-from .config import IA3Options  # the options (torch-free) and their registry entry
-from .families import exact_regex
+from rftlib.strategies._peft import inject_peft
+from rftlib.strategies.config import IA3Options  # the options (torch-free) and their registry entry
+from rftlib.strategies.families import exact_regex
 
 
 def apply(backbone: nn.Module, options: IA3Options) -> list[nn.Parameter]:

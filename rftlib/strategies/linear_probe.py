@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .config import NoOptions
+from rftlib.strategies.config import NoOptions
 
 
 def apply(backbone: nn.Module, options: NoOptions) -> list[nn.Parameter]:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..errors import RftError
-from ._peft import inject_peft
-from .config import LoraOptions  # the options (torch-free) and their registry entry
-from .families import exact_regex
+from rftlib.core.errors import RftError
+from rftlib.strategies._peft import inject_peft
+from rftlib.strategies.config import LoraOptions  # the options (torch-free) and their registry entry
+from rftlib.strategies.families import exact_regex
 
 
 def apply(backbone: nn.Module, options: LoraOptions) -> list[nn.Parameter]:

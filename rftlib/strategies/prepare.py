@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..errors import RftError
-from ._base import backbone_of, classifier_modules
-from ._batchnorm import freeze_batchnorm_statistics
-from .config import REGISTRY, strategy_config
+from rftlib.core.errors import RftError
+from rftlib.strategies._base import backbone_of, classifier_modules
+from rftlib.strategies._batchnorm import freeze_batchnorm_statistics
+from rftlib.strategies.config import REGISTRY, strategy_config
 
 
 def apply_strategy(model: nn.Module, name: str, **overrides) -> nn.Module:
@@ -46,7 +46,7 @@ def check_placement(model: nn.Module, name: str, **overrides) -> None:
     for full, linear_probe and bitfit; its roles or adapter positions in every block otherwise).
     Changes nothing and imports no peft, so it runs on a model built on the meta device before a run
     starts; ``apply_strategy`` makes the same checks when it applies the strategy."""
-    from .families import adapter_sites, require_family, role_layers
+    from rftlib.strategies.families import adapter_sites, require_family, role_layers
 
     options = strategy_config(name, **overrides)
     backbone = backbone_of(model)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..errors import RftError, closest
+from rftlib.core.errors import RftError, closest
 
 #: The paper's roles, named after the ViT layers that play them.
 ROLES: tuple[str, ...] = ("q", "k", "v", "proj", "fc1", "fc2")

@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 import copy
 
-from ..errors import RftError
-from ..models import PAPER_MODEL, build_model
-from . import REGISTRY, STRATEGIES, apply_strategy, family_of, trainable_parameters
-from .families import placement
+from rftlib.core.errors import RftError
+from rftlib.models import PAPER_MODEL, build_model
+from rftlib.strategies import REGISTRY, STRATEGIES, apply_strategy, family_of, trainable_parameters
+from rftlib.strategies.families import placement
 
 
 def strategy_table(model_name: str = PAPER_MODEL, num_classes: int = 10, **model_kwargs) -> list[dict]:

@@ -4,21 +4,22 @@
 ``rft sweep`` is the command line (``command.py``); the pieces:
 
 - ``spec``: the sweep YAML and its expansion into jobs (format in its docstring);
-- ``params``: run configurations from ``params/`` (strategy hyperparameters, profiles);
 - ``parameters``: a notebook's declared parameters and the check of given values;
 - ``execute``: one notebook job (papermill, HTML, markers), in a worker;
 - ``launch``: the local and Ray launchers; ``runner``: the sweep's order of work; ``index``: the
   reports' index page; ``cost``: the dry run's cost estimate hook.
 
-The names below are loaded from their modules on first use (PEP 562): ``rftlib.complexity.cache``
-reads ``sweep.params`` while ``sweep.runner`` runs the complexity measures, and importing one module
-of this package must not load the others (no import cycle through this package).
+Run configurations from ``params/`` (``resolve``, ``run_config``) live in ``rftlib.training.params`` and
+are exported here too. The names below are loaded from their modules on first use (PEP 562), so
+importing one module of this package does not load the others.
+
+May use: every room below it (core ... figures).
 """
 from __future__ import annotations
 
-from ..lazy import lazy_exports
+from rftlib.core.lazy import lazy_exports
 
-_EXPORTS = {"resolve": "params", "run_config": "params", "SweepResult": "runner", "run_sweep": "runner",
+_EXPORTS = {"resolve": "rftlib.training.params", "run_config": "rftlib.training.params", "SweepResult": "runner", "run_sweep": "runner",
             "Sweep": "spec", "load_sweep": "spec"}
 
 __all__ = sorted(_EXPORTS)

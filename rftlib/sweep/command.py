@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..errors import RftError
+from rftlib.core.errors import RftError
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -35,11 +35,11 @@ def _relative(path: os.PathLike) -> str:
 
 def command(args: argparse.Namespace) -> int:
     # Imported here, not at the top: `rft sweep --help` needs none of them (nbformat alone costs seconds).
-    from ..numerics import FORCE_VARIABLE
-    from .cost import describe_cost
-    from .launch import check_launcher
-    from .runner import describe, run_sweep
-    from .spec import load_sweep
+    from rftlib.core.numerics import FORCE_VARIABLE
+    from rftlib.sweep.cost import describe_cost
+    from rftlib.sweep.launch import check_launcher
+    from rftlib.sweep.runner import describe, run_sweep
+    from rftlib.sweep.spec import load_sweep
 
     check_launcher(args.launcher)
     if args.address and args.launcher != "ray":
@@ -52,7 +52,7 @@ def command(args: argparse.Namespace) -> int:
         print("\n".join(describe(sweep.runs)))
         print(f"reports: {', '.join(r.name for r in sweep.reports) or 'none'} -> {_relative(sweep.root / 'reports')}")
         if sweep.tracking is not None:
-            from ..tracking.options import store_uri
+            from rftlib.runs.tracking_options import store_uri
 
             print(f"tracking: MLflow at {store_uri(sweep.tracking.uri)}, experiment "
                   f"{sweep.tracking.experiment or sweep.name!r}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Sequence
 
-from .jobs import Job
+from rftlib.sweep.jobs import Job
 
 
 def estimate_seconds(runs: Sequence[Job]) -> float | None:

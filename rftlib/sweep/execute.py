@@ -101,11 +101,11 @@ def execute_job(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def mark_run_failed(run_dir: Path, error: str) -> None:
-    """Leave the run's ``failed`` marker (``rftlib.rundir``) when its notebook failed and the run did not
+    """Leave the run's ``failed`` marker (``rftlib.runs.rundir``) when its notebook failed and the run did not
     record its own end: refused before it claimed its directory (bad settings) or killed with its kernel.
     Every reader then counts it as failed; the run's next attempt removes the marker."""
-    from ..records import DONE
-    from ..rundir import FAILED
+    from rftlib.runs.records import DONE
+    from rftlib.runs.rundir import FAILED
 
     if run_dir.is_dir() and not (run_dir / DONE).exists() and not (run_dir / FAILED).exists():
         (run_dir / FAILED).write_text(f"notebook failed: {error}\n", encoding="utf-8")
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     """Worker entry point of the local launcher: the job spec as one JSON argument, then the
     launcher's PID (the worker dies with it)."""
     argv = sys.argv[1:] if argv is None else argv
-    from ..fast_imports import skip_slow_optional_imports
+    from rftlib.core.fast_imports import skip_slow_optional_imports
 
     skip_slow_optional_imports()  # papermill -> nbformat -> jsonschema: ~2 s of CPU per job otherwise
     if len(argv) > 1:

@@ -6,8 +6,8 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-from .jobs import NAME_KEYS, Job
-from .spec import Sweep
+from rftlib.sweep.jobs import NAME_KEYS, Job
+from rftlib.sweep.spec import Sweep
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}
 table{border-collapse:collapse}td,th{padding:.2em .8em;border-bottom:1px solid #ddd;text-align:left}

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..records import CONFIG
-from ..rundir import FAILED, run_status
-from .execute import marker
+from rftlib.runs.records import CONFIG
+from rftlib.runs.rundir import FAILED, run_status
+from rftlib.sweep.execute import marker
 
 NAME_KEYS = ("dataset", "domain", "strategy", "seed")  # what names a run for people, in this order
 
@@ -48,8 +48,8 @@ class Job:
     def status(self) -> str:
         """``done``, ``failed`` (its last execution failed), ``started`` (interrupted: an executed
         notebook without a marker, or a success without the training's marker) or ``todo``. A run whose
-        directory holds its configuration or a ``failed`` marker has the status ``rftlib.results`` gives
-        it (``rftlib.rundir.run_status``: done, failed, running or unfinished), so the index and the
+        directory holds its configuration or a ``failed`` marker has the status ``rftlib.analysis.results`` gives
+        it (``rftlib.runs.rundir.run_status``: done, failed, running or unfinished), so the index and the
         reports agree; ``done`` also needs the notebook's own marker (its render)."""
         if self.is_run and ((self.directory / CONFIG).exists() or (self.directory / FAILED).exists()):
             status = run_status(self.directory)

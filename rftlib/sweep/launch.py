@@ -13,11 +13,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any
 
-from ..errors import RftError, unknown_choice
-from .execute import first_line, marker, run_worker, worker_error
-from .jobs import Job
-from .spec import Resources
-from .upstreams import job_upstream, pretrain_in_worker, upstream_failure
+from rftlib.core.errors import RftError, unknown_choice
+from rftlib.sweep.execute import first_line, marker, run_worker, worker_error
+from rftlib.sweep.jobs import Job
+from rftlib.sweep.spec import Resources
+from rftlib.sweep.upstreams import job_upstream, pretrain_in_worker, upstream_failure
 
 LAUNCHERS = ("local", "ray")
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -62,7 +62,7 @@ def job_env(threads: int) -> dict[str, str]:
     """A job's environment: ``thread_env(threads)``, plus the driver's $RFT_FORCE_RESUME (set by
     ``rft sweep --force-resume``), which a Ray task on another node would not inherit, and MLflow's
     telemetry off (a notebook that imports MLflow itself must not phone home either)."""
-    from ..numerics import FORCE_VARIABLE
+    from rftlib.core.numerics import FORCE_VARIABLE
 
     forwarded = {FORCE_VARIABLE: os.environ[FORCE_VARIABLE]} if os.environ.get(FORCE_VARIABLE) else {}
     return {**thread_env(threads), **forwarded, "MLFLOW_DISABLE_TELEMETRY": "true"}
@@ -196,7 +196,7 @@ def run_ray(jobs: Sequence[Job], resources: Resources, address: str | None = Non
     working directory must be at the same paths on every node (a shared file system)."""
     import ray
 
-    from .execute import execute_job
+    from rftlib.sweep.execute import execute_job
 
     address = ray_address(address)
     started = not ray.is_initialized()

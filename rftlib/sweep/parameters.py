@@ -14,8 +14,8 @@ from typing import Any
 
 import nbformat
 
-from ..errors import RftError
-from ..options import check_keys, coerce
+from rftlib.core.errors import RftError
+from rftlib.core.options import check_keys, coerce
 
 # Names an annotation in a parameters cell may use; anything else is not type-checked.
 _ANNOTATION_NAMES = {"str": str, "int": int, "float": float, "bool": bool, "dict": dict, "list": list,

@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..progress import progress_bar
-from ..rundir import make_run_dir
-from ..tracking.sweep import sweep_mirror
-from .index import write_index
-from .jobs import Job
-from .launch import check_kernel, check_launch, failed, run_local, run_ray, thread_env
-from .spec import Sweep
-from .upstreams import job_upstream, missing_upstreams, pretrain_in_worker, upstream_failure
+from rftlib.core.progress import progress_bar
+from rftlib.runs.rundir import make_run_dir
+from rftlib.tracking.sweep import sweep_mirror
+from rftlib.sweep.index import write_index
+from rftlib.sweep.jobs import Job
+from rftlib.sweep.launch import check_kernel, check_launch, failed, run_local, run_ray, thread_env
+from rftlib.sweep.spec import Sweep
+from rftlib.sweep.upstreams import job_upstream, missing_upstreams, pretrain_in_worker, upstream_failure
 
 
 @dataclass
@@ -70,7 +70,7 @@ def run_sweep(sweep: Sweep, launcher: str = "local", jobs: int = 1, address: str
     finally:
         if mirror is not None:
             mirror.close()
-    from ..complexity.cache import measure_sweep  # torch: only when a sweep runs
+    from rftlib.analysis.complexity.cache import measure_sweep  # torch: only when a sweep runs
 
     measure_sweep(sweep, log=log)  # task complexity, once per task, cached beside the runs for the reports
     if sweep.reports:

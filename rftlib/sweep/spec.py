@@ -41,15 +41,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import apply_overrides
-from ..records import DONE
-from ..errors import RftError
-from ..options import build_dataclass, check_keys
-from ..tracking.options import TrackingOptions, tracking_options
-from ..validation import integer, number
-from . import params as run_params
-from .jobs import NAME_KEYS, Job
-from .parameters import Parameter, check_parameters, declared_parameters
+from rftlib.runs.config import apply_overrides
+from rftlib.runs.records import DONE
+from rftlib.core.errors import RftError
+from rftlib.core.options import build_dataclass, check_keys
+from rftlib.runs.tracking_options import TrackingOptions, tracking_options
+from rftlib.core.validation import integer, number
+from rftlib.training import params as run_params
+from rftlib.sweep.jobs import NAME_KEYS, Job
+from rftlib.sweep.parameters import Parameter, check_parameters, declared_parameters
 
 DEFAULT_NOTEBOOK = "notebooks/rq1_tradeoff.ipynb"
 DEFAULT_REPORTS = ("notebooks/rq2_pareto.ipynb", "notebooks/rq3_ood.ipynb", "notebooks/rq4_remedies.ipynb",
@@ -77,7 +77,7 @@ class SweepFile:
 class Resources:
     """What one run asks of a Ray cluster. ``cpus`` is also every run's number of math threads, with
     either launcher and whatever ``--jobs`` is: the thread count changes CPU numerics, so a run's
-    records depend on it (``rftlib.numerics``) and not on how many runs share the machine."""
+    records depend on it (``rftlib.core.numerics``) and not on how many runs share the machine."""
 
     cpus: float = 1
     gpus: float = 0

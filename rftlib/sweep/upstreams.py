@@ -1,6 +1,6 @@
 """A sweep's upstream pretraining, in worker processes beside its runs.
 
-Each distinct ``upstream`` setting of a sweep's runs is pretrained once (``rftlib.upstream.pretrain``, which
+Each distinct ``upstream`` setting of a sweep's runs is pretrained once (``rftlib.training.upstream.pretrain``, which
 caches it) before any run that starts from it, never by the runs themselves: they would race on the cache.
 It runs in a worker process with a slot's environment, like a run, so the backbone's bits depend on the
 sweep's thread count (``resources.cpus``), not on how many cores the driver's machine has; and the local
@@ -13,8 +13,8 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .execute import die_with_parent, run_worker, worker_error
-from .params import UPSTREAM
+from rftlib.sweep.execute import die_with_parent, run_worker, worker_error
+from rftlib.training.params import UPSTREAM
 
 
 def upstream_key(upstream: Mapping[str, Any] | None) -> str | None:
@@ -24,7 +24,7 @@ def upstream_key(upstream: Mapping[str, Any] | None) -> str | None:
 
 def missing_upstreams(upstreams: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """The settings among ``upstreams`` whose backbone is not pretrained yet, by ``upstream_key``."""
-    from ..upstream import cached_weights
+    from rftlib.training.upstream import cached_weights
 
     return {upstream_key(u): dict(u) for u in upstreams if cached_weights(**u) is None}
 
@@ -51,8 +51,8 @@ def pretrain_in_worker(upstream: Mapping[str, Any], env: Mapping[str, str]) -> t
 def main(argv: list[str] | None = None) -> int:
     """Worker entry point: the upstream setting as one JSON argument, then the driver's PID; prints the
     weights' path last."""
-    from ..errors import RftError
-    from ..upstream import pretrain
+    from rftlib.core.errors import RftError
+    from rftlib.training.upstream import pretrain
 
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) > 1:

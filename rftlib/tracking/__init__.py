@@ -1,7 +1,8 @@
 """Live experiment tracking in MLflow: every run mirrored as an MLflow run, the run directory's files
 staying the source of truth.
 
-- ``options``: the ``tracking`` option of a run or a sweep, and where the store is (light: no MLflow);
+- the ``tracking`` option of a run or a sweep, and where the store is (light: no MLflow), is checked with
+  the run configuration in ``rftlib.runs.tracking_options`` and exported here;
 - ``store``: opening a store (sqlite created once under a file lock, retries while another writer
   holds it, a tracking server probed first) and its experiments;
 - ``mirror``: one run directory -> its MLflow run, idempotently (the run's id kept in the directory);
@@ -10,9 +11,11 @@ staying the source of truth.
 - ``command`` (``rft track``) and ``ui`` (``rft ui``).
 
 MLflow is imported only when something is tracked (``rft --help`` and untracked runs never pay it).
+
+May use: core, stats, models, strategies, data, attacks, remedies, runs.
 """
 from __future__ import annotations
 
-from .options import DEFAULT_STORE, TRACKING_BACKENDS, TrackingOptions, store_uri, tracking_options
+from rftlib.runs.tracking_options import DEFAULT_STORE, TRACKING_BACKENDS, TrackingOptions, store_uri, tracking_options
 
 __all__ = ["DEFAULT_STORE", "TRACKING_BACKENDS", "TrackingOptions", "store_uri", "tracking_options"]

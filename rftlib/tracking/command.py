@@ -11,8 +11,8 @@ import argparse
 import os
 from pathlib import Path
 
-from ..errors import RftError
-from ..records import CONFIG
+from rftlib.core.errors import RftError
+from rftlib.runs.records import CONFIG
 
 NOTEBOOK = "notebook.ipynb"  # a sweep run's executed notebook (rftlib.sweep.spec)
 
@@ -29,13 +29,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run_directories(root: Path) -> list[Path]:
     """The run directories under ``root`` (itself included) where a run started, in path order (a copy
     of a config.yaml among MLflow's artifacts is no run)."""
-    from ..rundir import started
+    from rftlib.runs.rundir import started
 
     return sorted(path.parent for path in root.rglob(CONFIG) if started(path.parent))
 
 
 def command(args: argparse.Namespace) -> int:
-    from .options import default_experiment, store_uri, tracking_options
+    from rftlib.runs.tracking_options import default_experiment, store_uri, tracking_options
 
     options = tracking_options({"uri": args.uri, "experiment": args.experiment}, "rft track option")
     root = Path(args.output_dir)
@@ -46,9 +46,9 @@ def command(args: argparse.Namespace) -> int:
         raise RftError(f"no run directories (with a {CONFIG}) under {root}")
     uri = store_uri(options.uri)
 
-    from ..rundir import is_locked
-    from .mirror import RunMirror
-    from .store import TrackingUnavailable, open_client
+    from rftlib.runs.rundir import is_locked
+    from rftlib.tracking.mirror import RunMirror
+    from rftlib.tracking.store import TrackingUnavailable, open_client
 
     try:
         client = open_client(uri)

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..records import RECORDS, read_records
-from ..rundir import failure_reason
-from .options import default_experiment, store_uri, tracking_options
+from rftlib.runs.records import RECORDS, read_records
+from rftlib.runs.rundir import failure_reason
+from rftlib.runs.tracking_options import default_experiment, store_uri, tracking_options
 
 
 class TrackingWarning(UserWarning):
@@ -44,8 +44,8 @@ class Tracker:
                       TrackingWarning, stacklevel=3)
 
     def start(self) -> "Tracker":
-        from .mirror import RunMirror
-        from .store import open_client
+        from rftlib.tracking.mirror import RunMirror
+        from rftlib.tracking.store import open_client
 
         try:
             self.mirror = RunMirror(open_client(self.uri), self.run_dir, self.experiment).open(self.config)

@@ -10,7 +10,7 @@ What an MLflow run holds:
 - name: the run directory's (readable) name;
 - params: the run's configuration (``config.yaml``) flattened to dotted keys, values as YAML/JSON text;
 - tags: ``rft.run_hash`` (``RunConfig.run_name``'s hash), dataset, strategy, model, objective, seed,
-  domain, ``status`` (done / failed / running / unfinished, as ``rftlib.rundir`` tells) and, for a
+  domain, ``status`` (done / failed / running / unfinished, as ``rftlib.runs.rundir`` tells) and, for a
   failed run, ``failure_reason``; the MLflow status FINISHED / FAILED / RUNNING / KILLED says the same;
 - metrics: every numeric value of every record at its step; at the end ``summary/...`` (Pareto AUC,
   best robust accuracy and its step, the final record's values, AutoAttack's overstatement, ...);
@@ -27,10 +27,10 @@ from typing import Any
 
 import yaml
 
-from ..atomic import atomic_write_text
-from ..records import CONFIG, RECORDS, SUMMARY, read_records
-from ..rundir import failure_reason, run_status
-from .store import experiment_id, retried
+from rftlib.core.atomic import atomic_write_text
+from rftlib.runs.records import CONFIG, RECORDS, SUMMARY, read_records
+from rftlib.runs.rundir import failure_reason, run_status
+from rftlib.tracking.store import experiment_id, retried
 
 ID_FILE = "mlflow.json"
 STEP_KEY = "clean_acc"  # in every record: the steps MLflow holds are the steps of this metric's history
@@ -81,7 +81,7 @@ def summary_metrics(summary: dict[str, Any], prefix: str = "summary/") -> dict[s
 
 def run_hash(config: dict[str, Any]) -> str:
     """The hash ``RunConfig.run_name`` gives a (resolved) configuration, from its identity fields."""
-    from ..config import RunConfig
+    from rftlib.runs.config import RunConfig
 
     identity = RunConfig.identity(config)
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:8]

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .options import SERVER_SCHEMES
+from rftlib.runs.tracking_options import SERVER_SCHEMES
 
 T = TypeVar("T")
 ARTIFACTS = "mlartifacts"  # beside a sqlite database: the artifacts of the experiments rftlib creates

@@ -16,10 +16,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..records import DONE, RECORDS
-from ..rundir import FAILED
-from .live import TrackingWarning, first_line
-from .options import TrackingOptions, store_uri
+from rftlib.runs.records import DONE, RECORDS
+from rftlib.runs.rundir import FAILED
+from rftlib.tracking.live import TrackingWarning, first_line
+from rftlib.runs.tracking_options import TrackingOptions, store_uri
 
 POLL_SECONDS = 2.0
 
@@ -68,7 +68,7 @@ class SweepMirror:
 
     # ---- the mirroring thread -----------------------------------------------------------------
     def _sync(self, mirrors: dict, name: str, with_notebook: bool) -> None:
-        from .mirror import RunMirror
+        from rftlib.tracking.mirror import RunMirror
 
         run_dir, notebook = self.runs[name]
         mirror = mirrors.get(name) or RunMirror(self._client, run_dir, self.experiment)
@@ -80,7 +80,7 @@ class SweepMirror:
                 total[key] += count
 
     def _work(self) -> None:
-        from .store import open_client
+        from rftlib.tracking.store import open_client
 
         mirrors: dict[str, Any] = {}
         stamps: dict[str, tuple] = {}

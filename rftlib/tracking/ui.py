@@ -13,7 +13,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from ..errors import RftError
+from rftlib.core.errors import RftError
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +37,7 @@ def ui_command(uri: str, port: int) -> list[str]:
 
 
 def command(args: argparse.Namespace) -> int:
-    from .options import sqlite_store_exists, store_uri
+    from rftlib.runs.tracking_options import sqlite_store_exists, store_uri
 
     if not 0 < args.port < 65536:
         raise RftError(f"--port must be from 1 to 65535, got {args.port}")

@@ -1,12 +1,18 @@
 """Fine-tuning runs with continuous evaluation (see ``loop.py`` for the loop itself).
 
 The names below are loaded from ``loop.py`` on first use (PEP 562), so importing one of the package's
-modules (``rftlib.config`` checks objectives with ``rftlib.training.objectives``) does not load the
-training loop, which imports ``rftlib.config``: no import cycle through this package. It also
-keeps torch out of ``rft run --help`` (``rftlib.training.command`` builds its parser without it)."""
+modules (``rftlib.runs.config`` checks objectives with ``rftlib.training.objectives``) does not load the
+training loop, which imports ``rftlib.runs.config``: no import cycle through this package. It also
+keeps torch out of ``rft run --help`` (``rftlib.training.command`` builds its parser without it).
+
+Also here: configurations resolved from ``params/`` (``params``), upstream pretraining (``upstream``), and the
+training stages of remedies: LP-FT's probe stage (``lp_ft``, ``probe_head``), robust checkpoint selection
+(``best``) and the WiSE-FT α-curve at the end of a run (``wise_ft``).
+
+May use: every room below it (core ... tracking)."""
 from __future__ import annotations
 
-from ..lazy import lazy_exports
+from rftlib.core.lazy import lazy_exports
 
 _FROM_LOOP = ("finetune", "RunResult", "TrainingDiverged", "load_result")
 

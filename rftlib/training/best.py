@@ -22,7 +22,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import nn
 
-from .checkpoint import load_trainable_state, save_final_weights
+from rftlib.training.checkpoint import load_trainable_state, save_final_weights
 
 BEST_WEIGHTS = "best_val.safetensors"
 VAL_SET = "val"  # the Evaluator's extra set: records get "val_acc"

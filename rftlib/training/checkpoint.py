@@ -10,11 +10,11 @@ from safetensors.torch import save
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..atomic import atomic_write
-from ..errors import RftError
-from ..models import load_error_summary
-from ..rundir import CHECKPOINT
-from ..seeding import set_torch_rng_state, torch_rng_state
+from rftlib.core.atomic import atomic_write
+from rftlib.core.errors import RftError
+from rftlib.models import load_error_summary
+from rftlib.runs.rundir import CHECKPOINT
+from rftlib.core.seeding import set_torch_rng_state, torch_rng_state
 
 FINAL_WEIGHTS = "trainable.safetensors"
 

@@ -5,7 +5,7 @@ import argparse
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help="YAML file with RunConfig fields (see rftlib.config.RunConfig)")
+    parser.add_argument("config", help="YAML file with RunConfig fields (see rftlib.runs.config.RunConfig)")
     parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                         help="override a field; values are YAML, dotted keys reach into mappings "
                              "(e.g. -p lr=1e-3 -p attack.steps=5)")
@@ -17,11 +17,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
-    from ..config import RunConfig
+    from rftlib.runs.config import RunConfig
 
     # Bad input refused before torch is imported, a CUDA device too where this machine has no GPU driver.
     config = RunConfig.from_yaml(args.config, args.param, here=True)
-    from . import finetune
+    from rftlib.training import finetune
 
     result = finetune(config, run_dir=args.run_dir, progress=not args.no_progress,
                       force_resume=args.force_resume or None)
@@ -35,7 +35,7 @@ def command(args: argparse.Namespace) -> int:
               + f"  | best robust {summary['best_adv_acc']:.4f} at step {summary['best_adv_step']}"
               + f"  | Pareto AUC {summary['pareto_auc']:.4f}")
     if config.tracking is not None:
-        from ..tracking.options import store_uri
+        from rftlib.runs.tracking_options import store_uri
 
         print(f"tracked in MLflow: {store_uri(config.tracking.get('uri'))} (`rft ui` shows it)")
     return 0

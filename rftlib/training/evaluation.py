@@ -11,7 +11,7 @@ the global RNG stream, and each attack's random start draws from its own generat
 
 A robustness curve (``RunConfig.robustness_curve``), at the steps it is due, attacks the same packed
 batches at increasing radii, each radius only the points the smaller ones left robust
-(``rftlib.robustness_curve``), with generators seeded by (run seed, step, curve tag, radius index).
+(``rftlib.attacks.robustness_curve``), with generators seeded by (run seed, step, curve tag, radius index).
 """
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ..attacks import accepts_option, make_attack
-from ..data import eval_subset
-from ..devices import autocast_for
-from ..robustness_curve import SEED_TAG, curve_record, outcome_key, survivor_flags
-from ..seeding import derived_seed, preserved_rng
+from rftlib.attacks import accepts_option, make_attack
+from rftlib.data import eval_subset
+from rftlib.core.devices import autocast_for
+from rftlib.attacks.robustness_curve import SEED_TAG, curve_record, outcome_key, survivor_flags
+from rftlib.core.seeding import derived_seed, preserved_rng
 
 
 @dataclass
@@ -42,7 +42,7 @@ class EvalResult:
     extra_acc: dict[str, float] = field(default_factory=dict)
     """Accuracy on each extra clean-only set, by name."""
     outcomes: dict[str, np.ndarray] = field(default_factory=dict)
-    """Per-sample boolean outcomes (see ``rftlib.outcomes``)."""
+    """Per-sample boolean outcomes (see ``rftlib.runs.outcomes``)."""
     curve: dict[str, float] = field(default_factory=dict)
     """The robustness curve's record columns (``curve_<k>_acc``, ``curve_auc``) where one was measured."""
 

@@ -25,14 +25,14 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from ..atomic import atomic_write
-from ..attacks import AutoAttack
-from ..attacks.end_of_run import DEFAULT_SIZE, check_final_autoattack  # noqa: F401  (re-exported)
-from ..errors import RftError
-from ..outcomes import save_npz, read_step_outcomes
-from ..seeding import derived_seed
-from .best import BestWeights
-from .checkpoint import load_trainable_state
+from rftlib.core.atomic import atomic_write
+from rftlib.attacks import AutoAttack
+from rftlib.attacks.end_of_run import DEFAULT_SIZE, check_final_autoattack  # noqa: F401  (re-exported)
+from rftlib.core.errors import RftError
+from rftlib.runs.outcomes import save_npz, read_step_outcomes
+from rftlib.core.seeding import derived_seed
+from rftlib.training.best import BestWeights
+from rftlib.training.checkpoint import load_trainable_state
 
 PEAK_WEIGHTS = "peak_trainable.safetensors"
 FLAGS = "autoattack.npz"

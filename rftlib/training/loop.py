@@ -19,32 +19,32 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from ..atomic import atomic_write_text
-from ..config import RunConfig
-from ..data import eval_subset, load_task
-from ..data.corruptions import CACHE_DIR, check_image_size, corrupted_sets, corruption_accuracy, severity_accuracies
-from ..devices import resolve_device
-from ..errors import RftError
-from ..models import build_model
-from ..numerics import force_resume_default, numerics_environment, pin_numerics
-from ..outcomes import drop_outcomes_after, read_step_outcomes, write_outcomes
-from ..pareto import pareto_auc
-from ..preflight import check_task
-from ..progress import progress_bar
-from ..records import DONE, RECORDS, SUMMARY, TIMING_FIELDS, append_record, keep_records_up_to, read_records
-from ..robustness_curve import curve_summary
-from ..rundir import CHECKPOINT, claim, failure_recorded
-from ..schedule import EvalSchedule
-from ..tracking.live import tracked
-from ..seeding import derived_seed, seed_everything
-from ..strategies import apply_strategy, trainable_parameters
-from .best import BEST_WEIGHTS, VAL_ADV_KEY, VAL_KEY, VAL_SET, BestWeights, FrontierWeights
-from .checkpoint import load_checkpoint, save_checkpoint, save_final_weights, trainable_state
-from .evaluation import Evaluator
-from .final_autoattack import PEAK_WEIGHTS, peak_key, run_final_autoattack
-from .objectives import make_objective
-from .optim import make_optimizer, make_scheduler
-from .step import training_step
+from rftlib.core.atomic import atomic_write_text
+from rftlib.runs.config import RunConfig
+from rftlib.data import eval_subset, load_task
+from rftlib.data.corruptions import CACHE_DIR, check_image_size, corrupted_sets, corruption_accuracy, severity_accuracies
+from rftlib.core.devices import resolve_device
+from rftlib.core.errors import RftError
+from rftlib.models import build_model
+from rftlib.core.numerics import force_resume_default, numerics_environment, pin_numerics
+from rftlib.runs.outcomes import drop_outcomes_after, read_step_outcomes, write_outcomes
+from rftlib.stats.pareto import pareto_auc
+from rftlib.runs.preflight import check_task
+from rftlib.core.progress import progress_bar
+from rftlib.runs.records import DONE, RECORDS, SUMMARY, TIMING_FIELDS, append_record, keep_records_up_to, read_records
+from rftlib.attacks.robustness_curve import curve_summary
+from rftlib.runs.rundir import CHECKPOINT, claim, failure_recorded
+from rftlib.runs.schedule import EvalSchedule
+from rftlib.tracking.live import tracked
+from rftlib.core.seeding import derived_seed, seed_everything
+from rftlib.strategies import apply_strategy, trainable_parameters
+from rftlib.training.best import BEST_WEIGHTS, VAL_ADV_KEY, VAL_KEY, VAL_SET, BestWeights, FrontierWeights
+from rftlib.training.checkpoint import load_checkpoint, save_checkpoint, save_final_weights, trainable_state
+from rftlib.training.evaluation import Evaluator
+from rftlib.training.final_autoattack import PEAK_WEIGHTS, peak_key, run_final_autoattack
+from rftlib.training.objectives import make_objective
+from rftlib.training.optim import make_optimizer, make_scheduler
+from rftlib.training.step import training_step
 
 
 class TrainingDiverged(RftError):
@@ -65,8 +65,8 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
     ``config``: a RunConfig, a mapping of its fields, or a YAML path. ``run_dir``: where to write;
     default ``<output_dir>/<config.run_name()>``. A finished run is loaded, not redone; an unfinished
     one with the same configuration resumes from its last checkpoint, in the same numerics
-    environment (``rftlib.numerics``) unless ``force_resume`` (default: $RFT_FORCE_RESUME). The run
-    holds the directory's lock throughout: a second writer is refused (``rftlib.rundir``).
+    environment (``rftlib.core.numerics``) unless ``force_resume`` (default: $RFT_FORCE_RESUME). The run
+    holds the directory's lock throughout: a second writer is refused (``rftlib.runs.rundir``).
     """
     config = RunConfig.coerce(config).resolved()  # every value checked before anything is written
     run_dir = Path(run_dir) if run_dir is not None else Path(config.output_dir) / config.run_name()
@@ -88,10 +88,10 @@ def finetune(config: RunConfig | dict | str | Path, *, run_dir: str | Path | Non
 
 
 def _load_checked_task(config: RunConfig):
-    """The run's task, loaded and checked against the configuration (``rftlib.preflight.check_task``),
+    """The run's task, loaded and checked against the configuration (``rftlib.runs.preflight.check_task``),
     once the device is known to be here (RunConfig checks only its name)."""
     resolve_device(config.device)
-    image_size = config.image_size or _model_image_size(config, config.model_kwargs)
+    image_size = config.image_size or model_image_size(config, config.model_kwargs)
     if config.corruptions is not None:
         check_image_size(image_size)
     task = load_task(config.dataset, image_size=image_size, seed=config.seed, val_fraction=config.val_fraction,
@@ -123,7 +123,7 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, task, tracker) -> R
     objective = make_objective(config.objective, seed=config.seed, total_steps=total_steps,
                                **config.objective_options)
     if config.l2_sp is not None:  # the starting point is taken here, before any checkpoint is loaded
-        from ..remedies.l2_sp import L2SP, WithL2SP, l2_sp_options
+        from rftlib.remedies.l2_sp import L2SP, WithL2SP, l2_sp_options
 
         objective = WithL2SP(objective, L2SP(model, **vars(l2_sp_options(config.l2_sp))))
     evaluate, corrupted = run_evaluator(config, task, run_dir, device, progress, total_steps=total_steps)
@@ -227,7 +227,7 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, task, tracker) -> R
     final = best.restore(model) if best is not None else None  # final_model: best_val / robust_val
     save_final_weights(run_dir, model, {"strategy": config.strategy, "model": config.model})
     if config.wise_ft is not None:  # on the run's result, from the run's initial model (or a probe head)
-        from ..remedies.wise_ft import evaluate_wise_ft
+        from rftlib.training.wise_ft import evaluate_wise_ft
 
         evaluate_wise_ft(config, run_dir, model, task=task, initial_state=initial_state, end_state=trainable_state(model),
                          evaluate=evaluate, end_step=final["step"] if final is not None else step,
@@ -253,7 +253,7 @@ def _curve(config: RunConfig, total_steps: int | None) -> dict:
     (``when: end``: the run's last, ``total_steps``); none without a curve or without the run's length."""
     if config.robustness_curve is None or total_steps is None:
         return {}
-    from ..threat_config import curve_attack_options, curve_options
+    from rftlib.attacks.threat_config import curve_attack_options, curve_options
 
     options = curve_options(config.robustness_curve)
     curve = (options.radii, lambda radius: curve_attack_options(options, radius, config.attack), options.attack["name"])
@@ -281,7 +281,7 @@ def build_run_model(config: RunConfig, run_dir: Path, device, progress: bool = F
     model = build_model(config.model, task.num_classes, pretrained=config.pretrained, weights=config.weights,
                         **model_kwargs)
     if config.lp_ft is not None:  # LP-FT's first stage, before the strategy adds its modules
-        from ..remedies.lp_ft import probe_stage
+        from rftlib.training.lp_ft import probe_stage
 
         probe_stage(model, task.train, config=config, run_dir=run_dir, device=device, progress=progress)
     apply_strategy(model, config.strategy, **config.strategy_options)
@@ -342,7 +342,7 @@ def _frame(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
-def _model_image_size(config: RunConfig, model_kwargs: dict) -> int:
+def model_image_size(config: RunConfig, model_kwargs: dict) -> int:
     """The resolution the model expects: an explicit img_size, else the timm default config's."""
     if "img_size" in model_kwargs:
         return int(model_kwargs["img_size"])

@@ -10,7 +10,7 @@ trades     CE(f(x), y) + beta * KL(f(x) || f(x')),              Zhang et al., IC
 =========  ===================================================  ==========================
 
 The training attack has its own settings (:class:`TrainingAttackOptions`, with every objective's options
-and their checks in :mod:`rftlib.objective_options`, torch-free), separate from the
+and their checks in :mod:`rftlib.runs.objective_options`, torch-free), separate from the
 evaluation attack's; its eps defaults to the evaluation's. ``eps_schedule`` (pgd_at and trades) trains
 on clean inputs first, then ramps eps up linearly (``rftlib.remedies.eps_schedule``). It runs on rftlib's PGD
 (``rftlib.attacks``), under bf16 autocast when the run is bf16, and generates its examples with the
@@ -30,14 +30,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..attacks import PGD
-from ..attacks.trades import TradesKL
-from ..devices import autocast_for
-from ..errors import RftError
-from ..objective_options import (OBJECTIVE_OPTIONS, NoOptions, TradesOptions, TrainingAttackOptions,
+from rftlib.attacks import PGD
+from rftlib.attacks.trades import TradesKL
+from rftlib.core.devices import autocast_for
+from rftlib.core.errors import RftError
+from rftlib.runs.objective_options import (OBJECTIVE_OPTIONS, NoOptions, TradesOptions, TrainingAttackOptions,
                                  objective_options)
-from ..registry import Registry
-from ..seeding import derived_seed
+from rftlib.core.registry import Registry
+from rftlib.core.seeding import derived_seed
 
 #: Mixed into the training attack's seed so its stream never coincides with the evaluation attack's,
 #: which is seeded by (run seed, step) alone.
@@ -64,7 +64,7 @@ class Objective:
         raise NotImplementedError
 
 
-#: The objectives by name, each with the options class :data:`rftlib.objective_options.OBJECTIVE_OPTIONS`
+#: The objectives by name, each with the options class :data:`rftlib.runs.objective_options.OBJECTIVE_OPTIONS`
 #: registers under that name (checked below).
 OBJECTIVES: Registry[type[Objective]] = Registry("objective")
 
@@ -91,7 +91,7 @@ class Adversarial(Objective):
             return 1.0
         if self.total_steps is None:
             raise RftError(f"{type(self).__name__} with an eps_schedule needs total_steps (make_objective)")
-        from ..remedies.eps_schedule import EpsSchedule
+        from rftlib.remedies.eps_schedule import EpsSchedule
 
         return EpsSchedule(**self.options.eps_schedule).factor(step, self.total_steps)
 

@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import torch
 
-from .objectives import Objective, Standard
+from rftlib.training.objectives import Objective, Standard
 
 _STANDARD = Standard()
 

@@ -25,9 +25,9 @@ Models of no family take full, linear_probe and bitfit, which need no placement.
 """
 from __future__ import annotations
 
-from .base import (FAMILIES, PEFT_LAYERS, POSITIONS, ROLES, Family, adapter_sites, all_families, check_roles,
+from rftlib.strategies.families.base import (FAMILIES, PEFT_LAYERS, POSITIONS, ROLES, Family, adapter_sites, all_families, check_roles,
                    describe, exact_regex, family_of, family_of_name, needs_split, placement, register_family,
                    require_family, role_layers, role_paths, staged_blocks)
 
 # Importing the family modules fills the registry (they import .base, never this package: no cycle).
-from . import vit, swin, convnext, resnet  # noqa: E402,F401  isort: skip
+from rftlib.strategies.families import vit, swin, convnext, resnet  # noqa: E402,F401  isort: skip

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from ...errors import RftError
-from ...registry import Registry
-from .._qkv import SplitQKV
-from ..roles import POSITIONS, ROLES, check_roles  # noqa: F401  re-exported: the families' names for them
+from rftlib.core.errors import RftError
+from rftlib.core.registry import Registry
+from rftlib.strategies._qkv import SplitQKV
+from rftlib.strategies.roles import POSITIONS, ROLES, check_roles  # noqa: F401  re-exported: the families' names for them
 
 #: Layer types peft's LoRA and (IA)^3 can wrap.
 PEFT_LAYERS = (nn.Linear, nn.Conv2d)
@@ -82,7 +82,7 @@ def family_of(backbone: nn.Module) -> Family | None:
 
 def family_of_name(name: str) -> Family | None:
     """The family of the timm model ``name``, from its class (built on the meta device, no weights)."""
-    from ...models import build_model
+    from rftlib.models import build_model
 
     return family_of(build_model(name, pretrained=False, device="meta").backbone)
 

@@ -15,7 +15,7 @@ convolution mixes space, then an MLP (``mlp.fc1``, ``mlp.fc2``; Linears on chann
 """
 from __future__ import annotations
 
-from .base import Family, register_family, staged_blocks
+from rftlib.strategies.families.base import Family, register_family, staged_blocks
 
 ROLES = {"fc1": ("mlp.fc1",), "fc2": ("mlp.fc2",)}
 

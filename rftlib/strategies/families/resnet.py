@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .base import Family, register_family
+from rftlib.strategies.families.base import Family, register_family
 
 ATTENTION = ("q", "k", "v", "proj")
 

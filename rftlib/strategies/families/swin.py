@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from .base import register_family, staged_blocks
-from .vit import VIT
+from rftlib.strategies.families.base import register_family, staged_blocks
+from rftlib.strategies.families.vit import VIT
 
 # The ViT family's roles, adapter sites and size arguments, in every block of every stage.
 SWIN = register_family(dataclasses.replace(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .base import Family, register_family
+from rftlib.strategies.families.base import Family, register_family
 
 TRANSFORMER_ROLES = {
     "q": ("attn.qkv.q",),
