@@ -169,7 +169,8 @@ def comparison_sentences(table: pd.DataFrame) -> list[str]:
 
 
 def wise_ft_points(summaries: pd.DataFrame) -> pd.DataFrame:
-    """The WiSE-FT rows of every run that has them, with the run's identity columns (empty without)."""
+    """The WiSE-FT rows of every run that has them, with the run's identity columns and ``remedy`` (the
+    run's ``remedy_label``: "plain", or "l2_sp" for an L2-SP run's curve, L2-SP + WiSE-FT) (empty without)."""
     from rftlib.training.wise_ft import load_wise_ft
 
     frames = []
@@ -177,9 +178,11 @@ def wise_ft_points(summaries: pd.DataFrame) -> pd.DataFrame:
         rows = load_wise_ft(run["path"])
         if len(rows):
             frames.append(rows.assign(run=run["run"], path=run["path"], strategy=run["strategy"],
-                                      dataset=run["dataset"], domain=run["domain"], seed=run["seed"]))
+                                      dataset=run["dataset"], domain=run["domain"], seed=run["seed"],
+                                      remedy=remedy_label(results.read_config(Path(run["path"])))))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["alpha", "start", "clean_acc", "adv_acc", "run", "path", "strategy", "dataset", "domain", "seed"])
+        columns=["alpha", "start", "clean_acc", "adv_acc", "run", "path", "strategy", "dataset", "domain", "seed",
+                 "remedy"])
 
 
 def wise_ft_sentences(points: pd.DataFrame) -> list[str]:

@@ -50,7 +50,10 @@ def remedy_fronts(records: pd.DataFrame, remedies: pd.DataFrame) -> plt.Figure |
 
 def wise_ft_curves(records: pd.DataFrame, points: pd.DataFrame) -> plt.Figure | None:
     """One panel per run with WiSE-FT rows: the run's evaluations (grey, its frontier in black) and the
-    α-curve from the start point (α = 0) to the fine-tuned end point (α = 1), labelled by α."""
+    α-curve from the start point (α = 0) to the fine-tuned end point (α = 1), labelled by α. A remedy
+    run's curve is titled with it ("L2-SP + WiSE-FT"): its end point is the remedy's model."""
+    from rftlib.analysis.verdicts import remedy_name
+
     if points.empty:
         return None
     runs = list(points.groupby("run", sort=False))
@@ -67,7 +70,9 @@ def wise_ft_curves(records: pd.DataFrame, points: pd.DataFrame) -> plt.Figure | 
                 ax.annotate(f"{row['alpha']:g}", (row["clean_acc"], row["adv_acc"]), fontsize=7,
                             textcoords="offset points", xytext=(3, 3))
         first = curve.iloc[0]
-        ax.set(title=f"{first['dataset']} / {first['strategy']} (seed {first['seed']})", xlim=(0, 1), ylim=(0, None),
+        remedy = first.get("remedy", "plain")
+        method = "WiSE-FT" if remedy in ("plain", None) or remedy != remedy else f"{remedy_name(remedy)} + WiSE-FT"
+        ax.set(title=f"{first['dataset']} / {first['strategy']} (seed {first['seed']}): {method}", xlim=(0, 1), ylim=(0, None),
                xlabel=ACCURACY_LABELS["clean_acc"], ylabel=ACCURACY_LABELS["adv_acc"])
         ax.legend(loc="upper left", fontsize="small")
     fig.tight_layout()
