@@ -55,7 +55,7 @@ bench: setup
 # Re-pin after changing dependencies: resolves pyproject's ranges with the torch pins into requirements.lock.
 lock:
 	rm -rf /tmp/rftlib-lock && $(PYTHON) -m venv /tmp/rftlib-lock
-	/tmp/rftlib-lock/bin/pip install -q torch==2.14.1 torchvision==0.29.1 -e ".[ray,lab,test,autoattack,corruptions,tracking]"
+	/tmp/rftlib-lock/bin/pip install -q torch==2.14.1 torchvision==0.29.1 -e ".[ray,lab,test,autoattack,corruptions,tracking,clip]"
 	{ head -2 requirements.lock; /tmp/rftlib-lock/bin/pip freeze --all --exclude-editable | grep -v -E "^(pip|torchattacks|imagecorruptions-imaug)=="; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 

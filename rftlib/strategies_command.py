@@ -9,7 +9,9 @@ from rftlib.runs.config import PAPER_MODEL
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=PAPER_MODEL, help=f"timm model name (default: {PAPER_MODEL})")
+    parser.add_argument("--model", default=PAPER_MODEL,
+                        help=f"timm model name, or open_clip:<architecture> (e.g. open_clip:ViT-B-16) for an open_clip "
+                             f"CLIP's image tower (default: {PAPER_MODEL})")
     parser.add_argument("--num-classes", type=int, default=10, help="size of the new head (default: 10)")
     parser.add_argument("--img-size", type=int, default=None, help="input size, if not the model's")
     parser.add_argument("--patch-size", type=int, default=None, help="ViT patch size, if not the model's")

@@ -137,7 +137,8 @@ def test_resnet18_basic_blocks_and_unsupported_models():
     assert trainable_parameters(apply_strategy(resnext, "lora", targets=["fc1", "fc2"]))[0] > 0
     other = build_model("test_efficientnet", 10, pretrained=False, device="meta")
     with pytest.raises(RftError, match=r"strategy 'ia3' supports the families vit \(VisionTransformer\), swin "
-                                       r"\(SwinTransformer\), convnext \(ConvNeXt\), resnet \(ResNet\); EfficientNet is"):
+                                       r"\(SwinTransformer\), convnext \(ConvNeXt\), resnet \(ResNet\), clip "
+                                       r"\(ClipImageClassifier\); EfficientNet is"):
         apply_strategy(copy.deepcopy(other), "ia3")
     assert all(p.requires_grad for p in other.parameters())  # nothing changed by the refusal
     assert trainable_parameters(apply_strategy(other, "bitfit"))[0] > 0
@@ -151,7 +152,8 @@ def test_strategies_cli_for_any_model(capsys):
     rows = {line.split()[0]: line for line in out.splitlines() if line.split() and line.split()[0] in STRATEGIES}
     assert list(rows) == list(STRATEGIES) and "family resnet" in out
     assert rows["lora"].split()[1] == f"{608_778:,}"
-    assert "supports the families vit (VisionTransformer), swin (SwinTransformer); resnet:" in rows["adapter"]
+    assert ("supports the families vit (VisionTransformer), swin (SwinTransformer), clip (ClipImageClassifier); "
+            "resnet:") in rows["adapter"]
     assert len(strategy_table("convnext_tiny")) == len(STRATEGIES)
 
 

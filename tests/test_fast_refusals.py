@@ -27,7 +27,7 @@ REFUSALS = [
     # registries: strategy, dataset, objective, attack, model (with its close matches) and its pretrained tag
     (["strategy=lorra"], "unknown strategy 'lorra' (did you mean 'lora'?)"),
     (["dataset=nope"], "unknown dataset 'nope'; valid: caltech256, cifar10, cifar100, cub200, digits, domainnet"),
-    (["objective=nope"], "unknown objective 'nope'; valid: pgd_at, standard, trades"),
+    (["objective=nope"], "unknown objective 'nope'; valid: flyp, pgd_at, standard, trades"),
     (["attacks=[{name: nope}]"], "unknown attack 'nope'; valid: apgd, apgd_ce_t, apgd_t, autoattack, pgd"),
     (["model=vit_tiny_patch16_22"], "unknown timm model 'vit_tiny_patch16_22' (close: vit_tiny_patch16_224,"),
     (["model=vit_base_patch16_224.nope"], "unknown vit_base_patch16_224 pretrained tag 'nope'; valid: "
@@ -70,6 +70,17 @@ REFUSALS = [
     (["dataset=cifar10", "dataset_options={path: EMPTY}"], "path 'EMPTY' holds no files"),
     (["dataset=cifar10", "dataset_options={path: FILE}"], "path 'FILE' is a file, not a folder"),
     (["device=gpu"], "unknown device 'gpu' (a CUDA GPU is 'cuda' or 'cuda:N')"),
+    # open_clip models (issue 28): the architecture, pretrained, FLYP and WiSE-FT's zero-shot start
+    (["model=open_clip:ViT-B-61"], "unknown open_clip architecture 'ViT-B-61' (did you mean open_clip:ViT-B-16?)"),
+    (["pretrained=openai"], "pretrained is true or false for the timm model 'vit_tiny_patch16_224'"),
+    (["model=open_clip:RFT-Tiny-CLIP", "model_kwargs={}", "pretrained=/nowhere/clip.pt"],
+     "pretrained file not found: /nowhere/clip.pt"),
+    (["objective=flyp"], "objective 'flyp' needs an open_clip model (model: open_clip:ViT-B-16, ...)"),
+    (["model=open_clip:RFT-Tiny-CLIP", "model_kwargs={}", "objective=flyp", "lp_ft={}"],
+     "lp_ft cannot be combined with objective 'flyp'"),
+    (["wise_ft={start: zeroshot}"], "wise_ft start 'zeroshot' needs an open_clip model (its zero-shot head)"),
+    (["model=open_clip:RFT-Tiny-CLIP", "model_kwargs={}", "objective=flyp", "wise_ft={start: probe}"],
+     "wise_ft start 'probe' does not apply to objective 'flyp'"),
 ]
 # On a machine without a GPU driver (CI), asking for CUDA is refused without torch too.
 if no_gpu_driver():

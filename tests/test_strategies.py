@@ -296,7 +296,7 @@ def test_errors():
         apply_strategy(model, "lora")
     resnet = build_model("resnet18", num_classes=10, pretrained=False, device="meta")
     with pytest.raises(RftError, match=r"strategy 'adapter' supports the families vit \(VisionTransformer\), "
-                                       r"swin \(SwinTransformer\); resnet: .*Rebuffi"):
+                                       r"swin \(SwinTransformer\), clip \(ClipImageClassifier\); resnet: .*Rebuffi"):
         apply_strategy(resnet, "adapter")
     assert all(p.requires_grad for p in resnet.parameters())  # left untouched by the failure
     assert trainable_parameters(apply_strategy(resnet, "bitfit"))[0] > 0  # bitfit works on any model

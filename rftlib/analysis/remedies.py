@@ -2,7 +2,8 @@
 
 A remedy run is matched with the *plain* run that has the same configuration once every remedy setting
 is taken out (``l2_sp``, ``lp_ft``, ``wise_ft``, an ``eps_schedule``, ``final_model: robust_val`` and its
-``selection_tolerance``), so the two share the model, strategy, data, seed, evaluation points and attack
+``selection_tolerance``; ``objective: flyp`` counts as ``standard``, cross-entropy from the same zero-shot
+CLIP), so the two share the model, strategy, data, seed, evaluation points and attack
 seeds: their per-sample outcomes are paired. For each pair:
 
 - final robust (and clean) accuracy: the difference of the two runs' final evaluations with Newcombe's
@@ -52,6 +53,8 @@ def remedy_label(config: dict[str, Any]) -> str:
         parts.append("eps_schedule")
     if config.get("final_model") == "robust_val":
         parts.append("robust_val")
+    if config.get("objective") == "flyp":
+        parts.append("flyp")
     return "+".join(parts) or "plain"
 
 
@@ -61,6 +64,9 @@ def base_key(config: dict[str, Any]) -> str:
     base = {k: v for k, v in config.items() if k not in REMEDY_FIELDS and k not in _IGNORED}
     base["objective_options"] = {k: v for k, v in (config.get("objective_options") or {}).items()
                                  if k != "eps_schedule"}
+    base["objective"] = base.get("objective") or "standard"  # absent from a sweep job's config: the default
+    if base["objective"] == "flyp":  # FLYP's plain counterpart: cross-entropy from the same zero-shot model
+        base["objective"], base["objective_options"] = "standard", {}
     if base.get("final_model") in (None, "robust_val"):  # absent from a sweep job's config: the default
         base["final_model"] = "last"
     return hashlib.sha256(json.dumps(base, sort_keys=True, default=str).encode()).hexdigest()[:12]

@@ -88,9 +88,9 @@ def input_dimension(image_size: int | None, model: str, model_kwargs: dict) -> i
     """C·H·W of the run's inputs when the configuration tells the size (3 channels), else None."""
     size = image_size or model_kwargs.get("img_size")
     if size is None:
-        from rftlib.models.timm_names import default_input_size
+        from rftlib.models.names import default_input_size
 
-        size = default_input_size(model)  # None (no timm default configuration): checked on the first batch
+        size = default_input_size(model)  # None (no default configuration): checked on the first batch
     return image_dimension(int(size)) if isinstance(size, int) else None
 
 

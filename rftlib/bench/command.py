@@ -5,11 +5,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rftlib.runs.config import PAPER_MODEL
 from rftlib.core.errors import RftError
 from rftlib.core.yamlio import parse_yaml
 from rftlib.bench.estimate import DEFAULT_JSON
+
+if TYPE_CHECKING:  # annotations only: torch loads where the benchmark runs
+    import torch
 
 # torch and the benchmark's sections are imported where they run: `rft bench --help` and a bad
 # option are answered without them.

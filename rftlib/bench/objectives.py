@@ -31,6 +31,8 @@ def bench_objectives(build: Callable[[], nn.Module], images: torch.Tensor, label
     rows, peers = {}, []
     for precision in precisions:
         for name in OBJECTIVES:
+            if OBJECTIVES.get(name).clip_only:  # FLYP needs an open_clip model's text tower, not the bench's ViT
+                continue
             label = f"{name} {precision}"
             options = {} if name == "standard" else {"steps": attack_steps}
             objective = make_objective(name, seed=0, eval_eps=eps, **options)

@@ -6,7 +6,8 @@ with domains, ``ood``) datasets yield ``(image, label)``: float32 (3, S, S) in [
 preprocessed as in the paper (RGB, resized straight to S x S, bilinear, no crop, no augmentation).
 
 The names below load on first use (they import torch); each dataset's options and their checks are in
-:mod:`rftlib.data.checks`, which a configuration is checked with before torch loads.
+:mod:`rftlib.data.checks`, which a configuration is checked with before torch loads. The class names and
+CLIP prompt templates of zero-shot heads (open_clip models) are in :mod:`rftlib.data.prompts` (no torch).
 
 May use: core.
 """

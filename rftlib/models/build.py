@@ -9,13 +9,15 @@ Weights come from the Hugging Face hub (timm's own download and cache), or from 
 ``weights=PATH``, loaded through timm's own loading path so its checkpoint filters apply (position
 embeddings resampled for another image or patch size, a classifier head of another size dropped).
 Offline, asking for hub weights that are not cached fails at once with a message saying what to pass.
+
+A name ``open_clip:<architecture>`` builds an open_clip CLIP's image tower instead (``rftlib.models.clip``),
+in the same pixel-space wrapper.
 """
 from __future__ import annotations
 
 import logging
 import os
 import pickle
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,8 +28,10 @@ from torch import nn
 
 from rftlib.core.errors import RftError
 from rftlib.core.hub import hub_offline, unreachable_host
+from rftlib.models.clip_names import is_clip_name
+from rftlib.models.pixel_space import PixelSpaceClassifier  # noqa: F401  re-exported: where models lived
 from rftlib.models.timm_names import check_model_name  # torch-free: configurations check names without torch
-from rftlib.models.weights_header import SAFE_WEIGHT_FORMATS
+from rftlib.models.weights_header import load_error_summary  # noqa: F401  re-exported
 
 PAPER_MODEL = "vit_base_patch16_224.orig_in21k"
 
@@ -35,54 +39,19 @@ PAPER_MODEL = "vit_base_patch16_224.orig_in21k"
 _TIMM_BUILDER_LOGGER = "timm.models._builder"
 
 
-class PixelSpaceClassifier(nn.Module):
-    """A timm classifier that takes images in [0, 1] and normalises them itself.
-
-    ``forward(x)`` returns ``backbone((x - mean) / std)``: attacks, clipping and the eps ball all live
-    in pixel space, and the normalisation of the pretrained weights cannot be forgotten by a caller.
-
-    Attributes:
-        backbone: the timm model (with its new head), exactly as ``timm.create_model`` built it.
-        mean, std: buffers of shape (1, C, 1, 1) from the backbone's ``pretrained_cfg``
-            (0.5, 0.5, 0.5 for the paper's ``orig_in21k`` weights).
-    """
-
-    def __init__(self, backbone: nn.Module, mean: tuple[float, ...], std: tuple[float, ...]):
-        super().__init__()
-        self.backbone = backbone
-        device = next(iter(backbone.parameters()), torch.empty(0)).device
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone((x - self.mean) / self.std)
-
-    @property
-    def image_size(self) -> int | tuple[int, int]:
-        """The input side in pixels (an int for square inputs, as every ViT here; (H, W) otherwise)."""
-        patch_embed = getattr(self.backbone, "patch_embed", None)
-        size = getattr(patch_embed, "img_size", None)
-        if size is None:  # not a ViT: fall back on the input size the weights were trained at
-            size = self.backbone.pretrained_cfg["input_size"][-2:]
-        if isinstance(size, int):
-            return size
-        height, width = (int(s) for s in size)
-        return height if height == width else (height, width)
-
-    @property
-    def num_classes(self) -> int:
-        """Number of outputs of the classification head."""
-        return int(self.backbone.num_classes)
-
-
 def build_model(
     name: str = PAPER_MODEL,
     num_classes: int = 10,
-    pretrained: bool = True,
+    pretrained: bool | str = True,
     weights: str | os.PathLike | None = None,
     **timm_kwargs,
 ) -> PixelSpaceClassifier:
     """Build ``name`` (any timm model, optionally ``arch.tag``) with a new ``num_classes`` head.
+
+    ``open_clip:<architecture>`` builds an open_clip CLIP's image tower instead
+    (:func:`rftlib.models.clip.build_clip`): ``pretrained`` is then an open_clip tag, a checkpoint path or
+    False, and ``class_names=``, ``templates=`` make the head CLIP's zero-shot classifier (``keep_text=True``
+    keeps the text tower, for FLYP).
 
     Args:
         name: timm model name; the default is the paper's ViT-B/16 ImageNet-21k backbone.
@@ -100,6 +69,10 @@ def build_model(
         RftError: unknown model or tag, missing weight file, a weight file that does not fit the
             model, or hub weights asked for while offline and not cached.
     """
+    if is_clip_name(name):  # an open_clip CLIP: its image tower and a (zero-shot) head
+        from rftlib.models.clip import build_clip
+
+        return build_clip(name, num_classes, pretrained, weights, **timm_kwargs)
     check_model_name(name)
     path = None
     if weights is not None:
@@ -159,19 +132,6 @@ def _create(name, num_classes, pretrained, overlay, kwargs, path) -> nn.Module:
     return backbone
 
 
-
-
-def load_error_summary(error: Exception, limit: int = 240) -> str:
-    """One line from a (possibly many-line) exception: torch lists every mismatched tensor. A file
-    that needs code to load is named as such; torch's advice to load it with weights_only=False
-    (running whatever code it holds) is never repeated."""
-    if isinstance(error, pickle.UnpicklingError):
-        culprit = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
-        what = f" (it asks to run {culprit.group(1)})" if culprit else ""
-        return f"not a safe checkpoint{what}; rftlib loads {SAFE_WEIGHT_FORMATS}"
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    text = " ".join(lines[:2]) or type(error).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class _KeyReport(logging.Handler):

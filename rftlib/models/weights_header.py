@@ -4,6 +4,7 @@ anything loads; ``rftlib.models`` names the same formats when a load fails."""
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 
 from rftlib.core.errors import RftError
@@ -40,4 +41,17 @@ def weights_format(path: Path) -> str:
     raise RftError(f"weights file {str(path)!r} is {what}; rftlib loads {SAFE_WEIGHT_FORMATS}")
 
 
-__all__ = ["SAFE_WEIGHT_FORMATS", "weights_format"]
+def load_error_summary(error: Exception, limit: int = 240) -> str:
+    """One line from a (possibly many-line) exception: torch lists every mismatched tensor. A file
+    that needs code to load is named as such; torch's advice to load it with weights_only=False
+    (running whatever code it holds) is never repeated."""
+    if isinstance(error, pickle.UnpicklingError):
+        culprit = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
+        what = f" (it asks to run {culprit.group(1)})" if culprit else ""
+        return f"not a safe checkpoint{what}; rftlib loads {SAFE_WEIGHT_FORMATS}"
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = " ".join(lines[:2]) or type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+__all__ = ["SAFE_WEIGHT_FORMATS", "load_error_summary", "weights_format"]

@@ -20,8 +20,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="interpolation weights in [0, 1] (0: the start point, 1: the fine-tuned model); "
                              "default: the run's wise_ft alphas, else 0,0.25,0.5,0.75,1")
     parser.add_argument("--start", default=None,
-                        help="probe (default: pretrained backbone + linear-probe head) or initial (the run's own "
-                             "initial model)")
+                        help="probe (pretrained backbone + linear-probe head; the default for timm models), initial "
+                             "(the run's own initial model) or zeroshot (the zero-shot CLIP; the default for open_clip "
+                             "models)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

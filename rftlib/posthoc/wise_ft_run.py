@@ -15,25 +15,29 @@ from rftlib.training.wise_ft import WISE_FT_RECORDS, done_alphas, evaluate_wise_
 
 
 def wise_ft(run_dir: str | Path, alphas=None, start: str | None = None, *, progress: bool = True):
-    """WiSE-FT on a finished run directory: θ_α between the start point (``probe``, default, or
-    ``initial``; see the module docstring) and the run's result (``trainable.safetensors``) for each α
+    """WiSE-FT on a finished run directory: θ_α between the start point (``probe``, ``initial`` or
+    ``zeroshot``; default: the run's, else zeroshot for open_clip models and probe otherwise; see
+    ``rftlib.training.wise_ft``) and the run's result (``trainable.safetensors``) for each α
     (default: the run's ``wise_ft`` alphas and its ``refine``, else 0, 0.25, 0.5, 0.75, 1), evaluated as
     the run's end model was. Resumable: an (α, start) already written is not redone. Returns ``load_wise_ft(run_dir)``
     restricted to ``start``."""
     from rftlib.runs.config import RunConfig
     from rftlib.runs.records import CONFIG, DONE, SUMMARY
     from rftlib.runs.rundir import RunLock
-    from rftlib.remedies.wise_lp_options import check_alphas, check_start
+    from rftlib.remedies.wise_lp_options import check_alphas, check_start, default_start
 
     run_dir = Path(run_dir)
-    configured = None
+    configured, stored = None, {}
     if (run_dir / CONFIG).exists():
         import yaml
 
-        configured = (yaml.safe_load((run_dir / CONFIG).read_text()) or {}).get("wise_ft")
+        stored = yaml.safe_load((run_dir / CONFIG).read_text()) or {}
+        configured = stored.get("wise_ft")
+    model, objective = stored.get("model"), stored.get("objective")
     refine = (configured or {}).get("refine", 0) if alphas is None else 0
     alphas = check_alphas(alphas if alphas is not None else (configured or {}).get("alphas"))
-    start = check_start(start if start is not None else (configured or {}).get("start", "probe"))
+    start = check_start(start if start is not None else (configured or {}).get("start", default_start(model)),
+                        model, objective)
     if not (run_dir / DONE).exists():
         raise RftError(f"{run_dir} is not a finished run (no {DONE} marker); WiSE-FT interpolates towards a run's result")
     config = RunConfig.from_yaml(run_dir / CONFIG).resolved()

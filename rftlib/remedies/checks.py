@@ -1,7 +1,7 @@
 """The checks of the RQ4 remedy fields of a run (``l2_sp``, ``objective_options.eps_schedule``,
-``final_model: robust_val`` with ``selection_tolerance``), called by ``RunConfig.validated()`` before
-anything is loaded or written: each bad value is one RftError line. Light to import (no torch, nothing
-from rftlib.training)."""
+``final_model: robust_val`` with ``selection_tolerance``, ``objective: flyp``), called by
+``RunConfig.validated()`` before anything is loaded or written: each bad value is one RftError line. Light
+to import (no torch, nothing from rftlib.training)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,7 +36,8 @@ def l2_sp_options(values: dict) -> L2SPOptions:
 def check_remedies(config) -> None:
     """RftError for a bad remedy setting of ``config`` (a RunConfig): a negative L2-SP weight, an
     ε-schedule on an objective without a training attack, a selection tolerance outside [0, 1] or
-    one without ``final_model: robust_val``, robust selection without a validation hold-out."""
+    one without ``final_model: robust_val``, robust selection without a validation hold-out, FLYP on a
+    timm model or with LP-FT."""
     if config.l2_sp is not None:
         l2_sp_options(config.l2_sp)
     if "eps_schedule" in (config.objective_options or {}):
@@ -50,6 +51,21 @@ def check_remedies(config) -> None:
                        f"{config.final_model!r}")
     if config.final_model == "robust_val" and config.val_fraction == 0:
         raise RftError("final_model 'robust_val' needs a validation hold-out: val_fraction > 0")
+    if config.objective == "flyp":
+        check_flyp(config)
 
 
-__all__ = ["L2SPOptions", "check_remedies", "l2_sp_options"]
+def check_flyp(config) -> None:
+    """FLYP (``rftlib.training.flyp``) needs an open_clip model, whose text tower it trains against; its
+    head is that tower's zero-shot classifier, so LP-FT's probe head has no place in it."""
+    from rftlib.models.clip_names import is_clip_name
+
+    if not is_clip_name(config.model):
+        raise RftError(f"objective 'flyp' needs an open_clip model (model: open_clip:ViT-B-16, ...) for its text "
+                       f"tower; {config.model!r} is a timm model")
+    if config.lp_ft is not None:
+        raise RftError("lp_ft cannot be combined with objective 'flyp' (FLYP's head is its text tower's zero-shot "
+                       "classifier, not a fitted probe); drop one of them")
+
+
+__all__ = ["L2SPOptions", "check_flyp", "check_remedies", "l2_sp_options"]

@@ -14,9 +14,10 @@ from rftlib.core.validation import integer, number
 
 WISE_FT_KEYS = ("alphas", "start", "refine")
 LP_FT_KEYS = ("steps", "lr", "objective", "objective_options")
-# The α-curve of Wortsman et al.'s figures, coarser; and the two start points (see rftlib.training.wise_ft).
+# The α-curve of Wortsman et al.'s figures, coarser; and the start points (see rftlib.training.wise_ft):
+# zeroshot only for open_clip models, whose head starts as CLIP's zero-shot classifier.
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
-STARTS = ("probe", "initial")
+STARTS = ("probe", "initial", "zeroshot")
 MAX_REFINE = 32  # α added by refinement; each costs one evaluation of the run's end model
 # Probe-stage defaults: a constant learning rate (no warm-up: the stage is short), the PEFT strategies'
 # default peak lr (5e-3), for one pass over a few hundred batches.
@@ -38,20 +39,40 @@ def check_alphas(alphas) -> list[float]:
     return sorted(values)
 
 
-def check_start(start) -> str:
+def default_start(model: str | None) -> str:
+    """WiSE-FT's start by default: the zero-shot model for an open_clip model (the WiSE-FT paper's),
+    the pretrained backbone with a probe head otherwise."""
+    from rftlib.models.clip_names import is_clip_name
+
+    return "zeroshot" if is_clip_name(model) else "probe"
+
+
+def check_start(start, model: str | None = None, objective: str | None = None) -> str:
+    """``start`` if it is one of STARTS and fits the run's ``model`` and ``objective`` (when given): zeroshot
+    needs an open_clip model; a FLYP run's head is its text tower's zero-shot classifier, not a probe."""
+    from rftlib.models.clip_names import is_clip_name
+
     if start not in STARTS:
         raise RftError(f"wise_ft start must be one of {', '.join(STARTS)}, got {start!r}")
+    if start == "zeroshot" and model is not None and not is_clip_name(model):
+        raise RftError(f"wise_ft start 'zeroshot' needs an open_clip model (its zero-shot head); {model!r} has none: "
+                       f"use probe or initial")
+    if start == "probe" and objective == "flyp":
+        raise RftError("wise_ft start 'probe' does not apply to objective 'flyp' (its head is the text tower's "
+                       "zero-shot classifier); use zeroshot or initial")
     return start
 
 
-def wise_ft_options(spec: dict | None) -> dict | None:
-    """``spec`` completed with its defaults (alphas sorted), or None; RftError on a bad value."""
+def wise_ft_options(spec: dict | None, model: str | None = None, objective: str | None = None) -> dict | None:
+    """``spec`` completed with its defaults (alphas sorted; start by ``model``: zeroshot for open_clip
+    models, probe otherwise), or None; RftError on a bad value."""
     if spec is None:
         return None
     if not isinstance(spec, dict):
-        raise RftError(f"wise_ft must be a mapping {{alphas: [...], start: probe|initial}}, got {spec!r}")
+        raise RftError(f"wise_ft must be a mapping {{alphas: [...], start: probe|initial|zeroshot}}, got {spec!r}")
     check_keys(spec, list(WISE_FT_KEYS), "wise_ft option")
-    options = {"alphas": check_alphas(spec.get("alphas")), "start": check_start(spec.get("start", "probe"))}
+    start = check_start(spec.get("start", default_start(model)), model, objective)
+    options = {"alphas": check_alphas(spec.get("alphas")), "start": start}
     refine = spec.get("refine", 0)
     integer("wise_ft refine", refine, low=0)
     if refine > MAX_REFINE:

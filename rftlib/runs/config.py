@@ -35,13 +35,17 @@ class RunConfig:
 
     # --- model ---------------------------------------------------------------------------------
     model: str = PAPER_MODEL
-    """timm model name; the paper's ViT-B/16 pretrained on ImageNet-21k by default."""
+    """timm model name; the paper's ViT-B/16 pretrained on ImageNet-21k by default. ``open_clip:<arch>``
+    (``open_clip:ViT-B-16``): an open_clip CLIP's image tower, starting as the zero-shot classifier of the
+    task (``rftlib.models.clip``)."""
     model_kwargs: dict = field(default_factory=dict)
     """Extra keyword arguments for ``timm.create_model``, e.g. ``{img_size: 32, patch_size: 4}``."""
-    pretrained: bool = True
-    """Start from pretrained weights (from the hub, or from ``weights``)."""
+    pretrained: bool | str = True
+    """Start from pretrained weights (from the hub, or from ``weights``). An open_clip model takes an open_clip
+    tag (``openai``, ``laion2b_s34b_b88k``, ...) or a local checkpoint path instead of true."""
     weights: str | None = None
-    """Local weights file (safetensors or timm checkpoint) instead of the hub."""
+    """Local weights file (safetensors or timm checkpoint) instead of the hub; for an open_clip model, a whole
+    CLIP or an image tower alone (TeCoA's, FARE's robust checkpoints) loaded over ``pretrained``."""
     # --- strategy ------------------------------------------------------------------------------
     strategy: str = "lora"
     """One of ``rftlib.STRATEGIES``."""
@@ -82,7 +86,9 @@ class RunConfig:
     """bf16 runs forward and backward (training and attack) under autocast."""
     objective: str = "standard"
     """Training objective (``rftlib.training.objectives``): "standard" (the paper's cross-entropy),
-    "pgd_at" (Madry et al. 2018) or "trades" (Zhang et al. 2019)."""
+    "pgd_at" (Madry et al. 2018), "trades" (Zhang et al. 2019) or, for open_clip models, "flyp" (Goyal et
+    al. 2023: CLIP's contrastive loss against the class prompts; ``objective_options: {train_text: true}``,
+    ``rftlib.training.flyp``)."""
     objective_options: dict = field(default_factory=dict)
     """The training attack's settings for pgd_at and trades, separate from ``attack``: eps (default:
     the evaluation attack's eps), alpha (eps / 4), steps (10), random_start (true); trades: beta (6.0);
@@ -142,9 +148,10 @@ class RunConfig:
     is the probed model. Not with ``linear_probe``. None: off (``rftlib.training.lp_ft``)."""
     wise_ft: dict | None = None
     """WiSE-FT (Wortsman et al., CVPR 2022) at the end of the run: ``{alphas: [0, 0.25, 0.5, 0.75, 1],
-    start: probe|initial}``, θ_α = (1 − α)·θ_start + α·θ_end evaluated on the run's evaluation points,
-    written to ``wise_ft.jsonl``; start ``probe`` (default): the pretrained backbone with a linear-probe
-    head, ``initial``: the run's own initial model. None: off (``rftlib.training.wise_ft``)."""
+    start: probe|initial|zeroshot}``, θ_α = (1 − α)·θ_start + α·θ_end evaluated on the run's evaluation
+    points, written to ``wise_ft.jsonl``; start ``probe`` (default for timm models): the pretrained backbone
+    with a linear-probe head, ``initial``: the run's own initial model, ``zeroshot`` (default for open_clip
+    models): the zero-shot CLIP classifier, as in the WiSE-FT paper. None: off (``rftlib.training.wise_ft``)."""
     # --- execution -----------------------------------------------------------------------------
     device: str = "auto"
     """"auto" (CUDA when available), "cpu", "cuda", "cuda:1", ..."""
@@ -293,13 +300,13 @@ class RunConfig:
         from rftlib.data.classes import known_num_classes
 
         preflight.check_model(self.model, self.model_kwargs, self.strategy, self.strategy_options,
-                              known_num_classes(self.dataset, self.dataset_options))
+                              known_num_classes(self.dataset, self.dataset_options), self.pretrained, self.weights)
         return self
 
     def _check_remedies(self, objective_options) -> None:
         from rftlib.remedies.wise_lp_options import lp_ft_options, wise_ft_options
 
-        wise_ft_options(self.wise_ft)
+        wise_ft_options(self.wise_ft, self.model, self.objective)
         lp_ft = lp_ft_options(self.lp_ft, self.strategy)
         if lp_ft is not None:  # the probe objective: the run objective's checks
             try:
@@ -379,7 +386,7 @@ class RunConfig:
         if self.lp_ft is not None or self.wise_ft is not None:
             from rftlib.remedies.wise_lp_options import lp_ft_options, wise_ft_options
 
-            changes["wise_ft"] = wise_ft_options(self.wise_ft)
+            changes["wise_ft"] = wise_ft_options(self.wise_ft, self.model, self.objective)
             lp_ft = lp_ft_options(self.lp_ft, self.strategy)
             if lp_ft is not None:
                 lp_ft["objective_options"] = objective_options(lp_ft["objective"], eval_eps=changes["attack"]["eps"],

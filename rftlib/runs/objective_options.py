@@ -54,11 +54,25 @@ class TradesOptions(TrainingAttackOptions):
     beta: float = 6.0
 
 
+@dataclass(frozen=True)
+class FlypOptions:
+    """FLYP (``rftlib.training.flyp``): ``train_text``, whether the text tower and the logit scale train
+    with the image tower (true: the paper) or stay at their pretrained values."""
+
+    train_text: bool = True
+
+
 #: Objective names (in the order ``rftlib.training.objectives.OBJECTIVES`` registers them) -> options.
 OBJECTIVE_OPTIONS: Registry[type] = Registry("objective")
 OBJECTIVE_OPTIONS.add("standard", NoOptions)
 OBJECTIVE_OPTIONS.add("pgd_at", TrainingAttackOptions)
 OBJECTIVE_OPTIONS.add("trades", TradesOptions)
+OBJECTIVE_OPTIONS.add("flyp", FlypOptions)
+
+
+def attacks_in_training(name: str) -> bool:
+    """Whether objective ``name`` runs a training attack (pgd_at, trades)."""
+    return issubclass(OBJECTIVE_OPTIONS.get(name), TrainingAttackOptions)
 
 
 def objective_options(name: str, *, eval_eps: float | None = None, **overrides) -> dict:
@@ -77,7 +91,7 @@ def objective_options(name: str, *, eval_eps: float | None = None, **overrides) 
     if overrides and options_class is NoOptions:
         raise RftError(f"objective {name!r} takes no options, got {', '.join(sorted(overrides))}; "
                        f"the training attack's settings apply to: "
-                       f"{', '.join(n for n in OBJECTIVE_OPTIONS if OBJECTIVE_OPTIONS.get(n) is not NoOptions)}")
+                       f"{', '.join(n for n in OBJECTIVE_OPTIONS if attacks_in_training(n))}")
     options = build_dataclass(options_class, overrides, f"{name} objective option")
     values = dataclasses.asdict(options)
     for key in ("eps", "alpha"):
@@ -103,4 +117,5 @@ def objective_options(name: str, *, eval_eps: float | None = None, **overrides) 
     return values
 
 
-__all__ = ["NoOptions", "OBJECTIVE_OPTIONS", "TrainingAttackOptions", "TradesOptions", "objective_options"]
+__all__ = ["FlypOptions", "NoOptions", "OBJECTIVE_OPTIONS", "TrainingAttackOptions", "TradesOptions",
+           "objective_options"]

@@ -25,14 +25,43 @@ from rftlib.models.weights_header import weights_format
 
 
 def check_model(name: str, model_kwargs: dict, strategy: str, strategy_options: dict,
-                num_classes: int | None) -> None:
-    """The timm model exists (with its pretrained tag; no torch, no timm) and its family takes
-    ``strategy`` (the model built on the meta device: torch and timm)."""
-    from rftlib.models.timm_names import check_model_name
+                num_classes: int | None, pretrained=True, weights: str | None = None) -> None:
+    """The model exists (a timm model with its pretrained tag, or an open_clip architecture; no torch),
+    ``pretrained`` fits it, and its family takes ``strategy`` (the model built on the meta device:
+    torch); an open_clip model's ``pretrained`` tag is checked against open_clip's list (torch)."""
+    from rftlib.models.clip_names import is_clip_name
+    from rftlib.models.names import check_model_name, check_pretrained
 
     check_model_name(name)
+    check_pretrained(name, pretrained)
+    if is_clip_name(name) and isinstance(pretrained, str):
+        check_weights(pretrained, True, what="pretrained")  # a checkpoint path; a tag is not a file
     _check_placement(name, json.dumps(model_kwargs, sort_keys=True, default=str), strategy,
                      json.dumps(strategy_options, sort_keys=True, default=str), num_classes or 2)
+    if is_clip_name(name):
+        from rftlib.models.clip_names import clip_architecture
+        from rftlib.models.clip_weights import resolve_source
+
+        resolve_source(clip_architecture(name), pretrained, weights)  # open_clip's tags; true without a file
+
+
+def check_weights_here(name: str, pretrained, weights: str | None) -> None:
+    """What only this machine can tell about the weights, before a run directory is written: hub weights
+    asked for (a timm name with ``pretrained: true``, an open_clip tag) are cached or can be downloaded.
+    Offline and not cached, one line says what to pass instead."""
+    from rftlib.models.clip_names import clip_architecture, is_clip_name
+
+    if is_clip_name(name):
+        from rftlib.models.clip_weights import check_reachable, resolve_source
+
+        arch = clip_architecture(name)
+        tag = resolve_source(arch, pretrained, weights)[0]
+        if tag is not None:
+            check_reachable(arch, tag)
+    elif pretrained is True and weights is None:
+        from rftlib.models.build import check_hub_weights_reachable
+
+        check_hub_weights_reachable(name)
 
 
 @functools.lru_cache(maxsize=64)  # a sweep validates many runs of few (model, strategy) pairs
@@ -59,16 +88,22 @@ def _meta_model(name: str, model_kwargs: str, num_classes: int):
         return None
 
 
-def check_weights(weights: str | None, pretrained: bool) -> None:
+def check_weights(weights: str | None, pretrained, what: str = "weights") -> None:
     """A weights file asked for with pretrained weights, present, in a format rftlib loads under a
-    name timm reads it by (timm picks safetensors by the ``.safetensors`` suffix)."""
+    name timm reads it by (timm, like open_clip, picks safetensors by the ``.safetensors`` suffix).
+    ``what="pretrained"``: an open_clip ``pretrained`` value, a tag unless it reads as a path."""
     if weights is None:
         return
+    if what == "pretrained":
+        from rftlib.models.clip_weights import is_path
+
+        if not is_path(weights):
+            return  # a tag, checked against open_clip's list with torch
     path = Path(weights).expanduser()
     if path.is_dir():
-        raise RftError(f"weights {weights!r} is a directory; give the weights file itself")
+        raise RftError(f"{what} {weights!r} is a directory; give the weights file itself")
     if not path.is_file():
-        raise RftError(f"weights file not found: {weights}")
+        raise RftError(f"{what} file not found: {weights}")
     if not pretrained:
         raise RftError(f"weights {weights!r} was given with pretrained: false; drop one of them")
     is_safetensors = weights_format(path) == "safetensors"
@@ -111,4 +146,5 @@ def check_task(config, task) -> None:
                       f"every evaluation uses all {n} (the summary's n_eval)", stacklevel=3)
 
 
-__all__ = ["check_dataset", "check_device", "check_model", "check_task", "check_weights", "weights_format"]
+__all__ = ["check_dataset", "check_device", "check_model", "check_task", "check_weights", "check_weights_here",
+           "weights_format"]

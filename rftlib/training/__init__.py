@@ -7,7 +7,8 @@ keeps torch out of ``rft run --help`` (``rftlib.training.command`` builds its pa
 
 Also here: configurations resolved from ``params/`` (``params``), upstream pretraining (``upstream``), and the
 training stages of remedies: LP-FT's probe stage (``lp_ft``, ``probe_head``), robust checkpoint selection
-(``best``) and the WiSE-FT α-curve at the end of a run (``wise_ft``).
+(``best``) and the WiSE-FT α-curve at the end of a run (``wise_ft``); for open_clip models, the run's zero-shot
+head (``zero_shot``) and FLYP's contrastive loss (``flyp``, the objective ``flyp``).
 
 May use: every room below it (core ... tracking)."""
 from __future__ import annotations

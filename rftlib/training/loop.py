@@ -26,10 +26,11 @@ from rftlib.data.corruptions import CACHE_DIR, check_image_size, corrupted_sets,
 from rftlib.core.devices import resolve_device
 from rftlib.core.errors import RftError
 from rftlib.models import build_model
+from rftlib.models.clip_names import is_clip_name
 from rftlib.core.numerics import force_resume_default, numerics_environment, pin_numerics
 from rftlib.runs.outcomes import drop_outcomes_after, read_step_outcomes, write_outcomes
 from rftlib.stats.pareto import pareto_auc
-from rftlib.runs.preflight import check_task
+from rftlib.runs.preflight import check_task, check_weights_here
 from rftlib.core.progress import progress_bar
 from rftlib.runs.records import DONE, RECORDS, SUMMARY, TIMING_FIELDS, append_record, keep_records_up_to, read_records
 from rftlib.attacks.robustness_curve import curve_summary
@@ -45,6 +46,7 @@ from rftlib.training.final_autoattack import PEAK_WEIGHTS, peak_key, run_final_a
 from rftlib.training.objectives import make_objective
 from rftlib.training.optim import make_optimizer, make_scheduler
 from rftlib.training.step import training_step
+from rftlib.training.zero_shot import clip_build_options, head_state, run_prompts
 
 
 class TrainingDiverged(RftError):
@@ -91,6 +93,7 @@ def _load_checked_task(config: RunConfig):
     """The run's task, loaded and checked against the configuration (``rftlib.runs.preflight.check_task``),
     once the device is known to be here (RunConfig checks only its name)."""
     resolve_device(config.device)
+    check_weights_here(config.model, config.pretrained, config.weights)  # hub weights cached or downloadable
     image_size = config.image_size or model_image_size(config, config.model_kwargs)
     if config.corruptions is not None:
         check_image_size(image_size)
@@ -234,6 +237,9 @@ def _train(config: RunConfig, run_dir: Path, progress: bool, task, tracker) -> R
                          corrupted=corrupted is not None, device=device, progress=progress,
                          **config.wise_ft)
     summary = summarise(records, trainable=trainable, total=total, steps=total_steps, final=final)
+    prompts = run_prompts(config, task)  # an open_clip model: which class names and templates its head used
+    if prompts is not None:
+        summary["zero_shot"] = prompts.describe()
     # The points every evaluation used (fewer than eval_size where a split is smaller).
     summary.update(n_eval=len(evaluate.test), **({"n_ood": len(evaluate.ood)} if evaluate.ood is not None else {}))
     if config.robustness_curve is not None:
@@ -272,19 +278,27 @@ def _curve_summary(config: RunConfig, run_dir: Path, records: list[dict]) -> dic
 
 
 def build_run_model(config: RunConfig, run_dir: Path, device, progress: bool = False, task=None):
-    """The run's task (``task``, or loaded and checked) and its model as at step 0: built, (with
+    """The run's task (``task``, or loaded and checked) and its model as at step 0: built (an open_clip
+    model with the task's zero-shot head, computed on ``device``, kept as ``model.rft_zero_shot``), (with
     ``lp_ft``) given the probe head fitted on the frozen pretrained backbone, then prepared with the
-    strategy; on the CPU. Call after ``seed_everything(config.seed)``: the head and the strategy's
-    modules draw their initial values (loading the task draws none)."""
+    strategy (and, with ``objective: flyp``, for FLYP); on the CPU. Call after ``seed_everything(config.seed)``:
+    the head and the strategy's modules draw their initial values (loading the task draws none)."""
     model_kwargs = dict(config.model_kwargs)
     task = task if task is not None else _load_checked_task(config)
+    zero_shot_options = clip_build_options(config, task, device)  # an open_clip model starts zero-shot
     model = build_model(config.model, task.num_classes, pretrained=config.pretrained, weights=config.weights,
-                        **model_kwargs)
+                        **model_kwargs, **zero_shot_options)
+    zero_shot = head_state(model) if zero_shot_options else None
     if config.lp_ft is not None:  # LP-FT's first stage, before the strategy adds its modules
         from rftlib.training.lp_ft import probe_stage
 
         probe_stage(model, task.train, config=config, run_dir=run_dir, device=device, progress=progress)
     apply_strategy(model, config.strategy, **config.strategy_options)
+    if config.objective == "flyp":  # the head follows the text tower, which trains or not
+        from rftlib.training.flyp import prepare_flyp
+
+        prepare_flyp(model, **config.objective_options)
+    model.rft_zero_shot = zero_shot  # WiSE-FT's start: zeroshot
     return task, model
 
 
@@ -343,9 +357,14 @@ def _frame(records: list[dict]) -> pd.DataFrame:
 
 
 def model_image_size(config: RunConfig, model_kwargs: dict) -> int:
-    """The resolution the model expects: an explicit img_size, else the timm default config's."""
+    """The resolution the model expects: an explicit img_size, else the timm default config's (an open_clip
+    model: its image tower's configured side)."""
     if "img_size" in model_kwargs:
         return int(model_kwargs["img_size"])
+    if is_clip_name(config.model):  # its image tower's configured side
+        from rftlib.models.names import default_input_size
+
+        return default_input_size(config.model) or 224
     import timm
 
     try:

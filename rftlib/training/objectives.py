@@ -7,6 +7,8 @@ standard   CE(f(x), y)                                          the paper (the d
 pgd_at     CE(f(x'), y), x' = PGD on the cross-entropy          Madry et al., ICLR 2018
 trades     CE(f(x), y) + beta * KL(f(x) || f(x')),              Zhang et al., ICML 2019
            x' = PGD on that KL
+flyp       CLIP's contrastive loss of the images against        Goyal et al., CVPR 2023
+           captions of their classes (open_clip models only)    (``rftlib.training.flyp``)
 =========  ===================================================  ==========================
 
 The training attack has its own settings (:class:`TrainingAttackOptions`, with every objective's options
@@ -34,10 +36,11 @@ from rftlib.attacks import PGD
 from rftlib.attacks.trades import TradesKL
 from rftlib.core.devices import autocast_for
 from rftlib.core.errors import RftError
-from rftlib.runs.objective_options import (OBJECTIVE_OPTIONS, NoOptions, TradesOptions, TrainingAttackOptions,
-                                 objective_options)
+from rftlib.runs.objective_options import (OBJECTIVE_OPTIONS, FlypOptions, NoOptions, TradesOptions,
+                                           TrainingAttackOptions, objective_options)
 from rftlib.core.registry import Registry
 from rftlib.core.seeding import derived_seed
+from rftlib.training.flyp import flyp_loss
 
 #: Mixed into the training attack's seed so its stream never coincides with the evaluation attack's,
 #: which is seeded by (run seed, step) alone.
@@ -50,6 +53,8 @@ class Objective:
     training accuracy reads them: adversarial for pgd_at, clean for standard and trades)."""
 
     options_class: type = NoOptions
+    #: Whether the objective needs an open_clip model (its text tower): FLYP. The others take any model.
+    clip_only: bool = False
 
     def __init__(self, options=None, *, seed: int = 0, total_steps: int | None = None):
         self.options = options if options is not None else self.options_class()
@@ -166,6 +171,18 @@ def trades_loss(logits: torch.Tensor, adversarial_logits: torch.Tensor, labels: 
     logits, adversarial_logits = logits.float(), adversarial_logits.float()
     kl = F.kl_div(F.log_softmax(adversarial_logits, dim=1), F.softmax(logits, dim=1), reduction="batchmean")
     return F.cross_entropy(logits, labels) + beta * kl
+
+
+@OBJECTIVES.register("flyp")
+class Flyp(Objective):
+    """Goyal et al. (CVPR 2023): CLIP's contrastive loss between each image and a caption of its class,
+    for open_clip models (``rftlib.training.flyp``, which also says what trains)."""
+
+    options_class = FlypOptions
+    clip_only = True
+
+    def __call__(self, model, images, labels, *, step, precision="fp32"):
+        return flyp_loss(model, images, labels, seed=self.seed, step=step, precision=precision)
 
 
 # ---------------------------------------------------------------------------------------------------

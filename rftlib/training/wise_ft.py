@@ -8,12 +8,16 @@ attacked with the same seeded random starts as the run's final evaluation), so o
 whole α-curve on its Pareto plot without retraining. ``rftlib.remedies.interpolation`` says how θ_α is
 formed for each strategy (PEFT: the merged update, never the factors).
 
-**The start point.** ``start: probe`` (default): the pretrained backbone with a linear-probe head fitted
-on its frozen features (``rftlib.training.probe_head``, as LP-FT's first stage; a run with ``lp_ft``
-reuses its own probe-stage head). A randomly initialised head would make the α-curve meaningless: the
-start point would be at chance, and every θ_α mixes in a random head (wise-ft issue 9). ``start:
-initial``: the run's own initial model (its seeded random head, or its probe head under ``lp_ft``).
-The strategy's own added modules (adapters, LoRA, (IA)³ scales) start from their initial values.
+**The start point.** ``start: probe`` (default for timm models): the pretrained backbone with a
+linear-probe head fitted on its frozen features (``rftlib.training.probe_head``, as LP-FT's first stage;
+a run with ``lp_ft`` reuses its own probe-stage head). A randomly initialised head would make the
+α-curve meaningless: the start point would be at chance, and every θ_α mixes in a random head (wise-ft
+issue 9). ``start: initial``: the run's own initial model (its seeded random head, or its probe head
+under ``lp_ft``).
+``start: zeroshot`` (default for open_clip models, ``rftlib.models.clip``): the zero-shot CLIP classifier,
+the WiSE-FT paper's start, head included (under ``lp_ft`` too; under FLYP the text tower is interpolated
+and the head follows it). The strategy's own added modules (adapters, LoRA, (IA)³ scales) start from
+their initial values.
 
 **What it writes** in the run directory (atomically; an (α, start) already written is not redone):
 
@@ -22,7 +26,7 @@ The strategy's own added modules (adapters, LoRA, (IA)³ scales) start from thei
   per attack, ``ood_acc`` (null without an OOD split), ``<name>_acc`` per extra set (``corruption_<name>_acc``,
   ``val_acc``), ``corruption_acc`` where corruptions are configured, ``n`` (evaluation points) and
   ``outcomes`` (the per-sample file, relative to the run directory);
-- ``wise_ft/alpha_<α>.npz`` (``start: probe``) or ``wise_ft/alpha_<α>_initial.npz``: the per-sample
+- ``wise_ft/alpha_<α>.npz`` (``start: probe``) or ``wise_ft/alpha_<α>_<start>.npz``: the per-sample
   outcomes, in the format of ``outcomes/step_*.npz`` (``rftlib.runs.outcomes``), so paired intervals work
   against any evaluation of the run;
 - ``wise_ft/probe_head.safetensors``: the probe head, fitted once (runs without ``lp_ft``).
@@ -136,7 +140,7 @@ def evaluate_wise_ft(config, run_dir: str | Path, model, *, task, initial_state:
     refined = sum(1 for r in rows if r["alpha"] not in {float(a) for a in alphas})
     if todo or refined < refine:
         start_state = start_point(config, run_dir, initial_state, task=task, start=start, device=device,
-                                  progress=progress)
+                                  progress=progress, zero_shot=getattr(model, "rft_zero_shot", None))
         bar = progress_bar(total=len(todo) + refine - refined, desc="WiSE-FT", unit="alpha", disable=not progress)
 
         def planned():
@@ -163,16 +167,23 @@ def evaluate_wise_ft(config, run_dir: str | Path, model, *, task, initial_state:
 
 
 def start_point(config, run_dir: Path, initial_state: dict, *, task, start: str, device,
-                progress: bool = False) -> dict:
+                progress: bool = False, zero_shot: dict | None = None) -> dict:
     """The trainable state WiSE-FT starts from: the run's initial state, with (``start: probe``) the
     linear-probe head: the run's own probe-stage head under ``lp_ft``, else one fitted on the frozen
     pretrained backbone with LP-FT's default settings (standard objective), kept in
-    ``wise_ft/probe_head.safetensors``."""
+    ``wise_ft/probe_head.safetensors``; with (``start: zeroshot``) the zero-shot head ``zero_shot`` of an
+    open_clip model (``model.rft_zero_shot``, taken when it was built), where the head trains."""
     from rftlib.models import build_model
     from rftlib.core.seeding import preserved_rng
     from rftlib.training.probe_head import PROBE_HEAD, fit_probe_head, load_head, save_head
     from rftlib.remedies.wise_lp_options import LP_FT_DEFAULTS
 
+    if start == "zeroshot":
+        if zero_shot is None:
+            raise RftError(f"wise_ft start 'zeroshot' needs an open_clip model's zero-shot head; "
+                           f"{config.model!r} has none")
+        # Under FLYP the head follows the text tower and is not part of the trainable state.
+        return {**initial_state, **{k: v for k, v in zero_shot.items() if k in initial_state}}
     if start == "initial" or config.lp_ft is not None:  # an LP-FT run's initial head is its probe head
         return dict(initial_state)
     path = run_dir / WISE_FT_DIR / PROBE_HEAD

@@ -115,7 +115,8 @@ def measure_task(config: Mapping[str, Any], progress: Callable[[str], None] | No
     docstring). ``options``: the fields of :class:`ComplexityOptions`."""
     from rftlib.data import load_task
     from rftlib.core.devices import resolve_device
-    from rftlib.models.build import build_model, check_hub_weights_reachable
+    from rftlib.models.build import build_model
+    from rftlib.runs.preflight import check_weights_here
     from rftlib.training.loop import model_image_size
 
     opts = complexity_options(**options)
@@ -128,8 +129,8 @@ def measure_task(config: Mapping[str, Any], progress: Callable[[str], None] | No
     upstream_files = image_files(opts.upstream_sample) if opts.upstream_sample and not upstream else None
     device = resolve_device(opts.device or run_config.device)
 
-    if run_config.pretrained and run_config.weights is None:
-        check_hub_weights_reachable(run_config.model)  # offline without cached weights: fail before the data loads
+    # offline without cached weights (a timm name, an open_clip tag): fail before the data loads
+    check_weights_here(run_config.model, run_config.pretrained, run_config.weights)
     image_size = run_config.image_size or model_image_size(run_config, dict(run_config.model_kwargs))
     say(f"{label}: loading the data")
     task = load_task(run_config.dataset, image_size=image_size, seed=opts.seed, val_fraction=run_config.val_fraction,

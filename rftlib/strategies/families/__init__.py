@@ -19,6 +19,9 @@ convnext   ConvNeXt                    fc1, fc2: ``mlp.fc1/fc2``; q, k, v, proj:
                                        none (the depthwise conv has no projection)   block; see convnext.py)
 resnet     ResNet                      q, k, v, proj: the 3x3 convs; fc1, fc2: the    refused (see resnet.py)
                                        1x1 convs around them (Bottleneck)
+clip       ClipImageClassifier         q, k, v: ``attn.in_proj`` split (open_clip's    ``attn.out_proj``,
+           (open_clip's                MultiheadAttention as Linear modules); proj:   ``mlp.c_proj``
+           VisionTransformer)          ``attn.out_proj``; fc1, fc2: ``mlp.c_fc/c_proj``
 =========  ==========================  ============================================  ===========================
 
 Models of no family take full, linear_probe and bitfit, which need no placement.
@@ -30,4 +33,4 @@ from rftlib.strategies.families.base import (FAMILIES, PEFT_LAYERS, POSITIONS, R
                    require_family, role_layers, role_paths, staged_blocks)
 
 # Importing the family modules fills the registry (they import .base, never this package: no cycle).
-from rftlib.strategies.families import vit, swin, convnext, resnet  # noqa: E402,F401  isort: skip
+from rftlib.strategies.families import vit, swin, convnext, resnet, clip  # noqa: E402,F401  isort: skip
