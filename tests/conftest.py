@@ -34,6 +34,9 @@ LONGEST_FIRST = (
     "tests/test_tracking.py::test_a_run_killed_and_resumed_is_one_mlflow_run_equal_to_its_records",  # ~25: a server
     "tests/test_controls.py::test_positive_control_drop_is_significant_and_negative_controls_is_not",  # ~18
     "tests/test_objectives.py::test_pgd_at_ends_more_robust_than_standard_training",  # ~17
+    "tests/test_digits_tradeoff.py::test_full_fine_tuning_on_digits_rises_then_falls[0]",  # ~15 each
+    "tests/test_digits_tradeoff.py::test_full_fine_tuning_on_digits_rises_then_falls[1]",
+    "tests/test_digits_tradeoff.py::test_full_fine_tuning_on_digits_rises_then_falls[2]",
     "tests/test_notebooks.py::test_local_sweep_fails_one_run_then_redoes_only_it",  # ~15: five kernels
     "tests/test_wise_ft.py::test_wise_ft_recovers_robustness_on_the_positive_control",  # ~14
     "tests/test_tracking.py::test_two_concurrent_writers_on_one_new_sqlite_store_both_log_completely",  # ~12

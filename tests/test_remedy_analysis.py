@@ -14,9 +14,10 @@ from training_helpers import tiny_config
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("rq4")
     base = tiny_config(model_kwargs=SMALL, max_steps=8, lr=3e-3, output_dir=str(root))
-    # The plain run carries a WiSE-FT curve: it does not change training, so the run stays "plain".
+    # The plain run carries a WiSE-FT curve: it does not change training, so the run stays "plain"; so does
+    # the L2-SP run (its curve is L2-SP + WiSE-FT).
     for extra in ({"wise_ft": {"alphas": [0.0, 0.5, 1.0]}}, {"final_model": "robust_val"},
-                  {"l2_sp": {"alpha": 0.0, "beta": 0.0}}):
+                  {"l2_sp": {"alpha": 0.0, "beta": 0.0}, "wise_ft": {"alphas": [0.0, 1.0]}}):
         finetune({**base, **extra}, progress=False)
     return root
 
@@ -41,8 +42,10 @@ def test_remedy_runs_are_matched_and_their_differences_have_known_answers(runs):
                                        for s in sentences)
     points = analysis.wise_ft_points(summaries)
     assert analysis.no_runs_text(summaries, table, points) is None
-    assert sorted(points["alpha"]) == [0.0, 0.5, 1.0] and points["run"].nunique() == 1
-    assert len(analysis.wise_ft_sentences(points)) == 1  # one sentence for the run's one curve
+    assert sorted(points["alpha"]) == [0.0, 0.0, 0.5, 1.0, 1.0] and points["run"].nunique() == 2
+    assert sorted(points.drop_duplicates("run")["remedy"]) == ["l2_sp", "plain"]
+    # One sentence per curve (the L2-SP run's says it has no interior α).
+    assert len(analysis.wise_ft_sentences(points)) == 2
 
 
 @pytest.mark.slow  # the module fixture trains three tiny runs (~8 s CPU together)
@@ -58,7 +61,8 @@ def test_the_figures_draw_and_the_other_reports_leave_remedy_runs_out(runs):
     plain, *others = [c for c in fronts.axes[0].collections if c.get_offsets().shape[0] == 1]
     assert plain.get_sizes()[0] > max(o.get_sizes()[0] for o in others) and not plain.get_clip_on()
     curves = figures.wise_ft_curves(records, analysis.wise_ft_points(summaries))
-    assert len(curves.axes) == 1
+    titles = sorted(ax.get_title() for ax in curves.axes if ax.get_title())
+    assert len(titles) == 2 and titles[0].endswith(": L2-SP + WiSE-FT") and titles[1].endswith(": WiSE-FT")
     kept = analysis.without_remedies(records, summaries)
     assert set(kept["run"]) == set(remedies.loc[remedies["remedy"] == "plain", "run"]) and len(set(kept["run"])) == 1
 

@@ -242,17 +242,20 @@ def test_paper_sweep_is_the_papers_231_models():
     assert sweep.resources.gpus == 1
 
 
-def test_demo_sweep_is_seven_strategies_on_three_tasks_and_the_controls():
+def test_demo_sweep_is_five_strategies_on_three_tasks_and_the_controls():
     sweep = load_sweep(ROOT / "params" / "sweeps" / "demo.yaml")
-    assert len(sweep.runs) == 7 + 7 + 3 + 3 + 1 + 4  # digits, synthetic, domain shift, the controls (+/-), + the RQ4 remedy runs, each beside its plain counterpart
+    # digits, synthetic, domain shift, the controls (+/-), the plain pgd_at run of the eps-schedule pair, and
+    # the RQ4 remedy runs, each beside its plain counterpart
+    assert len(sweep.runs) == 5 + 5 + 3 + 3 + 1 + 1 + 5
     from rftlib.analysis.remedies import base_key, remedy_label
 
     plain = {base_key(run.config) for run in sweep.runs if remedy_label(run.config) == "plain"}
     remedies = [run for run in sweep.runs if remedy_label(run.config) != "plain"]
-    assert len(remedies) == 4 and all(base_key(run.config) in plain for run in remedies)
-    assert {run.config["strategy"] for run in sweep.runs} == set(STRATEGIES)
+    assert len(remedies) == 5 and all(base_key(run.config) in plain for run in remedies)
+    assert sorted(remedy_label(run.config) for run in remedies) == ["eps_schedule", "l2_sp"] + ["robust_val"] * 3
+    assert {run.config["strategy"] for run in sweep.runs} == {"full", "linear_probe", "lora", "bitfit", "compacter"}
     assert [r.name for r in sweep.reports] == ["rq2_pareto", "rq3_ood", "rq4_remedies", "theory"]
-    assert len(sweep.upstreams) == 2  # the synthetic upstream task, and the feature model's robust patterns
+    assert len(sweep.upstreams) == 2  # the robust synthetic upstream, and the feature model's robust patterns
     controls = [run for run in sweep.runs if run.config["dataset"] == "feature_model" and remedy_label(run.config) == "plain"]
     assert sorted(run.config["dataset_options"]["nonrobust_strength"] for run in controls) == [0.0] + [4.0] * 3
     # A dotted axis is named in the run directory, so the two controls are told apart at a glance.
@@ -260,6 +263,16 @@ def test_demo_sweep_is_seven_strategies_on_three_tasks_and_the_controls():
         "nonrobust_strength4.0", "nonrobust_strength0.0"}
     upstream = controls[0].config["upstream"]
     assert upstream["dataset"] == "feature_model" and upstream["dataset_options"]["nonrobust_strength"] == 0
+    assert all(run.config["upstream"].get("objective", "standard") == "standard" for run in controls)
+    # Every other task starts from the robust upstream; digits is attacked at 12/255, 300 steps, all test points.
+    tasks = [run for run in sweep.runs if run.config["dataset"] != "feature_model"]
+    assert all(run.config["upstream"]["objective"] == "pgd_at" for run in tasks)
+    digits = [run.config for run in tasks if run.config["dataset"] == "digits"]
+    assert all(c["attack"]["eps"] == 0.047 and c["eval_size"] == "all" for c in digits)
+    assert sorted(c["max_steps"] for c in digits) == [150, 150] + [300] * 6  # the eps-schedule pair is shorter
+    # WiSE-FT, refined, on the positive control's plain full and LoRA runs (and L2-SP's).
+    refined = sorted(run.config["strategy"] for run in sweep.runs if (run.config.get("wise_ft") or {}).get("refine"))
+    assert refined == ["full", "full", "lora"]
 
 
 def test_sweep_keys_reach_run_config_fields(tmp_path):

@@ -135,3 +135,39 @@ def test_sweep_is_tidy_and_deterministic():
     # (d=3: k in 0, 3; d=6: k in 0, 3, 6) x 2 etas x 2 epss; k > d is skipped.
     assert len(a) == 5 * 2 * 2
     assert not a.duplicated(["d", "k", "eta", "eps"]).any()
+
+
+def test_robust_accuracy_at_the_threshold_falls_with_k_and_matches_the_closed_form():
+    table = theory.threshold_robustness(50, [0, 10, 25, 50, 80], eps=0.15, n=50_000)
+    assert list(table["k"]) == [0, 10, 25, 50]  # k > d skipped
+    assert np.allclose(table["eta"], table["eta_bound"], atol=0.01)
+    assert np.allclose(table["robust_accuracy"], table["analytic_robust_accuracy"], atol=0.02)
+    assert (np.diff(table["analytic_robust_accuracy"]) < 0).all()
+    assert table["robust_accuracy"].iloc[0] - table["robust_accuracy"].iloc[-1] > 0.08  # 0.897 -> 0.796 closed form
+
+
+def test_the_claim_in_numbers_and_words():
+    c = theory.claim_numbers(50, [50, 0, 25], eps=0.15)
+    assert (c["k_low"], c["k_high"]) == (0, 50) and c["crossing"] == pytest.approx(0.5)
+    assert c["eta_above"] == pytest.approx(norm.ppf(0.99) / 10)  # the largest k's threshold
+    assert c["above_high"] > c["above_low"] > 0.5  # above the crossing, more updates are more robust
+    assert c["threshold_low"] > c["threshold_high"]  # at each one's own threshold, less
+    assert c["threshold_high"] == pytest.approx(c["above_high"])
+    sentence = theory.claim_sentence(c)
+    assert "eta = eps (50.0%)" in sentence and "falls from 89.7% (k = 0) to 79.6% (k = 50)" in sentence
+    with pytest.raises(RftError, match="must exceed eps"):
+        theory.claim_numbers(50, [0, 50], eps=0.15, eta_above=0.1)
+    with pytest.raises(RftError, match="at least two values of k"):
+        theory.claim_numbers(50, [10], eps=0.15)
+
+
+def test_the_claim_figure_draws_the_crossing_and_the_threshold_points():
+    from rftlib import figures
+
+    curves = theory.sweep([20], [0, 20], etas=np.linspace(0, 0.6, 7), epss=[0.2], n=2_000)
+    thresholds = theory.threshold_robustness(20, [0, 20], eps=0.2, n=2_000)
+    fig = figures.theory_claim(curves, thresholds)
+    left, right = fig.axes
+    assert len(left.get_lines()) == 3  # one curve per k and the eta = eps line
+    assert left.get_lines()[-1].get_xdata()[0] == pytest.approx(0.2)
+    assert len(right.collections[0].get_offsets()) == 2

@@ -170,6 +170,37 @@ def test_probe_start_is_the_pretrained_backbone_with_a_fitted_head(tmp_path, mon
     assert wise.start_point(config, tmp_path, initial, task=task, start="initial", device="cpu") == initial
 
 
+def test_refinement_bisects_where_the_curve_moves_most():
+    from rftlib.remedies.wise_grid import MIN_GAP, next_alpha
+
+    curve = [dict(alpha=0.0, clean_acc=0.7, adv_acc=0.7), dict(alpha=0.5, clean_acc=0.8, adv_acc=0.65),
+             dict(alpha=0.25, clean_acc=0.75, adv_acc=0.7), dict(alpha=1.0, clean_acc=0.95, adv_acc=0.1)]
+    assert next_alpha(curve) == 0.75  # 0.5 -> 1 moves 0.57 in the accuracy plane; the others 0.05 or 0.07
+    assert next_alpha(curve[:1]) is None
+    assert next_alpha([dict(alpha=0.0, clean_acc=0.5, adv_acc=0.5), dict(alpha=1.0, clean_acc=0.5, adv_acc=0.5)]) is None
+    close = [dict(alpha=0.0, clean_acc=0.0, adv_acc=0.0), dict(alpha=2 * MIN_GAP, clean_acc=1.0, adv_acc=0.0)]
+    assert next_alpha(close) is None  # no finer than the evaluation noise
+
+
+@pytest.mark.slow
+def test_a_refined_curve_adds_its_alphas_where_it_moves_and_resumes(tmp_path, monkeypatch):
+    from rftlib.remedies.wise_grid import next_alpha
+    from rftlib.training import evaluation
+
+    config = tiny_config(strategy="lora", output_dir=str(tmp_path),
+                         wise_ft={"alphas": [0, 0.5, 1], "start": "initial", "refine": 2})
+    run_dir = rftlib.finetune(config, progress=False).run_dir
+    rows = wise.read_rows(run_dir)
+    assert len(rows) == 5 and {0.0, 0.5, 1.0} < {r["alpha"] for r in rows}
+    grid = [r for r in rows if r["alpha"] in (0.0, 0.5, 1.0)]
+    first = next_alpha(grid)  # the first refined α is where the grid's curve moved most
+    assert first in {r["alpha"] for r in rows}
+    calls = []
+    real = evaluation.Evaluator.__call__
+    monkeypatch.setattr(evaluation.Evaluator, "__call__", lambda self, m, s: calls.append(s) or real(self, m, s))
+    assert len(wise_ft(run_dir, progress=False)) == 5 and calls == []  # the configured refinement is done
+
+
 # ---------------------------------------------------------------------------------------------
 # Bad input: one line, exit 2, before anything loads.
 
@@ -197,6 +228,8 @@ def test_wise_ft_needs_a_finished_run(tmp_path, capsys):
     ({"wise_ft": {"alphas": [-0.1, 1]}}, "in [0, 1]"),
     ({"wise_ft": {"start": "zero"}}, "start must be one of probe, initial"),
     ({"wise_ft": {"alpha": [0.5]}}, "unknown wise_ft option 'alpha'"),
+    ({"wise_ft": {"refine": -1}}, "wise_ft refine must be an integer >= 0"),
+    ({"wise_ft": {"refine": 33}}, "wise_ft refine must be at most 32"),
     ({"lp_ft": {}, "strategy": "linear_probe"}, "lp_ft cannot be combined with strategy linear_probe"),
     ({"lp_ft": {"steps": 0}}, "lp_ft steps must be an integer >= 1"),
     ({"lp_ft": {"lr": 0}}, "lp_ft lr must be a finite number > 0"),
@@ -212,6 +245,9 @@ def test_unused_remedies_keep_run_names_and_the_command_module_is_light():
     plain = rftlib.RunConfig.from_dict(tiny_config())
     assert plain.run_name() == rftlib.RunConfig.from_dict(tiny_config(lp_ft=None, wise_ft=None)).run_name()
     assert plain.run_name() != rftlib.RunConfig.from_dict(tiny_config(wise_ft={})).run_name()
+    wise = rftlib.RunConfig.from_dict(tiny_config(wise_ft={})).run_name()
+    assert wise == rftlib.RunConfig.from_dict(tiny_config(wise_ft={"refine": 0})).run_name()  # refine 0: as before
+    assert wise != rftlib.RunConfig.from_dict(tiny_config(wise_ft={"refine": 2})).run_name()
     code = "import sys, rftlib.posthoc.command, rftlib.training.wise_ft; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 

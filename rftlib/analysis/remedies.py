@@ -197,7 +197,8 @@ def differences_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def wise_ft_points(summaries: pd.DataFrame) -> pd.DataFrame:
-    """The WiSE-FT rows of every run that has them, with the run's identity columns (empty without)."""
+    """The WiSE-FT rows of every run that has them, with the run's identity columns and ``remedy`` (the
+    run's ``remedy_label``: "plain", or "l2_sp" for an L2-SP run's curve, L2-SP + WiSE-FT) (empty without)."""
     from rftlib.training.wise_ft import load_wise_ft
 
     frames = []
@@ -208,10 +209,10 @@ def wise_ft_points(summaries: pd.DataFrame) -> pd.DataFrame:
             task = (control_kind(config) or config["dataset"]) + (f"-{config['domain']}" if config.get("domain") else "")
             frames.append(rows.assign(run=run["run"], path=run["path"], strategy=run["strategy"],
                                       dataset=run["dataset"], domain=run["domain"], seed=run["seed"], task=task,
-                                      role=role_text(config)))
+                                      role=role_text(config), remedy=remedy_label(config)))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["alpha", "start", "clean_acc", "adv_acc", "run", "path", "strategy", "dataset", "domain", "seed",
-                 "task", "role"])
+                 "task", "role", "remedy"])
 
 
 def wise_ft_sentences(points: pd.DataFrame) -> list[str]:

@@ -289,3 +289,62 @@ def threshold_table(ds: Iterable[int], ks: Iterable[int], n: int = 20_000, targe
     rows = [dict(d=d, k=k, simulated=accuracy_threshold_eta(d, k, target, n=n, seed=seed), bound=eta_bound(d, k, target))
             for d in ds for k in ks if k <= d]
     return pd.DataFrame(rows, columns=["d", "k", "simulated", "bound"])
+
+
+def threshold_robustness(d: int, ks: Iterable[int], eps: float, target: float = 0.99, n: int = 20_000,
+                         p: float = DEFAULT_P, seed: int = 0) -> pd.DataFrame:
+    """Robust accuracy at the clean-accuracy threshold, per k: each k's classifier at the smallest eta
+    that gives it ``target`` accuracy. Columns: d, k, eps, eta (the simulated threshold,
+    ``accuracy_threshold_eta``), eta_bound (Phi^-1(target) / sqrt(k + d)), robust_accuracy (simulated
+    on the same draws) and analytic_robust_accuracy (Phi(Phi^-1(target) - eps * sqrt(k + d)), the
+    closed form at the bound). Pairs with k > d are skipped."""
+    eps = _real("eps", eps, 0.0)
+    rows = []
+    for k in ks:
+        d_, k_ = _count("d", d, 1), _count("k", k, 0)
+        if k_ > d_:
+            continue
+        eta = accuracy_threshold_eta(d_, k_, target, n=n, p=p, seed=seed)
+        bound = eta_bound(d_, k_, target)
+        rows.append(dict(d=d_, k=k_, eps=eps, eta=eta, eta_bound=bound,
+                         robust_accuracy=simulated_accuracy(d_, k_, eta, eps, n=n, p=p, seed=seed),
+                         analytic_robust_accuracy=analytic_accuracy(d_, k_, bound, eps, p)))
+    return pd.DataFrame(rows, columns=["d", "k", "eps", "eta", "eta_bound", "robust_accuracy",
+                                       "analytic_robust_accuracy"])
+
+
+def claim_numbers(d: int, ks: Iterable[int], eps: float, eta_above: float | None = None, target: float = 0.99,
+                  p: float = DEFAULT_P) -> dict[str, Any]:
+    """The theory's claim in numbers (closed forms, robust_weight 0), for the smallest and largest k:
+    at eta = eps every k's robust accuracy is Phi(0) = 0.5 (the curves cross); at ``eta_above`` (> eps;
+    default the largest k's threshold eta, the weakest features that k still fits) the larger k is
+    more robust; at each k's own ``target``-accuracy threshold the larger k is less robust."""
+    ks = sorted(_count("k", k, 0) for k in ks)
+    if len(ks) < 2:
+        raise RftError(f"claim_numbers needs at least two values of k, got {ks}")
+    eps = _real("eps", eps, 0.0)
+    low, high = ks[0], ks[-1]
+    eta_above = eta_bound(d, high, target) if eta_above is None else _real("eta_above", eta_above)
+    if eta_above <= eps:
+        raise RftError(f"eta_above must exceed eps = {eps:g} (above the crossing), got {eta_above:g}")
+    return dict(
+        d=d, eps=eps, target=target, k_low=low, k_high=high, eta_above=eta_above,
+        crossing=analytic_accuracy(d, low, eps, eps, p),
+        above_low=analytic_accuracy(d, low, eta_above, eps, p), above_high=analytic_accuracy(d, high, eta_above, eps, p),
+        threshold_eta_low=eta_bound(d, low, target), threshold_eta_high=eta_bound(d, high, target),
+        threshold_low=analytic_accuracy(d, low, eta_bound(d, low, target), eps, p),
+        threshold_high=analytic_accuracy(d, high, eta_bound(d, high, target), eps, p))
+
+
+def claim_sentence(numbers: dict[str, Any]) -> str:
+    """``claim_numbers`` as the report's sentence."""
+    c = numbers
+    pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
+    return (f"With d = {c['d']} non-robust features and an L-inf attack of eps = {c['eps']:g}, robust accuracy "
+            f"against eta is the same for every k at eta = eps ({pct(c['crossing'])}): the curves cross there. "
+            f"Above it, at eta = {c['eta_above']:.3f}, updating k = {c['k_high']} coordinates gives {pct(c['above_high'])} "
+            f"against {pct(c['above_low'])} for k = {c['k_low']}. But each k fits the data "
+            f"({pct(c['target'])} clean accuracy) with weaker features the more coordinates it updates "
+            f"(eta = {c['threshold_eta_high']:.3f} for k = {c['k_high']}, {c['threshold_eta_low']:.3f} for k = {c['k_low']}), "
+            f"closer to eps: at that threshold robust accuracy falls from {pct(c['threshold_low'])} (k = {c['k_low']}) "
+            f"to {pct(c['threshold_high'])} (k = {c['k_high']}).")

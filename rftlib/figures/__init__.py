@@ -39,6 +39,7 @@ _EXPORTS = {
     "shift_vs_clean": "ood",
     "remedy_fronts": "remedies",
     "wise_ft_curves": "remedies",
+    "theory_claim": "theory",
     "theory_curves": "theory",
     "theory_threshold": "theory",
     "plot_radius_family": "threat",

@@ -87,7 +87,8 @@ def remedy_fronts(records: pd.DataFrame, remedies: pd.DataFrame) -> plt.Figure |
 
 def wise_ft_curves(records: pd.DataFrame, points: pd.DataFrame) -> plt.Figure | None:
     """One panel per run with WiSE-FT rows: the run's evaluations (grey, its frontier in black) and the
-    α-curve from the start point (α = 0) to the fine-tuned end point (α = 1), labelled by α."""
+    α-curve from the start point (α = 0) to the fine-tuned end point (α = 1), labelled by α. A remedy
+    run's curve is titled with it ("L2-SP + WiSE-FT"): its end point is the remedy's model."""
     if points.empty:
         return None
     runs = list(points.groupby("run", sort=False))
@@ -107,8 +108,10 @@ def wise_ft_curves(records: pd.DataFrame, points: pd.DataFrame) -> plt.Figure | 
                 ax.annotate(f"α={row['alpha']:g}", (row["clean_acc"], row["adv_acc"]), fontsize=7,
                             textcoords="offset points", xytext=(5, -2))
         first = curve.iloc[0]
+        remedy = first.get("remedy", "plain")
+        method = "WiSE-FT" if remedy in ("plain", None) or remedy != remedy else f"{remedy_name(remedy)} + WiSE-FT"
         _frame(ax, top, robust_label(read_config(Path(first["path"]))))
-        ax.set_title(f"{setting_name(first['task'], first['strategy'])}, seed {first['seed']}\n{first['role']}",
+        ax.set_title(f"{setting_name(first['task'], first['strategy'])}, seed {first['seed']}: {method}\n{first['role']}",
                      fontsize="medium")
         ax.legend(loc="upper left", bbox_to_anchor=(0, -0.2), fontsize="small", frameon=False)
     fig.tight_layout()

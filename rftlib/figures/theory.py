@@ -43,4 +43,41 @@ def theory_threshold(table: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-__all__ = ['theory_curves', 'theory_threshold']
+def theory_claim(curves: pd.DataFrame, thresholds: pd.DataFrame) -> plt.Figure:
+    """The claim in one figure. Left: robust accuracy against eta, one curve per k (``theory.sweep`` rows of
+    one d at one eps > 0), crossing at eta = eps; each k's clean-accuracy threshold (``theory.threshold_robustness``)
+    marked on its curve. Right: robust accuracy at that threshold against k (simulated points, closed-form
+    line): the weaker features a larger k fits with are the ones the attack reverses."""
+    curves = need_columns(curves, ["d", "k", "eta", "eps", "robust_accuracy"], "theory_claim")
+    thresholds = need_columns(thresholds, ["k", "eps", "eta", "robust_accuracy", "analytic_robust_accuracy"],
+                              "theory_claim")
+    eps = float(thresholds["eps"].iloc[0])
+    rows = curves[curves["eps"] == eps]
+    if rows.empty:
+        raise ValueError(f"theory_claim: the curves hold no rows at the thresholds' eps = {eps:g}")
+    ks = sorted(rows["k"].unique())
+    palette = dict(zip(ks, sns.color_palette("crest", len(ks))))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for k, curve in rows.groupby("k"):
+        left.plot(curve["eta"], curve["robust_accuracy"], color=palette[k], lw=1.6, label=f"k = {k}")
+    marks = thresholds[thresholds["k"].isin(ks)]
+    left.scatter(marks["eta"], marks["robust_accuracy"], c=[palette[k] for k in marks["k"]], edgecolor="black",
+                 zorder=3, s=40, label="each k at its clean-accuracy threshold")
+    left.axvline(eps, color="grey", ls="--", lw=1)
+    left.annotate(f"eta = eps = {eps:g}: every k crosses", (eps, 0.5), xytext=(12, -45), textcoords="offset points",
+                  fontsize="small", arrowprops=dict(arrowstyle="->", color="grey"))
+    left.set(xlabel="eta (strength of the non-robust features)", ylabel=f"robust accuracy (L-inf, eps = {eps:g})",
+             title="Robust accuracy against eta, per k")
+    left.legend(fontsize="small", loc="upper left")
+    right.plot(thresholds["k"], thresholds["analytic_robust_accuracy"], color="grey", lw=1.5,
+               label="closed form at the bound")
+    right.scatter(thresholds["k"], thresholds["robust_accuracy"], color="black", s=30, zorder=3, label="simulated")
+    right.set(xlabel="k (coordinates updated by fine-tuning)", ylabel="robust accuracy at the threshold",
+              title="At the clean-accuracy threshold: more updates, less robust")
+    right.legend(fontsize="small")
+    fig.suptitle(f"Feature model, d = {', '.join(map(str, sorted(curves['d'].unique())))}")
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ['theory_claim', 'theory_curves', 'theory_threshold']

@@ -18,8 +18,8 @@ def wise_ft(run_dir: str | Path, alphas=None, start: str | None = None, *, progr
     """WiSE-FT on a finished run directory: θ_α between the start point (``probe``, ``initial`` or
     ``zeroshot``; default: the run's, else zeroshot for open_clip models and probe otherwise; see
     ``rftlib.training.wise_ft``) and the run's result (``trainable.safetensors``) for each α
-    (default: the run's ``wise_ft`` alphas, else 0, 0.25, 0.5, 0.75, 1), evaluated as the run's end
-    model was. Resumable: an (α, start) already written is not redone. Returns ``load_wise_ft(run_dir)``
+    (default: the run's ``wise_ft`` alphas and its ``refine``, else 0, 0.25, 0.5, 0.75, 1), evaluated as
+    the run's end model was. Resumable: an (α, start) already written is not redone. Returns ``load_wise_ft(run_dir)``
     restricted to ``start``."""
     from rftlib.runs.config import RunConfig
     from rftlib.runs.records import CONFIG, DONE, SUMMARY
@@ -34,6 +34,7 @@ def wise_ft(run_dir: str | Path, alphas=None, start: str | None = None, *, progr
         stored = yaml.safe_load((run_dir / CONFIG).read_text()) or {}
         configured = stored.get("wise_ft")
     model, objective = stored.get("model"), stored.get("objective")
+    refine = (configured or {}).get("refine", 0) if alphas is None else 0
     alphas = check_alphas(alphas if alphas is not None else (configured or {}).get("alphas"))
     start = check_start(start if start is not None else (configured or {}).get("start", default_start(model)),
                         model, objective)
@@ -42,9 +43,10 @@ def wise_ft(run_dir: str | Path, alphas=None, start: str | None = None, *, progr
     config = RunConfig.from_yaml(run_dir / CONFIG).resolved()
     end_step = json.loads((run_dir / SUMMARY).read_text()).get("final", {}).get("step")
     with RunLock(run_dir):
-        if not set(alphas) - done_alphas(run_dir, start):
+        if not set(alphas) - done_alphas(run_dir, start) and not refine:
             return _rows_frame(run_dir, start)
-        _evaluate_finished_run(config, run_dir, alphas=alphas, start=start, end_step=end_step, progress=progress)
+        _evaluate_finished_run(config, run_dir, alphas=alphas, start=start, end_step=end_step, refine=refine,
+                               progress=progress)
     return _rows_frame(run_dir, start)
 
 
@@ -53,7 +55,8 @@ def _rows_frame(run_dir: Path, start: str):
     return frame[frame["start"] == start].reset_index(drop=True) if len(frame) else frame
 
 
-def _evaluate_finished_run(config, run_dir: Path, *, alphas, start: str, end_step: int, progress: bool) -> None:
+def _evaluate_finished_run(config, run_dir: Path, *, alphas, start: str, end_step: int, refine: int = 0,
+                           progress: bool) -> None:
     """Rebuild the run's initial model exactly as the run did (same seed, same order of random draws),
     load its result, and evaluate the α-curve."""
     from safetensors.torch import load_file
@@ -73,7 +76,8 @@ def _evaluate_finished_run(config, run_dir: Path, *, alphas, start: str, end_ste
     evaluate, corrupted = run_evaluator(config, task, run_dir, device, progress)
     evaluate_wise_ft(config, run_dir, model, task=task, initial_state=initial_state,
                      end_state=trainable_state(model), evaluate=evaluate, end_step=end_step,
-                     corrupted=corrupted is not None, device=device, alphas=alphas, start=start, progress=progress)
+                     corrupted=corrupted is not None, device=device, alphas=alphas, start=start, refine=refine,
+                     progress=progress)
 
 
 __all__ = ["wise_ft", "WISE_FT_RECORDS"]

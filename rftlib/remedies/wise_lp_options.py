@@ -1,7 +1,8 @@
 """Checks and defaults of the ``wise_ft`` and ``lp_ft`` run options (called lazily from
 ``RunConfig.validated()`` and ``resolved()``; light to import: no torch, no training package).
 
-``wise_ft: {alphas: [0, 0.25, 0.5, 0.75, 1.0], start: probe}`` (``rftlib.training.wise_ft``);
+``wise_ft: {alphas: [0, 0.25, 0.5, 0.75, 1.0], start: probe, refine: 0}`` (``rftlib.training.wise_ft``;
+``refine``: α added where the curve changes fastest, ``rftlib.remedies.wise_grid``);
 ``lp_ft: {steps: N, lr: x, objective: standard, objective_options: {}}`` (``rftlib.training.lp_ft``).
 Each bad value is one RftError line naming the valid choices.
 """
@@ -11,12 +12,13 @@ from rftlib.core.errors import RftError
 from rftlib.core.options import check_keys
 from rftlib.core.validation import integer, number
 
-WISE_FT_KEYS = ("alphas", "start")
+WISE_FT_KEYS = ("alphas", "start", "refine")
 LP_FT_KEYS = ("steps", "lr", "objective", "objective_options")
 # The α-curve of Wortsman et al.'s figures, coarser; and the start points (see rftlib.training.wise_ft):
 # zeroshot only for open_clip models, whose head starts as CLIP's zero-shot classifier.
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 STARTS = ("probe", "initial", "zeroshot")
+MAX_REFINE = 32  # α added by refinement; each costs one evaluation of the run's end model
 # Probe-stage defaults: a constant learning rate (no warm-up: the stage is short), the PEFT strategies'
 # default peak lr (5e-3), for one pass over a few hundred batches.
 LP_FT_DEFAULTS = {"steps": 200, "lr": 5e-3, "objective": "standard", "objective_options": {}}
@@ -70,7 +72,12 @@ def wise_ft_options(spec: dict | None, model: str | None = None, objective: str 
         raise RftError(f"wise_ft must be a mapping {{alphas: [...], start: probe|initial|zeroshot}}, got {spec!r}")
     check_keys(spec, list(WISE_FT_KEYS), "wise_ft option")
     start = check_start(spec.get("start", default_start(model)), model, objective)
-    return {"alphas": check_alphas(spec.get("alphas")), "start": start}
+    options = {"alphas": check_alphas(spec.get("alphas")), "start": start}
+    refine = spec.get("refine", 0)
+    integer("wise_ft refine", refine, low=0)
+    if refine > MAX_REFINE:
+        raise RftError(f"wise_ft refine must be at most {MAX_REFINE} (each α costs one evaluation), got {refine}")
+    return options | ({"refine": refine} if refine else {})  # refine 0 left out: earlier runs keep their names
 
 
 def lp_ft_options(spec: dict | None, strategy: str) -> dict | None:

@@ -5,6 +5,11 @@ need *some* pretrained backbone whose features the downstream fine-tuning can in
 This trains one with the same loop as every run (full fine-tuning of a randomly initialised model),
 caches it under ``outputs/upstream/`` and returns a safetensors file in timm's key layout, to be
 passed as ``weights=`` (the new task's head is re-initialised, as with hub weights).
+
+Like a run, the pretraining takes an ``objective`` (``pgd_at``, ``trades``) and its ``objective_options``
+(eps, the radius; steps; beta): a robustly pretrained backbone is where downstream runs inherit robustness
+from, as in the robust-backbone studies (RoLI, Hua et al., CVPR 2024). The objective is part of the
+pretraining run's name, so a robust and a plain upstream never share a cached file.
 """
 from __future__ import annotations
 
@@ -36,6 +41,12 @@ class UpstreamConfig:
     lr: float = 3e-3
     weight_decay: float = 0.05
     seed: int = 1234  # distinct from the downstream runs' seeds: another task drawn from the generator
+    objective: str = "standard"
+    """"standard" (cross-entropy), "pgd_at" or "trades" (``rftlib.training.objectives``)."""
+    objective_options: dict = field(default_factory=dict)
+    """The training attack's settings (``RunConfig.objective_options``): eps, alpha, steps, beta. With a
+    robust objective the upstream's evaluation attacks at the same eps, so its records say how robust the
+    backbone came out."""
     output_dir: str = "outputs/upstream"
 
 
@@ -68,12 +79,18 @@ def cached_weights(**options) -> Path | None:
 def upstream_run(**options) -> tuple[RunConfig, Path]:
     """The fine-tuning run that pretrains the upstream backbone of ``options``, and its directory."""
     upstream = build_dataclass(UpstreamConfig, options, "upstream option")
+    attack, robust = {"steps": 2}, {}
+    if upstream.objective != "standard" or upstream.objective_options:  # a plain upstream keeps its run name
+        robust = dict(objective=upstream.objective, objective_options=upstream.objective_options)
+        eps = upstream.objective_options.get("eps")
+        if isinstance(eps, (int, float)) and not isinstance(eps, bool):
+            attack.update(eps=eps, alpha=eps / 2)
     run_config = RunConfig.from_dict(dict(
         model=upstream.model, model_kwargs=upstream.model_kwargs, image_size=upstream.image_size,
         pretrained=False, strategy="full",
         dataset=upstream.dataset, dataset_options=upstream.dataset_options, seed=upstream.seed,
         max_steps=upstream.steps, batch_size=upstream.batch_size, lr=upstream.lr,
         weight_decay=upstream.weight_decay, warmup_steps=upstream.steps // 10, lr_schedule="cosine",
-        schedule=[], eval_size=500, attack={"steps": 2}, output_dir=upstream.output_dir,
+        schedule=[], eval_size=500, attack=attack, output_dir=upstream.output_dir, **robust,
     ))
     return run_config, Path(upstream.output_dir) / run_config.run_name()

@@ -119,24 +119,39 @@ def read_wise_ft_outcomes(run_dir: str | Path, alpha: float, start: str = "probe
 
 # ---- evaluation (torch from here on, imported on use) --------------------------------------------
 def evaluate_wise_ft(config, run_dir: str | Path, model, *, task, initial_state: dict, end_state: dict, evaluate,
-                     end_step: int, corrupted: bool, device, alphas, start: str = "probe",
+                     end_step: int, corrupted: bool, device, alphas, start: str = "probe", refine: int = 0,
                      progress: bool = False) -> list[dict]:
     """Evaluate θ_α for each α not yet written from ``start``, with the run's ``evaluate``
     (``rftlib.training.evaluation.Evaluator``) at ``end_step`` (so the attacks' random starts are
-    those of the end model's evaluation, and α = 1 reproduces it), and write each row. ``model``
-    (the run's, with its strategy) is left holding ``end_state``. Returns the rows of ``start``."""
+    those of the end model's evaluation, and α = 1 reproduces it), and write each row; then ``refine``
+    more α, each where the curve so far changes fastest (``rftlib.remedies.wise_grid.next_alpha``; a
+    an α written beyond the grid counts). ``model`` (the run's, with its strategy) is left holding
+    ``end_state``. Returns the rows of ``start``."""
     from rftlib.data.corruptions import corruption_accuracy
     from rftlib.core.progress import progress_bar
     from rftlib.training.checkpoint import load_trainable_state
     from rftlib.remedies.interpolation import interpolate_states
+    from rftlib.remedies.wise_grid import next_alpha
 
     run_dir = Path(run_dir)
     todo = [float(a) for a in alphas if float(a) not in done_alphas(run_dir, start)]
-    if todo:
+    # Refinement depends on the grid's results: planned after it, one α at a time.
+    rows = [r for r in read_rows(run_dir) if r["start"] == start]
+    refined = sum(1 for r in rows if r["alpha"] not in {float(a) for a in alphas})
+    if todo or refined < refine:
         start_state = start_point(config, run_dir, initial_state, task=task, start=start, device=device,
                                   progress=progress, zero_shot=getattr(model, "rft_zero_shot", None))
-        bar = progress_bar(total=len(todo), desc="WiSE-FT", unit="alpha", disable=not progress)
-        for alpha in todo:
+        bar = progress_bar(total=len(todo) + refine - refined, desc="WiSE-FT", unit="alpha", disable=not progress)
+
+        def planned():
+            yield from todo
+            for _ in range(refine - refined):
+                alpha = next_alpha([r for r in read_rows(run_dir) if r["start"] == start])
+                if alpha is None or alpha in done_alphas(run_dir, start):
+                    return
+                yield alpha
+
+        for alpha in planned():
             load_trainable_state(model, interpolate_states(model, start_state, end_state, alpha))
             result = evaluate(model, end_step)
             row = {"alpha": alpha, "start": start, "end_step": end_step, "clean_acc": result.clean_acc,
