@@ -105,8 +105,9 @@ def test_every_notebook_runs_in_a_tiny_sweep(tmp_path, capsys):
     # rq2: frontiers, AUC with intervals, trainable parameters, AUC against complexity (no "% above average":
     # the tiny runs' average AUC is within noise of zero, and the report says so); rq3: OOD over training,
     # shift against clean accuracy, OOD against robust accuracy; rq4: no remedy runs here, so no figure, and
-    # a line saying why. No figure twice, no plain heatmap beside its interval version.
-    assert figures == {"rq2_pareto": 4, "rq3_ood": 3, "rq4_remedies": 0, "theory": 2}
+    # a line saying why; theory: the curves against eta, the thresholds, the claim (the crossing at eta = eps).
+    # No figure twice, no plain heatmap beside its interval version.
+    assert figures == {"rq2_pareto": 4, "rq3_ood": 3, "rq4_remedies": 0, "theory": 3}
     rq4 = next(r for r in sweep.reports if r.name == "rq4_remedies").output.with_suffix(".html")
     assert "No remedy runs here" in rq4.read_text(encoding="utf-8")
     index = (sweep.root / "reports" / "index.html").read_text(encoding="utf-8")
