@@ -162,28 +162,29 @@ def subset_stream(generator, index: torch.Tensor):
     return generator.subset(index) if isinstance(generator, PointStream) else generator
 
 
-def random_like(like: torch.Tensor, generator: torch.Generator | PointStream | None) -> torch.Tensor:
-    """Uniform [0, 1) noise shaped like ``like``, on its device, drawn from ``generator`` if given.
+def _noise(like: torch.Tensor, generator: torch.Generator | PointStream | None, draw, draw_like) -> torch.Tensor:
+    """Noise shaped like ``like`` from ``draw(shape, dtype=, device=, generator=)``, on ``like``'s device.
 
     A generator can only fill tensors on its own device (a CPU generator for CUDA images, say): the
-    noise is drawn there, then moved. Without a generator the global RNG of the images' device draws.
+    noise is drawn there, then moved. Without a generator the global RNG of the images' device draws
+    (``draw_like``); a ``PointStream`` draws each point's noise from the point's own stream.
     """
     if generator is None:
-        return torch.rand_like(like)
-    fill = lambda shape, device, gen: torch.rand(shape, dtype=like.dtype, device=device, generator=gen)  # noqa: E731
+        return draw_like(like)
+    fill = lambda shape, device, gen: draw(shape, dtype=like.dtype, device=device, generator=gen)  # noqa: E731
     if isinstance(generator, PointStream):
         return generator.draw(like, fill)
     return fill(like.shape, generator.device, generator).to(like.device)
+
+
+def random_like(like: torch.Tensor, generator: torch.Generator | PointStream | None) -> torch.Tensor:
+    """Uniform [0, 1) noise shaped like ``like``, on its device, drawn from ``generator`` if given."""
+    return _noise(like, generator, torch.rand, torch.rand_like)
 
 
 def normal_like(like: torch.Tensor, generator: torch.Generator | PointStream | None) -> torch.Tensor:
     """Standard normal noise shaped like ``like``, on its device, drawn from ``generator`` if given."""
-    if generator is None:
-        return torch.randn_like(like)
-    fill = lambda shape, device, gen: torch.randn(shape, dtype=like.dtype, device=device, generator=gen)  # noqa: E731
-    if isinstance(generator, PointStream):
-        return generator.draw(like, fill)
-    return fill(like.shape, generator.device, generator).to(like.device)
+    return _noise(like, generator, torch.randn, torch.randn_like)
 
 
 def uniform_noise(like: torch.Tensor, eps: float, generator: torch.Generator | PointStream | None) -> torch.Tensor:

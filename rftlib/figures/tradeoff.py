@@ -25,6 +25,18 @@ def wrapped(text: str, width: int = 48) -> str:
     return "\n".join(textwrap.wrap(text, width)) or text
 
 
+def _finish(fig: plt.Figure, ax: plt.Axes, steps: pd.Series, ylabel: str, title: str | None) -> plt.Figure:
+    """The accuracy-against-step figures' common frame: log step axis, [0, 1] with a margin so markers at
+    0 and 1 show whole, the title, and the legend below the axes (it never covers a curve)."""
+    log_steps(ax, steps)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize="medium")
+    legend_below(fig, ax)
+    return fig
+
+
 def tradeoff_markers(records: pd.DataFrame, tol: float = 0.05) -> dict[str, float]:
     """The run's robustness peak (step and ``adv_acc`` of the most robust evaluation, the first of equals)
     and where clean accuracy converges: the first step from which every later evaluation is within ``tol``
@@ -58,13 +70,7 @@ def tradeoff_bands(frame: pd.DataFrame, summary: Mapping[str, Any] | None = None
                label=f"robustness peak: {100 * peak_value:.1f}% at step {peak_step}")
     ax.axvline(marks["converged_step"], color="grey", ls=":", lw=1.5,
                label=f"clean accuracy within 5 points of its last value from step {marks['converged_step']}")
-    log_steps(ax, frame["step"])
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_ylabel("accuracy (95% band)")
-    if title:
-        ax.set_title(title, fontsize="medium")
-    legend_below(fig, ax)
-    return fig
+    return _finish(fig, ax, frame["step"], "accuracy (95% band)", title)
 
 
 def tradeoff_curve(records: pd.DataFrame, robust_label: str = ROBUST, title: str | None = None) -> plt.Figure:
@@ -103,13 +109,7 @@ def attack_curves(records: pd.DataFrame, names: Mapping[str, str] | None = None,
         ax.plot(records["step"], records[ATTACK_PREFIX + label], marker="o", ms=4, color=color,
                 label=f"robust accuracy, {names.get(label, label)}")
     ax.plot(records["step"], records["adv_acc"], color="black", ls="--", lw=1.2, label="per-point worst case")
-    log_steps(ax, records["step"])
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_ylabel("accuracy")
-    if title:
-        ax.set_title(title, fontsize="medium")
-    legend_below(fig, ax)
-    return fig
+    return _finish(fig, ax, records["step"], "accuracy", title)
 
 
 __all__ = ["attack_curves", "run_pareto", "tradeoff_bands", "tradeoff_curve", "tradeoff_markers"]
