@@ -31,7 +31,7 @@ from rftlib import stats
 from rftlib.runs.config import RunConfig
 from rftlib.analysis.findings import signed, span
 from rftlib.runs.outcomes import read_outcomes
-from rftlib.runs.roles import REMEDY_NAMES, control_kind, role_text, strategy_name, training_remedies
+from rftlib.runs.roles import REMEDY_NAMES, role_text, strategy_name, task_label, training_remedies
 from rftlib.stats.pareto import pareto_auc
 
 #: Remedy settings: a run's configuration without them is its plain counterpart's.
@@ -81,7 +81,7 @@ def remedy_runs(summaries: pd.DataFrame) -> pd.DataFrame:
     configs = [results.read_config(Path(p)) for p in frame["path"]]
     frame["remedy"] = [remedy_label(c) for c in configs]
     frame["base"] = [base_key(c) for c in configs]
-    frame["task"] = [(control_kind(c) or c["dataset"]) + (f"-{c['domain']}" if c.get("domain") else "") for c in configs]
+    frame["task"] = [task_label(c) for c in configs]
     frame["role"] = [role_text(c) for c in configs]
     frame["has_wise_ft"] = [(Path(p) / "wise_ft.jsonl").exists() for p in frame["path"]]
     return frame
@@ -206,9 +206,8 @@ def wise_ft_points(summaries: pd.DataFrame) -> pd.DataFrame:
         rows = load_wise_ft(run["path"])
         if len(rows):
             config = results.read_config(Path(run["path"]))
-            task = (control_kind(config) or config["dataset"]) + (f"-{config['domain']}" if config.get("domain") else "")
             frames.append(rows.assign(run=run["run"], path=run["path"], strategy=run["strategy"],
-                                      dataset=run["dataset"], domain=run["domain"], seed=run["seed"], task=task,
+                                      dataset=run["dataset"], domain=run["domain"], seed=run["seed"], task=task_label(config),
                                       role=role_text(config), remedy=remedy_label(config)))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["alpha", "start", "clean_acc", "adv_acc", "run", "path", "strategy", "dataset", "domain", "seed",

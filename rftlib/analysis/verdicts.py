@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from rftlib import stats
-from rftlib.analysis.remedies import remedy_name, remedy_runs  # remedy_name: re-exported, the reports' names
+from rftlib.analysis.remedies import remedy_name, remedy_runs, setting_name  # remedy_name: re-exported, the reports' names
 from rftlib.runs.outcomes import read_step_outcomes
 
 #: Default clean-accuracy tolerance: a remedy may cost at most this much clean accuracy (5 points; at 2, no
@@ -33,7 +33,7 @@ from rftlib.runs.outcomes import read_step_outcomes
 TOLERANCE = 0.05
 HELPS, NO_CHANGE, WORSE, NONE_ELIGIBLE = "helps", "no change", "worse", "none eligible"
 _IDENTITY = ("model", "strategy", "dataset", "domain", "objective", "seed")
-COLUMNS = [*_IDENTITY, "run", "tolerance", "plain_clean_acc", "plain_adv_acc", "candidates", "eligible", "best",
+COLUMNS = [*_IDENTITY, "run", "task", "tolerance", "plain_clean_acc", "plain_adv_acc", "candidates", "eligible", "best",
            "best_run", "best_clean_acc", "best_adv_acc", "d_adv", "d_adv_low", "d_adv_high", "d_adv_low_adjusted",
            "d_adv_high_adjusted", "d_clean", "d_clean_low", "d_clean_high", "verdict", "n"]
 
@@ -95,7 +95,7 @@ def setting_verdict(plain: pd.Series, remedies: pd.DataFrame, tolerance: float =
     """One row of ``remedy_verdicts`` for the setting of ``plain`` (a ``remedy_runs`` row; ``remedies``:
     the remedy runs that pair with it)."""
     end = read_step_outcomes(plain["path"], int(plain["final_step"]))
-    identity = {k: plain.get(k) for k in _IDENTITY} | {"run": plain["run"]}
+    identity = {k: plain.get(k) for k in _IDENTITY} | {"run": plain["run"], "task": plain["task"]}
     return identity | decide(end, setting_candidates(plain, remedies), tolerance, confidence)
 
 
@@ -127,7 +127,7 @@ def verdict_sentences(table: pd.DataFrame) -> list[str]:
     pp = lambda x: f"{100 * x:+.1f}"  # noqa: E731
     sentences = []
     for _, row in table.iterrows():
-        where = f"{row['dataset']}{'-' + row['domain'] if isinstance(row['domain'], str) else ''} / {row['strategy']} (seed {row['seed']})"
+        where = f"{row['task']} / {row['strategy']} (seed {row['seed']})"  # control+/control−, as in the reports
         within = f"clean accuracy within {100 * row['tolerance']:.0f} points of plain fine-tuning's {row['plain_clean_acc']:.3f}"
         if row["verdict"] == NONE_ELIGIBLE:
             sentences.append(f"{where}: none of the {row['candidates']} remedy end points keeps {within}.")
@@ -146,5 +146,23 @@ def verdict_sentences(table: pd.DataFrame) -> list[str]:
     return sentences
 
 
+def verdict_table_text(table: pd.DataFrame) -> pd.DataFrame:
+    """``remedy_verdicts`` as one readable row per setting: the best eligible candidate and its difference
+    from plain fine-tuning's final model (remedy − plain, points, with the interval adjusted for picking the
+    best), or a dash where no candidate kept clean accuracy within the tolerance."""
+    def points(value, low=None, high=None) -> str:
+        if pd.isna(value):
+            return "—"
+        text = f"{100 * value:+.1f}"
+        return text if low is None else f"{text} [{100 * low:+.1f}, {100 * high:+.1f}]"
+
+    rows = [{"setting": setting_name(row["task"], row["strategy"]), "objective": row["objective"], "seed": row["seed"],
+             "best candidate": row["best"] if isinstance(row["best"], str) else "—",
+             "eligible": f"{row['eligible']} of {row['candidates']}",
+             "robust, points (adjusted 95%)": points(row["d_adv"], row["d_adv_low_adjusted"], row["d_adv_high_adjusted"]),
+             "clean, points": points(row["d_clean"]), "verdict": row["verdict"]} for _, row in table.iterrows()]
+    return pd.DataFrame(rows).set_index("setting").rename_axis(None) if rows else pd.DataFrame()
+
+
 __all__ = ["COLUMNS", "HELPS", "decide", "NONE_ELIGIBLE", "NO_CHANGE", "WORSE", "TOLERANCE", "remedy_name", "remedy_verdicts",
-           "setting_candidates", "setting_verdict", "verdict_sentences"]
+           "setting_candidates", "setting_verdict", "verdict_sentences", "verdict_table_text"]

@@ -68,7 +68,7 @@ def theory_claim(curves: pd.DataFrame, thresholds: pd.DataFrame) -> plt.Figure:
                   fontsize="small", arrowprops=dict(arrowstyle="->", color="grey"))
     left.set(xlabel="eta (strength of the non-robust features)", ylabel=f"robust accuracy (L-inf, eps = {eps:g})",
              title="Robust accuracy against eta, per k")
-    left.legend(fontsize="small", loc="upper left")
+    left.legend(fontsize="small", loc="lower right", framealpha=0.95)  # the threshold points sit top middle
     right.plot(thresholds["k"], thresholds["analytic_robust_accuracy"], color="grey", lw=1.5,
                label="closed form at the bound")
     right.scatter(thresholds["k"], thresholds["robust_accuracy"], color="black", s=30, zorder=3, label="simulated")

@@ -92,6 +92,11 @@ def strategy_name(strategy: str) -> str:
     return STRATEGY_NAMES.get(strategy, strategy)
 
 
+def task_label(config: Mapping[str, Any]) -> str:
+    """The task as a short column label: "digits", "synthetic-d0", "control+" / "control−"."""
+    return (control_kind(config) or config["dataset"]) + (f"-{config['domain']}" if config.get("domain") else "")
+
+
 def task_name(config: Mapping[str, Any]) -> str:
     """The task in words: "digits", "synthetic (domain d0)", "feature model (control+)"."""
     kind = control_kind(config)
@@ -109,4 +114,4 @@ def run_title(config: Mapping[str, Any]) -> str:
 
 
 __all__ = ["CONTROL_DATASET", "NEGATIVE", "PLAIN", "POSITIVE", "REMEDY_NAMES", "STRATEGY_NAMES", "Role",
-           "control_kind", "role_text", "run_role", "run_title", "strategy_name", "task_name", "training_remedies"]
+           "control_kind", "role_text", "task_label", "run_role", "run_title", "strategy_name", "task_name", "training_remedies"]
